@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("VIDCLF_SHARED", ROOT.parent / "shared"))
+UCF_ROOT = SHARED / "ucf101"
+CLIPS = SHARED / "clips"
+
+needs_shared = pytest.mark.skipif(not UCF_ROOT.is_dir(), reason=f"real data not found at {SHARED} (set VIDCLF_SHARED)")
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory) -> Path:
+    """A small SYNTHETIC dataset in UCF-101 layout: 6 classes x 6 groups x 3 clips, 96x96, 32 frames."""
+    from vidclf.data.synthetic import make_synthetic_dataset
+
+    return make_synthetic_dataset(tmp_path_factory.mktemp("synth"), groups=6, clips_per_group=3, seed=0)
+
+
+@pytest.fixture(scope="session")
+def jumping_jack_clip() -> Path:
+    if not UCF_ROOT.is_dir():
+        pytest.skip("real data not available")
+    return sorted((UCF_ROOT / "UCF-101" / "JumpingJack").glob("*.avi"))[0]

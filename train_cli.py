@@ -1,0 +1,201 @@
+#!/usr/bin/env python
+"""vidclf command line: train, evaluate, predict, synth.
+
+    python train_cli.py train --data-root ../shared/ucf101 --backbone custom --out-dir runs/custom
+    python train_cli.py evaluate --checkpoint runs/custom/best.pt --data-root ../shared/ucf101 --split 1 --json
+    python train_cli.py predict --checkpoint weights/custom.pt clip.avi
+    python train_cli.py synth --out data/synthetic
+
+Every key of params.json is also a flag (``--lr 3e-4``, ``--num-frames 16``, ``--no-augment``); flags
+override the file. Only argument parsing and printing live here: the work is in ``vidclf``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from vidclf.config import SECTIONS, Config, _base_type, field_types, load_config
+from vidclf.errors import VidclfError
+
+
+def _none_or(kind):
+    def parse(text: str):
+        return None if text.lower() in ("none", "null") else kind(text)
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per config field; only flags given on the command line override params.json."""
+    parser.add_argument("--config", default=None, help="params file (default: the project's params.json)")
+    for section, cls in SECTIONS.items():
+        group = parser.add_argument_group(f"{section} settings (params.json '{section}')")
+        hints = field_types(cls)
+        for f in dataclasses.fields(cls):
+            hint, optional = _base_type(hints[f.name])
+            flag = "--" + f.name.replace("_", "-")
+            kw: dict[str, Any] = {"dest": f"cfg__{f.name}", "default": argparse.SUPPRESS, "help": f"default {f.default!r}"}
+            if hint is bool:
+                group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+            elif getattr(hint, "__origin__", None) is tuple:
+                group.add_argument(flag, nargs="+", metavar="NAME", **kw)
+            else:
+                group.add_argument(flag, type=_none_or(hint) if optional else hint, **kw)
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    overrides = {k.removeprefix("cfg__"): v for k, v in vars(args).items() if k.startswith("cfg__")}
+    return load_config(args.config, overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from vidclf.data.dataset import training_data
+    from vidclf.evaluate import classification_metrics
+    from vidclf.charts_png import save_confusion_png
+    from vidclf.checkpoint import load_checkpoint
+    from vidclf.training.loop import collect_logits, fit, make_loader, resolve_device
+
+    config = config_from_args(args)
+    data = training_data(config.data, augment=config.train.augment)
+    print(data.describe())
+    print(f"model: {config.model.backbone} CNN-LSTM, {len(data.classes)} classes; writing to {config.train.out_dir}")
+    result = fit(config, data.train, data.val, data.classes, resume=args.resume,
+                 show_progress=not args.no_progress, info={"data": data.index.source,
+                                                            "val_groups": list(data.split.val_groups)})
+    print(f"done ({result.stopped}); best epoch {result.best_epoch}")
+    if len(data.val) == 0:
+        return 0
+    # As the seed does: loss and accuracy of both the best and the last weights on the validation clips.
+    device = resolve_device(config.train.device)
+    loader = make_loader(data.val, config.train.batch_size, False, config.data.num_workers, device, 0)
+    report = {}
+    for name, path in (("best", result.best_path), ("last", result.last_path)):
+        ck = load_checkpoint(path)
+        logits, labels = collect_logits(ck.build_model().to(device), loader, device, "fp32")
+        m = classification_metrics(logits, labels, data.classes)
+        report[name] = m
+        print(f"{name} (epoch {ck.epoch}): validation loss {m['loss']:.4f}  top-1 {m['top1']:.4f}  "
+              f"top-5 {m['top5']:.4f}  mean class acc {m['mean_class_acc']:.4f}")
+        save_confusion_png(m["confusion"], data.classes, Path(config.train.out_dir) / f"confusion_{name}.png")
+    (Path(config.train.out_dir) / "validation.json").write_text(json.dumps(report, indent=1))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from vidclf.evaluate import evaluate_checkpoint
+    from vidclf.charts_png import save_confusion_png
+
+    results = {}
+    for ckpt in args.checkpoint:
+        m = evaluate_checkpoint(ckpt, args.data_root, args.split, args.subset, args.batch_size, args.precision,
+                                args.cache_dir)
+        results[ckpt] = m
+        if args.out:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            stem = Path(ckpt).stem
+            (out / f"eval_{stem}.json").write_text(json.dumps(m, indent=1))
+            save_confusion_png(m["confusion"], m["classes"], out / f"confusion_{stem}.png")
+        if not args.json:
+            print(f"{ckpt} (epoch {m['epoch']}) on {m['data']}: {m['num_clips']} clips, loss {m['loss']:.4f}, "
+                  f"top-1 {m['top1']:.4f}, top-5 {m['top5']:.4f}, mean class acc {m['mean_class_acc']:.4f}")
+            for name, pc in m["per_class"].items():
+                acc = "  n/a" if pc["acc"] is None else f"{pc['acc']:.3f}"
+                print(f"  {name:<24} {acc}  ({pc['n']} clips)")
+            if m["skipped_other_classes"] or m["missing"]:
+                print(f"  skipped: {m['skipped_other_classes']} clips of other classes, {m['missing']} listed but missing on disk")
+    if args.json:
+        print(json.dumps(next(iter(results.values())) if len(results) == 1 else results))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from vidclf.predict import Predictor
+
+    predictor = Predictor(args.checkpoint, precision=args.precision)
+    failures, outputs = 0, []
+    for video in args.videos:
+        try:
+            p = predictor.predict(video)
+        except VidclfError as e:
+            failures += 1
+            print(f"error: {video}: {e}", file=sys.stderr)
+            outputs.append({"video": video, "error": str(e)})
+            continue
+        outputs.append({"video": video, "label": p.label, "top": [{"class": c, "prob": q} for c, q in p.top(args.top)],
+                        "probs": p.probs, "frame_indices": p.indices, "seconds": p.seconds})
+        if not args.json:
+            top = ", ".join(f"{c} {q:.3f}" for c, q in p.top(args.top))
+            print(f"{video}: {p.label}  ({top})")
+    if args.json:
+        print(json.dumps(outputs[0] if len(outputs) == 1 else outputs))
+    return 1 if failures else 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from vidclf.data.synthetic import make_synthetic_dataset
+
+    out = make_synthetic_dataset(args.out, groups=args.groups, clips_per_group=args.clips_per_group, seed=args.seed)
+    print(f"wrote the SYNTHETIC dataset to {out} (UCF-101 layout); train on it with --data-root {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="train_cli.py", description="vidclf: CNN-LSTM video action classification")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a CNN-LSTM (flags override params.json)")
+    add_config_flags(p)
+    p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt after its last finished epoch")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of checkpoint(s) on a split's test list")
+    p.add_argument("--checkpoint", nargs="+", required=True)
+    p.add_argument("--data-root", required=True)
+    p.add_argument("--split", type=int, default=1, choices=(1, 2, 3))
+    p.add_argument("--subset", default="test", choices=("test", "train", "val"),
+                   help="test list (default), train list, or the validation groups held out in training")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    p.add_argument("--cache-dir", default=None, help="reuse a frame cache (default: none)")
+    p.add_argument("--out", default=None, help="also write eval_<name>.json and confusion_<name>.png here")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify video files")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("videos", nargs="+")
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("synth", help="write the SYNTHETIC action dataset (UCF-101 layout)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--groups", type=int, default=6)
+    p.add_argument("--clips-per-group", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_synth)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except VidclfError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

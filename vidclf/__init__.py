@@ -1,0 +1,8 @@
+"""vidclf: video action classification with a CNN + LSTM.
+
+Where things are: frames are decoded in ``video``, sampled in ``sampling``; datasets are indexed in
+``data.index`` and turned into tensors in ``data.dataset``; the model is built in ``models``; checkpoints
+are written and read in ``checkpoint``; the training loop is ``training.loop``; ``predict`` classifies files.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,142 @@
+"""Write and read checkpoints. A checkpoint carries everything inference needs, so no flags are needed.
+
+A checkpoint is a ``torch.save``-d dict of tensors and plain Python values only (no pickled classes), read
+back with ``weights_only=True``: loading a file never runs code from it. Writes go to a temporary file in
+the same folder and are renamed over the target, so a process killed mid-write leaves the previous file
+intact.
+
+Keys: ``format``, ``format_version``, ``model`` (a :class:`ModelConfig` as a dict), ``classes``, ``input``
+(``num_frames``, ``img_size``, ``mean``, ``std``, ``sampling``), ``state_dict``, and optionally ``epoch``,
+``metrics``, ``history``, ``train_state``, ``config`` (the full training config) and ``info`` (free text).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vidclf.config import ModelConfig, coerce
+from vidclf.errors import CheckpointError
+from vidclf.models.cnn_lstm import CNNLSTM, build_model
+
+FORMAT = "vidclf-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How a clip must be prepared for the model: sampled frames, frame size, normalisation."""
+
+    num_frames: int
+    img_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    sampling: str = "uniform"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    model: ModelConfig
+    classes: tuple[str, ...]
+    input: InputSpec
+    state_dict: dict[str, torch.Tensor]
+    epoch: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_state: dict[str, Any] | None = None  # optimizer, RNG, early-stopping counters: what --resume needs
+    config: dict[str, Any] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def build_model(self) -> CNNLSTM:
+        """The model with this checkpoint's weights, in eval mode, fp32."""
+        model = build_model(self.model, len(self.classes), load_pretrained=False)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in self.state_dict.items()}
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise CheckpointError(f"checkpoint weights do not fit a {self.model.backbone} CNN-LSTM: {str(e)[:300]}") from None
+        return model.eval()
+
+
+def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, half: bool = False) -> Path:
+    """Write ``ckpt`` atomically. ``half=True`` stores float weights as fp16 and drops the optimizer (shipping)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous() for k, v in ckpt.state_dict.items()}
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": dataclasses.asdict(ckpt.model),
+        "classes": list(ckpt.classes),
+        "input": {**dataclasses.asdict(ckpt.input), "mean": list(ckpt.input.mean), "std": list(ckpt.input.std)},
+        "state_dict": state,
+        "epoch": ckpt.epoch,
+        "metrics": ckpt.metrics,
+        "history": ckpt.history,
+        "train_state": None if half else ckpt.train_state,
+        "config": ckpt.config,
+        "info": ckpt.info,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`; anything else raises :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path.name} refused: it holds Python objects that weights-only loading does not run ({str(e).splitlines()[0][:200]})"
+        ) from None
+    except Exception as e:  # zip errors, truncation, EOF: all mean "not a readable checkpoint"
+        raise CheckpointError(f"{path.name} is not a readable checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path.name} is not a vidclf checkpoint (a bare state_dict or another tool's file?); "
+            "train one with `train_cli.py train`"
+        )
+    version = raw.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path.name} has checkpoint format version {version}; this vidclf reads version {FORMAT_VERSION}")
+    try:
+        model_raw = dict(raw["model"])
+        known = {f.name for f in dataclasses.fields(ModelConfig)}
+        model = ModelConfig(**{k: coerce("model", k, v) for k, v in model_raw.items() if k in known})
+        inp = raw["input"]
+        spec = InputSpec(int(inp["num_frames"]), int(inp["img_size"]), tuple(inp["mean"]), tuple(inp["std"]), inp.get("sampling", "uniform"))
+        classes = tuple(str(c) for c in raw["classes"])
+        state = raw["state_dict"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path.name} is missing or has a malformed field: {e}") from None
+    return Checkpoint(
+        model=model,
+        classes=classes,
+        input=spec,
+        state_dict=state,
+        epoch=int(raw.get("epoch") or 0),
+        metrics=raw.get("metrics") or {},
+        history=raw.get("history") or [],
+        train_state=raw.get("train_state"),
+        config=raw.get("config"),
+        info=raw.get("info") or {},
+    )

@@ -1,0 +1,227 @@
+"""Frozen dataclass configs, loaded from ``params.json`` and overridden by CLI flags.
+
+``params.json`` has three sections, ``data``, ``model`` and ``train``, whose keys are exactly the fields
+below. Unknown keys, wrong types and impossible values raise :class:`ConfigError` naming the key and the fix.
+Field names are unique across sections, so a CLI flag ``--lr`` or an override ``{"lr": 1e-3}`` finds its
+section without being told.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vidclf.errors import ConfigError
+
+DEFAULT_PARAMS = Path(__file__).resolve().parent.parent / "params.json"
+
+BACKBONES = ("custom", "resnet18")
+OPTIMIZERS = ("adam", "adamw")
+PRECISIONS = ("bf16", "fp32")
+TRAIN_SAMPLINGS = ("uniform", "segment")
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where clips come from and how each becomes a ``[T, C, H, W]`` tensor."""
+
+    data_root: str | None = None  # UCF-101 root (UCF-101/ + ucfTrainTestlist/) or a folder-per-class tree
+    split: int = 1  # UCF-101 official split 1-3
+    classes: tuple[str, ...] | None = None  # explicit class subset; None: the first num_classes found
+    num_classes: int = 10  # with classes=None: how many classes to take, in classInd order (0 = all)
+    num_frames: int = 20  # frames sampled per clip (T)
+    img_size: int = 128  # frames are resized to img_size x img_size
+    val_fraction: float = 0.2  # share of training *groups* held out for validation
+    train_sampling: str = "uniform"  # "uniform" (same frames every epoch, cacheable) or "segment" (TSN jitter)
+    cache_dir: str | None = ".cache/vidclf"  # decoded-frame cache; None disables it
+    num_workers: int = 0  # DataLoader worker processes
+    split_seed: int = 0  # fixes which groups are held out for validation
+
+    def __post_init__(self) -> None:
+        _check(self.split in (1, 2, 3), f"split must be 1, 2 or 3, got {self.split}")
+        _check(self.num_classes >= 0, f"num_classes must be >= 0 (0 = all), got {self.num_classes}")
+        _check(self.num_frames >= 1, f"num_frames must be >= 1, got {self.num_frames}")
+        _check(self.img_size >= 32, f"img_size must be >= 32 pixels, got {self.img_size}")
+        _check(0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        _check(self.train_sampling in TRAIN_SAMPLINGS, f"train_sampling must be one of {TRAIN_SAMPLINGS}")
+        _check(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The CNN-LSTM's shape. ``num_classes`` is not here: it is the length of the class list."""
+
+    backbone: str = "custom"  # "custom" or "resnet18"
+    hidden_size: int = 128  # LSTM hidden size
+    num_layers: int = 2  # LSTM layers
+    use_pretrained: bool = True  # ImageNet weights for resnet18 (torchvision download, or backbone_weights)
+    backbone_weights: str | None = None  # local file with ImageNet weights for the backbone (offline use)
+    dropout: float = 0.5  # the custom CNN's Dropout before pooling
+
+    def __post_init__(self) -> None:
+        _check(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        _check(self.hidden_size >= 1, f"hidden_size must be >= 1, got {self.hidden_size}")
+        _check(self.num_layers >= 1, f"num_layers must be >= 1, got {self.num_layers}")
+        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimisation recipe."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0  # CrossEntropy label smoothing
+    batch_size: int = 4
+    epochs: int = 50
+    patience: int = 0  # early stopping: epochs without a better validation accuracy (0 = off)
+    augment: bool = True  # clip-consistent random crop/scale and flip on training clips
+    precision: str = "bf16"  # "bf16" autocast (fast on CPUs with bf16 units and on GPUs) or "fp32"
+    device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
+    out_dir: str = "runs/latest"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        _check(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        _check(0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _check(self.patience >= 0, f"patience must be >= 0, got {self.patience}")
+        _check(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: _section_to_dict(getattr(self, name)) for name in SECTIONS}
+
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def _section_to_dict(section: Any) -> dict[str, Any]:
+    out = dataclasses.asdict(section)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    """Resolved type hints of a config dataclass (the annotations are strings under PEP 563)."""
+    return typing.get_type_hints(cls)
+
+
+def _base_type(hint: Any) -> tuple[Any, bool]:
+    """(the non-None type, whether None is allowed) for hints like ``int``, ``str | None``."""
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        non_none = [a for a in args if a is not type(None)]
+        return non_none[0], len(non_none) < len(args)
+    return hint, False
+
+
+def coerce(section: str, key: str, value: Any) -> Any:
+    """Check ``value`` against the field's type; convert lossless cases (int for float, list for tuple)."""
+    hint, optional = _base_type(field_types(SECTIONS[section])[key])
+    where = f"{section}.{key}"
+    if value is None:
+        _check(optional, f"{where} cannot be null")
+        return None
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        _check(isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value),
+               f"{where} must be a list of strings, got {value!r}")
+        return tuple(value)
+    if hint is float:
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool), f"{where} must be a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        _check(isinstance(value, int) and not isinstance(value, bool), f"{where} must be an integer, got {value!r}")
+        return value
+    if hint is bool:
+        _check(isinstance(value, bool), f"{where} must be true or false, got {value!r}")
+        return value
+    if hint is str:
+        _check(isinstance(value, str), f"{where} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint} for {where}")  # a bug in this module, not user input
+
+
+def section_of(key: str) -> str:
+    """The section that owns ``key`` (field names are unique across sections)."""
+    for name, cls in SECTIONS.items():
+        if key in {f.name for f in dataclasses.fields(cls)}:
+            return name
+    known = [f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)]
+    hint = difflib.get_close_matches(key, known, n=1)
+    raise ConfigError(f"unknown config key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else f"; known keys: {known}"))
+
+
+def _build_section(section: str, values: dict[str, Any]) -> Any:
+    cls = SECTIONS[section]
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in known:
+            hint = difflib.get_close_matches(key, sorted(known), n=1)
+            raise ConfigError(
+                f"unknown key {section}.{key}" + (f"; did you mean {section}.{hint[0]}?" if hint else f"; known: {sorted(known)}")
+            )
+    return cls(**{k: coerce(section, k, v) for k, v in values.items()})
+
+
+def config_from_dict(raw: Any, source: str = "config") -> Config:
+    """A :class:`Config` from a ``{"data": {...}, "model": {...}, "train": {...}}`` mapping (sections optional)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source} must be a JSON object with sections {list(SECTIONS)}")
+    for name, values in raw.items():
+        if name not in SECTIONS:
+            raise ConfigError(f"unknown section {name!r} in {source}; sections are {list(SECTIONS)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"section {name!r} in {source} must be a JSON object")
+    return Config(**{name: _build_section(name, raw.get(name, {})) for name in SECTIONS})
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read ``params.json`` (the project's by default) and apply ``overrides`` (``{"lr": 1e-3, ...}``)."""
+    path = Path(path) if path is not None else DEFAULT_PARAMS
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    config = config_from_dict(raw, source=str(path))
+    return apply_overrides(config, overrides or {})
+
+
+def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
+    """A new config with ``{key: value}`` applied; keys are field names, optionally ``section.key``."""
+    by_section: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    for key, value in overrides.items():
+        section, _, name = key.rpartition(".")
+        section = section or section_of(name)
+        if section not in SECTIONS:
+            raise ConfigError(f"unknown section {section!r} in override {key!r}")
+        section_of(name)  # raises for unknown keys with a suggestion
+        by_section[section][name] = coerce(section, name, value)
+    return Config(
+        **{name: dataclasses.replace(getattr(config, name), **by_section[name]) for name in SECTIONS}
+    )

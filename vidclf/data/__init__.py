@@ -1,0 +1,1 @@
+"""Datasets: index clips on disk, turn them into tensors, and generate the synthetic set."""

@@ -1,0 +1,101 @@
+"""The training/evaluation dataset: index records -> decoded frames (cached) -> transformed tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vidclf.config import DataConfig
+from vidclf.data.cache import FrameCache
+from vidclf.data.index import GroupSplit, VideoIndex, VideoRecord, build_index, split_by_group
+from vidclf.data.transforms import ClipTransform
+from vidclf.errors import VideoError
+from vidclf.sampling import random_segment_indices
+from vidclf.video import load_clip
+
+
+class VideoClipDataset(Dataset):
+    """``dataset[i] -> (clip float [T, C, H, W], label int)``.
+
+    ``sampling="uniform"`` takes the same evenly spread frames every time (and can use ``cache``);
+    ``"segment"`` takes one random frame per segment (TSN), which differs every epoch and is never cached.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        num_frames: int,
+        img_size: int,
+        transform: ClipTransform,
+        sampling: str = "uniform",
+        cache: FrameCache | None = None,
+    ):
+        self.records = list(records)
+        self.num_frames = num_frames
+        self.img_size = img_size
+        self.transform = transform
+        self.sampling = sampling
+        self.cache = cache
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def frames(self, i: int, rng: np.random.Generator) -> np.ndarray:
+        """uint8 ``[T, H, W, 3]`` of record ``i``."""
+        rec = self.records[i]
+        size = (self.img_size, self.img_size)
+        try:
+            if self.sampling == "segment":
+                return load_clip(rec.path, self.num_frames, size,
+                                 sampler=lambda n, k: random_segment_indices(n, k, rng)).frames
+            if self.cache is not None:
+                return self.cache.frames(rec.path, self.num_frames, self.img_size)
+            return load_clip(rec.path, self.num_frames, size).frames
+        except VideoError as e:
+            raise VideoError(f"{e} (dataset clip {rec.path}; remove or replace it)") from None
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        # Draw from torch's RNG so that torch.manual_seed and DataLoader worker seeding make it reproducible.
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
+        return self.transform(self.frames(i, rng), rng), self.records[i].label
+
+
+def cache_for(cache_dir: str | None) -> FrameCache | None:
+    return FrameCache(cache_dir) if cache_dir else None
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The training and validation datasets of a config, and where they came from."""
+
+    train: VideoClipDataset
+    val: VideoClipDataset
+    classes: tuple[str, ...]
+    split: GroupSplit
+    index: VideoIndex
+
+    def describe(self) -> str:
+        idx = self.index
+        lines = [
+            f"data: {idx.source}, {len(idx.classes)} classes, {len(idx.records)} clips "
+            f"({len(self.split.train.records)} train / {len(self.split.val.records)} validation, "
+            f"validation groups: {', '.join(self.split.val_groups) or 'none'})",
+        ]
+        if idx.missing:
+            lines.append(f"note: {idx.missing} clips named by the split list are missing on disk and were skipped")
+        return "\n".join(lines)
+
+
+def training_data(cfg: DataConfig, augment: bool) -> TrainingData:
+    """Index ``cfg.data_root``'s training part, hold out validation groups, and wrap both as datasets."""
+    index = build_index(cfg.data_root, "train", cfg.split, cfg.classes, cfg.num_classes)
+    split = split_by_group(index, cfg.val_fraction, cfg.split_seed)
+    cache = cache_for(cfg.cache_dir)
+    train = VideoClipDataset(split.train.records, cfg.num_frames, cfg.img_size, ClipTransform(augment=augment),
+                             cfg.train_sampling, cache)
+    val = VideoClipDataset(split.val.records, cfg.num_frames, cfg.img_size, ClipTransform(), "uniform", cache)
+    return TrainingData(train, val, index.classes, split, index)

@@ -1,0 +1,96 @@
+"""Per-frame CNN backbones: each maps images ``[N, 3, H, W]`` to features ``[N, D]``.
+
+Each builder returns ``(module, D)``. A builder is a plain function; :func:`build_backbone` picks one with an
+explicit ``if``, so a reader finds every backbone here.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from vidclf.errors import BackboneWeightsError
+
+
+def _conv_bn_relu(cin: int, cout: int, kernel: int, stride: int, padding: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, kernel, stride, padding, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+def custom_cnn(dropout: float = 0.5) -> tuple[nn.Module, int]:
+    """The seed's small CNN: 7x7/2 stem, max-pool, three 3x3/2 convs 64->128->256->512, dropout, global pool.
+
+    ``[N, 3, H, W] -> [N, 512]``; at 128 px the last feature map is 4x4.
+    """
+    layers = [
+        *_conv_bn_relu(3, 64, 7, 2, 3),
+        nn.MaxPool2d(3, 2, 1),
+        *_conv_bn_relu(64, 128, 3, 2, 1),
+        *_conv_bn_relu(128, 256, 3, 2, 1),
+        *_conv_bn_relu(256, 512, 3, 2, 1),
+        nn.Dropout(dropout),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(1),
+    ]
+    return nn.Sequential(*layers), 512
+
+
+def _read_weights_file(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise BackboneWeightsError(f"backbone weights file not found: {path}")
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a bad file; all mean "not a weights file"
+        raise BackboneWeightsError(f"cannot read backbone weights from {path}: {type(e).__name__}: {e}") from None
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        raise BackboneWeightsError(f"{path} does not hold a state_dict")
+    return {k.removeprefix("module."): v for k, v in sd.items()}
+
+
+def resnet18(use_pretrained: bool = False, weights_path: str | Path | None = None) -> tuple[nn.Module, int]:
+    """torchvision's ResNet-18 with ``fc = Identity()``: ``[N, 3, H, W] -> [N, 512]``.
+
+    ImageNet weights come from ``weights_path`` when given (torchvision's ``resnet18-f37072fd.pth`` or any
+    ResNet-18 state_dict), else from torchvision's download when ``use_pretrained``.
+    """
+    net = torchvision.models.resnet18(weights=None)
+    if weights_path is not None:
+        sd = _read_weights_file(Path(weights_path))
+        sd = {k: v for k, v in sd.items() if not k.startswith("fc.")}
+        missing, unexpected = net.load_state_dict(sd, strict=False)
+        missing = [k for k in missing if not k.startswith("fc.")]
+        if missing or unexpected:
+            raise BackboneWeightsError(
+                f"{weights_path} is not a ResNet-18 state_dict: {len(missing)} missing keys (e.g. {missing[:2]}), "
+                f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})"
+            )
+    elif use_pretrained:
+        weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+        try:
+            net.load_state_dict(weights.get_state_dict(progress=False))
+        except (urllib.error.URLError, OSError, RuntimeError) as e:
+            raise BackboneWeightsError(
+                f"could not download torchvision's ImageNet ResNet-18 weights ({type(e).__name__}: {e}). Offline? "
+                f"Pass --backbone-weights PATH (a copy of {weights.url.rsplit('/', 1)[-1]}), "
+                "or --no-use-pretrained to train from scratch."
+            ) from None
+    net.fc = nn.Identity()
+    return net, 512
+
+
+def build_backbone(
+    name: str, use_pretrained: bool = False, weights_path: str | Path | None = None, dropout: float = 0.5
+) -> tuple[nn.Module, int]:
+    """``(module, feature_dim)`` for backbone ``name`` ("custom" or "resnet18")."""
+    if name == "custom":
+        if weights_path is not None:
+            raise BackboneWeightsError("the custom backbone has no pretrained weights; drop --backbone-weights")
+        return custom_cnn(dropout)
+    if name == "resnet18":
+        return resnet18(use_pretrained, weights_path)
+    raise ValueError(f"unknown backbone {name!r}; choose 'custom' or 'resnet18'")

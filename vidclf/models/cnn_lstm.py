@@ -1,0 +1,65 @@
+"""The CNN-LSTM classifier: a per-frame CNN, an LSTM over time, a linear layer on its last hidden state."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vidclf.config import ModelConfig
+from vidclf.models.backbones import build_backbone
+
+
+class CNNLSTM(nn.Module):
+    """``[B, T, C, H, W]`` clips -> ``[B, K]`` class logits.
+
+    ``forward_features`` runs the CNN on every frame (``[B, T, D]``); ``forward_head`` runs the LSTM and the
+    classifier on those features. The split lets a frozen backbone's features be computed once and cached.
+    """
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int, hidden_size: int = 128, num_layers: int = 2):
+        super().__init__()
+        self.backbone = backbone
+        self.feature_dim = feature_dim
+        self.lstm = nn.LSTM(feature_dim, hidden_size, num_layers=num_layers, batch_first=True)
+        self.fc = nn.Linear(hidden_size, num_classes)
+        self.channels_last = False
+
+    def use_channels_last(self) -> "CNNLSTM":
+        """Store the CNN's weights and inputs NHWC: on CPUs with oneDNN and on GPUs, convolutions run faster."""
+        self.backbone.to(memory_format=torch.channels_last)
+        self.channels_last = True
+        return self
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, T, C, H, W] -> [B, T, D]``."""
+        if x.ndim != 5:
+            raise ValueError(f"expected clips [B, T, C, H, W], got shape {tuple(x.shape)}")
+        b, t = x.shape[:2]
+        frames = x.flatten(0, 1)
+        if self.channels_last:
+            frames = frames.contiguous(memory_format=torch.channels_last)
+        return self.backbone(frames).reshape(b, t, -1)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """``[B, T, D] -> [B, K]``: the LSTM's last hidden state of the top layer, through ``fc``.
+
+        Runs in fp32 even under autocast: it is a sliver of the compute and the recurrence accumulates error.
+        """
+        with torch.autocast(features.device.type, enabled=False):
+            _, (h_n, _) = self.lstm(features.float())
+            return self.fc(h_n[-1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def build_model(config: ModelConfig, num_classes: int, load_pretrained: bool = True) -> CNNLSTM:
+    """A fresh :class:`CNNLSTM` for ``config``. ``load_pretrained=False`` skips ImageNet weights, as when a
+    checkpoint's own weights are about to be loaded."""
+    backbone, dim = build_backbone(
+        config.backbone,
+        use_pretrained=config.use_pretrained and load_pretrained,
+        weights_path=config.backbone_weights if load_pretrained else None,
+        dropout=config.dropout,
+    )
+    return CNNLSTM(backbone, dim, num_classes, config.hidden_size, config.num_layers)

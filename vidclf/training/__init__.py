@@ -1,0 +1,1 @@
+"""Training: the loop as plain functions (``loop.py``)."""

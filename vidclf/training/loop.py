@@ -1,0 +1,268 @@
+"""The training loop, as plain functions you can read top to bottom.
+
+``fit`` trains a CNN-LSTM: one pass over the training clips per epoch, validation after every epoch, the
+``last`` checkpoint written every epoch and ``best`` (by validation accuracy) when it improves, a
+``history.json`` and ``curves.png`` beside them. ``--resume`` picks up after the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from vidclf.charts_png import save_curves_png
+from vidclf.checkpoint import Checkpoint, InputSpec, load_checkpoint, save_checkpoint
+from vidclf.config import Config, TrainConfig
+from vidclf.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from vidclf.errors import CheckpointError, ConfigError
+from vidclf.models.cnn_lstm import CNNLSTM, build_model
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but no CUDA GPU is available; use --device cpu")
+    return device
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast for ``precision="bf16"``, nothing for ``"fp32"``."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int, device: torch.device, seed: int) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=num_workers > 0,
+        generator=torch.Generator().manual_seed(seed) if shuffle else None,
+    )
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+StepCallback = Callable[[int, int, float], None]  # (step, steps_in_epoch, running loss)
+
+
+def train_one_epoch(
+    model: CNNLSTM,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    device: torch.device,
+    precision: str,
+    desc: str = "",
+    show_progress: bool = True,
+    on_step: StepCallback | None = None,
+    stop: threading.Event | None = None,
+) -> dict[str, float]:
+    """One pass over ``loader``; returns mean ``loss`` and ``acc``. Ends early, mid-epoch, if ``stop`` is set."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(loader, desc=desc, disable=not show_progress, leave=False, dynamic_ncols=True)
+    for step, (clips, labels) in enumerate(bar, 1):
+        if stop is not None and stop.is_set():
+            break
+        clips = clips.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        with autocast(device, precision):
+            logits = model(clips)
+        loss = loss_fn(logits.float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.item() * len(labels)
+        correct += (logits.argmax(1) == labels).sum().item()
+        seen += len(labels)
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        if on_step is not None:
+            on_step(step, len(loader), total_loss / seen)
+    bar.close()
+    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "clips": seen}
+
+
+@torch.inference_mode()
+def collect_logits(model: CNNLSTM, loader: DataLoader, device: torch.device, precision: str, show_progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits ``[N, K]`` (fp32, on CPU) and labels ``[N]`` for every clip of ``loader``."""
+    model.eval()
+    all_logits, all_labels = [], []
+    for clips, labels in tqdm(loader, desc="evaluating", disable=not show_progress, leave=False):
+        with autocast(device, precision):
+            logits = model(clips.to(device))
+        all_logits.append(logits.float().cpu())
+        all_labels.append(labels)
+    return torch.cat(all_logits), torch.cat(all_labels)
+
+
+def validate(model: CNNLSTM, loader: DataLoader, device: torch.device, precision: str) -> dict[str, float]:
+    logits, labels = collect_logits(model, loader, device, precision)
+    return {
+        "loss": nn.functional.cross_entropy(logits, labels).item(),
+        "acc": (logits.argmax(1) == labels).float().mean().item(),
+    }
+
+
+@dataclass
+class FitResult:
+    out_dir: Path
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_acc: float = -1.0
+    stopped: str = "finished"  # "finished", "early_stopping" or "user"
+
+    @property
+    def best_path(self) -> Path:
+        return self.out_dir / "best.pt"
+
+    @property
+    def last_path(self) -> Path:
+        return self.out_dir / "last.pt"
+
+
+EpochCallback = Callable[[dict], None]
+
+
+def fit(
+    config: Config,
+    train_ds: Dataset,
+    val_ds: Dataset | None,
+    classes: Sequence[str],
+    resume: bool = False,
+    show_progress: bool = True,
+    on_epoch: EpochCallback | None = None,
+    on_step: StepCallback | None = None,
+    stop: threading.Event | None = None,
+    log: Callable[[str], None] = print,
+    info: dict | None = None,
+) -> FitResult:
+    """Train per ``config`` and write ``best.pt``, ``last.pt``, ``history.json`` and ``curves.png`` to ``config.train.out_dir``."""
+    tc, out_dir = config.train, Path(config.train.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(tc.device)
+    torch.manual_seed(tc.seed)
+
+    model = build_model(config.model, len(classes)).to(device)
+    if tc.precision == "bf16":
+        model.use_channels_last()
+    optimizer = make_optimizer(model, tc)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
+    result = FitResult(out_dir)
+    bad_epochs, start_epoch = 0, 1
+
+    if resume:
+        ck = _resume_from(result.last_path, config, classes)
+        model.load_state_dict(ck.state_dict)
+        optimizer.load_state_dict(ck.train_state["optimizer"])
+        torch.set_rng_state(ck.train_state["rng"])
+        result.history = list(ck.history)
+        result.best_epoch = int(ck.train_state["best_epoch"])
+        result.best_val_acc = float(ck.train_state["best_val_acc"])
+        bad_epochs = int(ck.train_state["bad_epochs"])
+        start_epoch = ck.epoch + 1
+        log(f"resuming {result.last_path} after epoch {ck.epoch}")
+
+    train_loader = make_loader(train_ds, tc.batch_size, True, config.data.num_workers, device, tc.seed)
+    has_val = val_ds is not None and len(val_ds) > 0
+    val_loader = make_loader(val_ds, tc.batch_size, False, config.data.num_workers, device, tc.seed) if has_val else None
+    if not has_val:
+        log("no validation clips: 'best' is chosen by training accuracy")
+    spec = InputSpec(config.data.num_frames, config.data.img_size, IMAGENET_MEAN, IMAGENET_STD, "uniform")
+
+    for epoch in range(start_epoch, tc.epochs + 1):
+        t0 = time.perf_counter()
+        train = train_one_epoch(model, train_loader, optimizer, loss_fn, device, tc.precision,
+                                f"epoch {epoch}/{tc.epochs}", show_progress, on_step, stop)
+        if stop is not None and stop.is_set():
+            result.stopped = "user"  # the unfinished epoch is dropped: last.pt stays at the last whole epoch
+            log(f"stopped by user during epoch {epoch}; kept {result.best_path.name} from epoch {result.best_epoch}")
+            break
+        val = validate(model, val_loader, device, tc.precision) if val_loader else {"loss": None, "acc": None}
+        row = {
+            "epoch": epoch,
+            "train_loss": train["loss"],
+            "train_acc": train["acc"],
+            "val_loss": val["loss"],
+            "val_acc": val["acc"],
+            "seconds": time.perf_counter() - t0,
+        }
+        result.history.append(row)
+        score = val["acc"] if val["acc"] is not None else train["acc"]
+        improved = score > result.best_val_acc
+        if improved:
+            result.best_val_acc, result.best_epoch, bad_epochs = score, epoch, 0
+        else:
+            bad_epochs += 1
+
+        ck = Checkpoint(
+            model=config.model,
+            classes=tuple(classes),
+            input=spec,
+            state_dict=model.state_dict(),
+            epoch=epoch,
+            metrics={k: v for k, v in row.items() if k != "epoch"},
+            history=result.history,
+            train_state={
+                "optimizer": optimizer.state_dict(),
+                "rng": torch.get_rng_state(),
+                "best_epoch": result.best_epoch,
+                "best_val_acc": result.best_val_acc,
+                "bad_epochs": bad_epochs,
+            },
+            config=config.to_dict(),
+            info=dict(info or {}),
+        )
+        if improved:
+            save_checkpoint(result.best_path, ck)
+        save_checkpoint(result.last_path, ck)
+        (out_dir / "history.json").write_text(json.dumps(result.history, indent=1))
+        save_curves_png(result.history, out_dir / "curves.png")
+
+        val_text = f"val loss {val['loss']:.4f} acc {val['acc']:.4f}" if val_loader else "no validation"
+        log(f"epoch {epoch}/{tc.epochs}: train loss {train['loss']:.4f} acc {train['acc']:.4f} | {val_text} | "
+            f"{row['seconds']:.1f}s" + (" *best*" if improved else ""))
+        if on_epoch is not None:
+            on_epoch(row)
+        if not math.isfinite(train["loss"]):
+            result.stopped = "diverged"
+            log("training loss is not finite: stopping; lower --lr")
+            break
+        if tc.patience and bad_epochs >= tc.patience:
+            result.stopped = "early_stopping"
+            log(f"early stopping: no better validation accuracy for {tc.patience} epochs (best epoch {result.best_epoch})")
+            break
+    return result
+
+
+def _resume_from(path: Path, config: Config, classes: Sequence[str]) -> Checkpoint:
+    if not path.is_file():
+        raise CheckpointError(f"--resume: no {path.name} in {path.parent} to resume from")
+    ck = load_checkpoint(path)
+    if ck.train_state is None:
+        raise CheckpointError(f"--resume: {path} holds no optimizer state (a shipped or exported checkpoint)")
+    if tuple(ck.classes) != tuple(classes):
+        raise CheckpointError(f"--resume: {path} was trained on classes {list(ck.classes)}, not {list(classes)}")
+    if ck.model != config.model:
+        raise CheckpointError(f"--resume: {path} has model {ck.model}, but the config asks for {config.model}")
+    return ck

@@ -1,0 +1,204 @@
+"""Decode video files with OpenCV: probe a clip's length and read the frames at given indices.
+
+Only the frames that are kept are decoded into images: the others are ``grab()``-ed past, which costs a
+fraction of a full decode, and reading stops after the last wanted frame. Reading is sequential because
+seeking (``CAP_PROP_POS_FRAMES``) is several times slower on clips with few keyframes, such as UCF-101's XviD
+AVIs, and can land on the wrong frame.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from vidclf.errors import VideoError
+from vidclf.sampling import uniform_indices
+
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".gif")
+
+# Headers that claim more than this are treated as lies (WebM from browsers reports huge negative counts).
+_MAX_PLAUSIBLE_FRAMES = 10_000_000
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What is known of a clip before its frames are read."""
+
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    counted: bool  # True when num_frames was counted by reading, not taken from the header
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_frames / self.fps if self.fps > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Frames sampled from one video: ``frames`` is uint8 ``[T, H, W, 3]`` RGB, ``indices`` their positions."""
+
+    frames: np.ndarray
+    indices: list[int]
+    info: VideoInfo
+
+
+def _open(path: str | os.PathLike) -> cv2.VideoCapture:
+    p = Path(path)
+    if not p.exists():
+        raise VideoError(f"video file not found: {p}")
+    if p.is_dir():
+        raise VideoError(f"expected a video file but got a folder: {p}")
+    if p.stat().st_size == 0:
+        raise VideoError(f"video file is empty (0 bytes): {p}")
+    cap = cv2.VideoCapture(str(p))
+    if not cap.isOpened():
+        cap.release()
+        raise VideoError(f"cannot open {p.name} as a video: not a video file, or a codec OpenCV/FFmpeg lacks")
+    return cap
+
+
+def _count_by_reading(cap: cv2.VideoCapture) -> int:
+    n = 0
+    while cap.grab():
+        n += 1
+    return n
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Frame count, fps and size of a clip. Falls back to counting frames when the header is implausible."""
+    cap = _open(path)
+    try:
+        header = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        counted = not (1 <= header <= _MAX_PLAUSIBLE_FRAMES)
+        num_frames = _count_by_reading(cap) if counted else int(header)
+    finally:
+        cap.release()
+    if num_frames < 1:
+        raise VideoError(f"{Path(path).name} has no readable video frames (empty, corrupt, or audio only)")
+    fps = fps if 0 < fps < 1000 else 25.0
+    return VideoInfo(num_frames=num_frames, fps=float(fps), width=width, height=height, counted=counted)
+
+
+def _to_rgb(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    if frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    elif frame.shape[2] == 4:
+        frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+    else:
+        frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    if size is not None and frame.shape[:2] != size:
+        h, w = size
+        shrinking = h < frame.shape[0] and w < frame.shape[1]
+        frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return frame
+
+
+class _StreamEnded(Exception):
+    def __init__(self, frames_read: int):
+        self.frames_read = frames_read
+
+
+def _read_indices(path: str | os.PathLike, indices: Sequence[int], size: tuple[int, int] | None) -> np.ndarray:
+    wanted = sorted(set(indices))
+    cap = _open(path)
+    got: dict[int, np.ndarray] = {}
+    try:
+        pos = 0
+        for target in wanted:
+            while pos < target:
+                if not cap.grab():
+                    raise _StreamEnded(pos)
+                pos += 1
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                raise _StreamEnded(pos)
+            got[target] = _to_rgb(frame, size)
+            pos += 1
+    finally:
+        cap.release()
+    return np.stack([got[i] for i in indices])
+
+
+def read_frames(path: str | os.PathLike, indices: Sequence[int], size: tuple[int, int] | None = None) -> np.ndarray:
+    """Frames at ``indices`` (any order, repeats allowed) as uint8 RGB ``[T, H, W, 3]``, resized to ``size=(H, W)``.
+
+    Raises :class:`VideoError` if the clip ends before the largest index.
+    """
+    if len(indices) == 0:
+        raise ValueError("no frame indices given")
+    try:
+        return _read_indices(path, indices, size)
+    except _StreamEnded as e:
+        raise VideoError(
+            f"{Path(path).name} ended after {e.frames_read} frames, before frame {max(indices)}"
+        ) from None
+
+
+Sampler = Callable[[int, int], list[int]]
+
+
+def load_clip(
+    path: str | os.PathLike,
+    num_frames: int,
+    size: tuple[int, int] | None,
+    sampler: Sampler = uniform_indices,
+    max_frames: int | None = None,
+) -> Clip:
+    """Sample ``num_frames`` frames from the whole clip (or its first ``max_frames``) and decode only those.
+
+    If the header over-states the length (truncated or re-muxed files), the clip is counted by reading and
+    sampled again, so a lying header costs time but never a wrong or failed sample.
+    """
+    info = probe(path)
+    length = info.num_frames if max_frames is None else min(info.num_frames, max_frames)
+    indices = sampler(length, num_frames)
+    try:
+        frames = _read_indices(path, indices, size)
+    except _StreamEnded as e:
+        if e.frames_read < 1:
+            raise VideoError(f"{Path(path).name} has no decodable video frames (corrupt or truncated)") from None
+        info = VideoInfo(e.frames_read if info.counted else _recount(path), info.fps, info.width, info.height, True)
+        length = info.num_frames if max_frames is None else min(info.num_frames, max_frames)
+        indices = sampler(length, num_frames)
+        try:
+            frames = _read_indices(path, indices, size)
+        except _StreamEnded as e2:
+            raise VideoError(f"{Path(path).name} could not be read consistently ({e2.frames_read} frames)") from None
+    return Clip(frames=frames, indices=list(indices), info=info)
+
+
+def _recount(path: str | os.PathLike) -> int:
+    cap = _open(path)
+    try:
+        return _count_by_reading(cap)
+    finally:
+        cap.release()
+
+
+def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0) -> Path:
+    """Write uint8 RGB ``[T, H, W, 3]`` frames to ``path``; the codec follows the extension (.avi XviD, .mp4 mp4v)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fourcc = {".avi": "XVID", ".mp4": "mp4v", ".mkv": "XVID"}.get(path.suffix.lower())
+    if fourcc is None:
+        raise VideoError(f"cannot write {path.suffix} files; use .avi or .mp4")
+    t, h, w, _ = frames.shape
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    if not writer.isOpened():
+        raise VideoError(f"OpenCV cannot write {path}")
+    try:
+        for frame in frames:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return path
