@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,9 +106,13 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f"{path.name} refused: it holds Python objects that weights-only loading does not run ({str(e).splitlines()[0][:200]})"
-        ) from None
+        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(e))
+        if found:
+            raise CheckpointError(
+                f"{path.name} refused: it would import {found.group(1)}, and checkpoints are loaded weights-only "
+                "(tensors and plain values); re-save it with vidclf"
+            ) from None
+        raise CheckpointError(f"{path.name} is not a readable checkpoint (corrupt or not a torch file)") from None
     except Exception as e:  # zip errors, truncation, EOF: all mean "not a readable checkpoint"
         raise CheckpointError(f"{path.name} is not a readable checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:

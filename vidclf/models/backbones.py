@@ -62,7 +62,10 @@ def resnet18(use_pretrained: bool = False, weights_path: str | Path | None = Non
     if weights_path is not None:
         sd = _read_weights_file(Path(weights_path))
         sd = {k: v for k, v in sd.items() if not k.startswith("fc.")}
-        missing, unexpected = net.load_state_dict(sd, strict=False)
+        try:
+            missing, unexpected = net.load_state_dict(sd, strict=False)
+        except RuntimeError as e:  # shape mismatches
+            raise BackboneWeightsError(f"{weights_path} is not a ResNet-18 state_dict: {str(e)[:300]}") from None
         missing = [k for k in missing if not k.startswith("fc.")]
         if missing or unexpected:
             raise BackboneWeightsError(

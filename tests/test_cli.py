@@ -1,0 +1,92 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+TINY = ["--num-frames", "6", "--img-size", "48", "--lr", "1e-3", "--no-progress", "--batch-size", "4"]
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "train_cli.py"), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_train_evaluate_predict_end_to_end(synth_root, tmp_path):
+    out = tmp_path / "run"
+    r = run("train", "--data-root", synth_root, "--out-dir", out, "--epochs", "2", "--cache-dir", tmp_path / "c",
+            "--classes", "SynthWave", "SynthSquat", "SynthWalk", *TINY)
+    assert r.returncode == 0, r.stderr
+    assert "best (epoch" in r.stdout and "last (epoch" in r.stdout  # loss and accuracy of both, as the seed prints
+    for name in ("best.pt", "last.pt", "history.json", "curves.png", "confusion_best.png", "validation.json"):
+        assert (out / name).exists(), name
+
+    r = run("evaluate", "--checkpoint", out / "best.pt", "--data-root", synth_root, "--split", "1", "--json", "--out", tmp_path / "ev")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    for key in ("top1", "top5", "mean_class_acc", "loss", "num_clips", "per_class"):
+        assert key in m
+    assert m["num_clips"] == 3 * 2 * 3  # 3 classes x 2 test groups x 3 clips; other classes skipped
+    assert m["skipped_other_classes"] == 3 * 2 * 3
+    assert set(m["per_class"]) == {"SynthWave", "SynthSquat", "SynthWalk"}
+    assert (tmp_path / "ev" / "confusion_best.png").exists()
+
+    clip = next((synth_root / "UCF-101" / "SynthWave").glob("*.avi"))
+    r = run("predict", "--checkpoint", out / "best.pt", clip, "--json")
+    assert r.returncode == 0, r.stderr
+    p = json.loads(r.stdout)
+    assert set(p["probs"]) == {"SynthWave", "SynthSquat", "SynthWalk"}
+    assert abs(sum(p["probs"].values()) - 1) < 1e-5
+    assert p["frame_indices"] == [2, 8, 13, 18, 24, 29]  # uniform sampling of 32 frames
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--data-root", "/no/such/dir"], "data root not found"),
+        (["train"], "no data root given"),
+        (["train", "--data-root", "{synth}", "--classes", "Jumping"], "unknown class"),
+        (["train", "--lr", "-1"], "lr must be > 0"),
+        (["train", "--config", "{bad_config}"], "not valid JSON"),
+        (["evaluate", "--checkpoint", "/no/ckpt.pt", "--data-root", "{synth}"], "checkpoint not found"),
+        (["predict", "--checkpoint", "{junk}", "x.avi"], "not a readable checkpoint"),
+    ],
+)
+def test_bad_inputs_give_one_line_errors(synth_root, tmp_path, args, message):
+    bad_config = tmp_path / "params.json"
+    bad_config.write_text('{"train": {"lr": }')
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    args = [a.format(synth=synth_root, bad_config=bad_config, junk=junk) for a in args]
+    r = run(*args)
+    assert r.returncode == 2
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0
+
+
+def test_predict_reports_a_bad_video_and_goes_on(synth_root, tmp_path):
+    out = tmp_path / "run"
+    assert run("train", "--data-root", synth_root, "--out-dir", out, "--epochs", "1", "--cache-dir", "none",
+               "--classes", "SynthWave", "SynthSquat", *TINY).returncode == 0
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("hello")
+    good = next((synth_root / "UCF-101" / "SynthWave").glob("*.avi"))
+    r = run("predict", "--checkpoint", out / "last.pt", bad, good)
+    assert r.returncode == 1
+    assert "notes.mp4" in r.stderr and "Traceback" not in r.stderr
+    assert good.name in r.stdout
+
+
+def test_corrupt_clip_in_dataset_names_the_file(tmp_path):
+    import numpy as np
+    from vidclf.video import write_video
+
+    for cls in ("A", "B"):
+        for g in (1, 2):
+            write_video(tmp_path / "data" / cls / f"v_{cls}_g0{g}_c01.avi", np.zeros((4, 32, 32, 3), np.uint8))
+    (tmp_path / "data" / "B" / "v_B_g03_c01.avi").write_bytes(b"\x00" * 1000)
+    r = run("train", "--data-root", tmp_path / "data", "--out-dir", tmp_path / "run", "--epochs", "1",
+            "--cache-dir", "none", "--val-fraction", "0", *TINY)
+    assert r.returncode == 2
+    assert "v_B_g03_c01.avi" in r.stderr and "Traceback" not in r.stderr

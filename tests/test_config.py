@@ -1,0 +1,60 @@
+import dataclasses
+import json
+
+import pytest
+
+from vidclf.config import SECTIONS, Config, apply_overrides, load_config
+from vidclf.errors import ConfigError
+
+
+def test_params_json_holds_the_seed_defaults():
+    c = load_config()
+    assert (c.train.optimizer, c.train.lr, c.train.batch_size, c.train.epochs) == ("adam", 1e-4, 4, 50)
+    assert (c.data.num_frames, c.data.img_size, c.data.num_classes) == (20, 128, 10)
+    assert (c.model.hidden_size, c.model.num_layers, c.model.backbone) == (128, 2, "custom")
+    # params.json lists every field: nothing is set only by a code default
+    raw = json.loads((SECTIONS and __import__("vidclf.config").config.DEFAULT_PARAMS).read_text())
+    for name, cls in SECTIONS.items():
+        assert set(raw[name]) == {f.name for f in dataclasses.fields(cls)}
+
+
+def test_field_names_are_unique_across_sections():
+    names = [f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)]
+    assert len(names) == len(set(names))
+
+
+def test_overrides_and_frozen():
+    c = apply_overrides(Config(), {"lr": 3e-4, "model.backbone": "resnet18", "classes": ["A", "B"]})
+    assert c.train.lr == 3e-4 and c.model.backbone == "resnet18" and c.data.classes == ("A", "B")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.train.lr = 1.0
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"train": {"lr": 0.001,}}', "not valid JSON.*line 1"),
+        ('{"train": {"learning_rate": 0.001}}', "unknown key train.learning_rate"),
+        ('{"train": {"lr": "fast"}}', "train.lr must be a number"),
+        ('{"data": {"num_frames": 2.5}}', "data.num_frames must be an integer"),
+        ('{"model": {"backbone": "vgg"}}', "backbone must be one of"),
+        ('{"optim": {}}', "unknown section 'optim'"),
+        ('[1, 2]', "must be a JSON object"),
+        ('{"train": {"batch_size": 0}}', "batch_size must be >= 1"),
+    ],
+)
+def test_mangled_config_files_give_clear_errors(tmp_path, text, message):
+    p = tmp_path / "params.json"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(p)
+
+
+def test_unknown_override_suggests():
+    with pytest.raises(ConfigError, match="did you mean 'num_frames'"):
+        apply_overrides(Config(), {"num_frame": 8})
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "none.json")

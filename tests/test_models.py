@@ -1,0 +1,85 @@
+import urllib.error
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from vidclf.config import ModelConfig
+from vidclf.errors import BackboneWeightsError
+from vidclf.models import build_model
+from vidclf.models.backbones import custom_cnn, resnet18
+
+
+def test_custom_cnn_is_the_seed_architecture():
+    net, dim = custom_cnn()
+    assert dim == 512
+    convs = [m for m in net if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs] == [
+        (3, 64, (7, 7), (2, 2), (3, 3)),
+        (64, 128, (3, 3), (2, 2), (1, 1)),
+        (128, 256, (3, 3), (2, 2), (1, 1)),
+        (256, 512, (3, 3), (2, 2), (1, 1)),
+    ]
+    assert all(c.bias is None for c in convs)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in net) == 4
+    pool = [m for m in net if isinstance(m, nn.MaxPool2d)][0]
+    assert (pool.kernel_size, pool.stride, pool.padding) == (3, 2, 1)
+    assert [m.p for m in net if isinstance(m, nn.Dropout)] == [0.5]
+    assert isinstance(net[-2], nn.AdaptiveAvgPool2d)
+
+
+@pytest.mark.parametrize("backbone", ["custom", "resnet18"])
+def test_shapes_and_every_parameter_gets_a_gradient(backbone):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(backbone=backbone, use_pretrained=False), num_classes=7)
+    x = torch.randn(2, 5, 3, 64, 64)
+    feats = model.forward_features(x)
+    assert feats.shape == (2, 5, 512)
+    assert model.forward_head(feats).shape == (2, 7)
+    logits = model(x)
+    assert logits.shape == (2, 7)
+    logits.sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_lstm_uses_frame_order():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(use_pretrained=False), num_classes=3).eval()
+    x = torch.randn(1, 6, 3, 64, 64)
+    assert not torch.allclose(model(x), model(x.flip(1)))
+
+
+def test_resnet18_offline_gives_clear_error(monkeypatch):
+    def offline(*a, **k):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.__class__, "get_state_dict", offline)
+    with pytest.raises(BackboneWeightsError, match="--backbone-weights"):
+        resnet18(use_pretrained=True)
+
+
+def test_resnet18_local_weights_file(tmp_path):
+    ref = torchvision.models.resnet18(weights=None)
+    path = tmp_path / "resnet18-f37072fd.pth"
+    torch.save(ref.state_dict(), path)
+    net, _ = resnet18(use_pretrained=True, weights_path=path)
+    assert torch.equal(net.conv1.weight, ref.conv1.weight)
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(BackboneWeightsError, match="not a ResNet-18"):
+        resnet18(weights_path=tmp_path / "bad.pth")
+    with pytest.raises(BackboneWeightsError, match="not found"):
+        resnet18(weights_path=tmp_path / "none.pth")
+
+
+def test_bf16_channels_last_matches_fp32():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(use_pretrained=False), num_classes=4).eval()
+    x = torch.randn(2, 6, 3, 96, 96)
+    with torch.inference_mode():
+        ref = model(x).softmax(-1)
+        model.use_channels_last()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = model(x).float().softmax(-1)
+    assert (ref - fast).abs().max() < 0.02

@@ -1,0 +1,71 @@
+import json
+import threading
+
+import pytest
+import torch
+
+from vidclf.checkpoint import load_checkpoint
+from vidclf.config import apply_overrides, load_config
+from vidclf.data.dataset import training_data
+from vidclf.training.loop import fit
+
+FAST = {"num_frames": 8, "img_size": 64, "lr": 1e-3, "augment": False, "batch_size": 4}
+
+
+def _config(synth_root, tmp_path, **extra):
+    return apply_overrides(load_config(), {"data_root": str(synth_root), "cache_dir": str(tmp_path / "cache"),
+                                           "out_dir": str(tmp_path / "run"), **FAST, **extra})
+
+
+def test_training_learns_the_synthetic_set(synth_root, tmp_path):
+    cfg = _config(synth_root, tmp_path, epochs=30, patience=10)
+    data = training_data(cfg.data, augment=cfg.train.augment)
+    assert data.split.val_groups  # validation is on groups never trained on
+    result = fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    chance = 1 / len(data.classes)
+    assert result.best_val_acc >= 0.6 > 3 * chance, result.history
+    best = load_checkpoint(result.best_path)
+    assert best.epoch == result.best_epoch and best.metrics["val_acc"] == result.best_val_acc
+    assert best.classes == data.classes and best.input.num_frames == 8 and best.input.img_size == 64
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(history) == len(result.history) and (tmp_path / "run" / "curves.png").stat().st_size > 1000
+
+
+def test_resume_continues_after_the_last_epoch(synth_root, tmp_path):
+    data = None
+    cfg2 = _config(synth_root, tmp_path, epochs=2, classes=["SynthWave", "SynthSquat"])
+    data = training_data(cfg2.data, augment=False)
+    fit(cfg2, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    cfg3 = apply_overrides(cfg2, {"epochs": 3})
+    logs = []
+    result = fit(cfg3, data.train, data.val, data.classes, resume=True, show_progress=False, log=logs.append)
+    assert any("after epoch 2" in line for line in logs)
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    assert load_checkpoint(result.last_path).epoch == 3
+
+
+def test_stop_keeps_the_last_whole_epoch(synth_root, tmp_path):
+    cfg = _config(synth_root, tmp_path, epochs=5, classes=["SynthWave", "SynthSquat"])
+    data = training_data(cfg.data, augment=False)
+    stop = threading.Event()
+
+    def on_epoch(row):
+        if row["epoch"] == 2:
+            stop.set()
+
+    result = fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None, on_epoch=on_epoch, stop=stop)
+    assert result.stopped == "user"
+    assert load_checkpoint(result.last_path).epoch == 2
+    assert result.best_path.exists()
+
+
+def test_resume_refuses_another_class_set(synth_root, tmp_path):
+    from vidclf.errors import CheckpointError
+
+    cfg = _config(synth_root, tmp_path, epochs=1, classes=["SynthWave", "SynthSquat"])
+    data = training_data(cfg.data, augment=False)
+    fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    cfg2 = apply_overrides(cfg, {"classes": ["SynthWave", "SynthWalk"]})
+    data2 = training_data(cfg2.data, augment=False)
+    with pytest.raises(CheckpointError, match="classes"):
+        fit(cfg2, data2.train, data2.val, data2.classes, resume=True, show_progress=False, log=lambda s: None)
