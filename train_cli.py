@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""vidclf command line: train, evaluate, predict, synth.
+"""vidclf command line: train, evaluate, predict, synth, export, push.
 
     python train_cli.py train --data-root ../shared/ucf101 --backbone custom --out-dir runs/custom
     python train_cli.py evaluate --checkpoint runs/custom/best.pt --data-root ../shared/ucf101 --split 1 --json
@@ -138,10 +138,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from vidclf.data.synthetic import make_synthetic_dataset
+    from vidclf.data.synthetic import make_synthetic_dataset, write_examples
 
+    if args.examples:
+        for path in write_examples(args.out, seed=args.seed):
+            print(f"wrote SYNTHETIC example {path}")
+        return 0
     out = make_synthetic_dataset(args.out, groups=args.groups, clips_per_group=args.clips_per_group, seed=args.seed)
     print(f"wrote the SYNTHETIC dataset to {out} (UCF-101 layout); train on it with --data-root {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from vidclf.model_card import export_model
+
+    ckpt_path, card_path = export_model(args.checkpoint, args.out, args.note)
+    print(f"wrote {ckpt_path} and {card_path}")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from vidclf.hub import push_checkpoint
+
+    print(push_checkpoint(args.checkpoint, args.repo, args.card))
     return 0
 
 
@@ -181,7 +200,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", type=int, default=6)
     p.add_argument("--clips-per-group", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--examples", action="store_true", help="write the app's example clips instead of a dataset")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("export", help="shrink a checkpoint for shipping (fp16, no optimizer) and write its model card")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True, help="e.g. weights/custom.pt; the card goes beside it as .md")
+    p.add_argument("--note", action="append", default=[], help="a line for the card (how it was trained, machine, ...)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("push", help="upload a checkpoint and its card to a Hugging Face Hub model repo")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--repo", required=True, help="owner/name")
+    p.add_argument("--card", default=None, help="model card (default: the checkpoint's .md beside it)")
+    p.set_defaults(func=cmd_push)
     return parser
 
 

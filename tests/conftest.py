@@ -26,3 +26,17 @@ def jumping_jack_clip() -> Path:
     if not UCF_ROOT.is_dir():
         pytest.skip("real data not available")
     return sorted((UCF_ROOT / "UCF-101" / "JumpingJack").glob("*.avi"))[0]
+
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """The app, served from a subprocess with training on, its runs in a temporary folder."""
+    from app_server import AppServer
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    runs = tmp_path_factory.mktemp("runs")
+    with AppServer(runs, ARTIFACTS / "app.log", VIDCLF_ENABLE_TRAINING="1") as server:
+        yield server.url

@@ -66,6 +66,12 @@ class Checkpoint:
         return model.eval()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, half: bool = False) -> Path:
     """Write ``ckpt`` atomically. ``half=True`` stores float weights as fp16 and drops the optimizer (shipping)."""
     path = Path(path)
@@ -91,6 +97,7 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, half: bool = Fals
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; a checkpoint is shared like any output
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

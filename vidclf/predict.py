@@ -12,8 +12,18 @@ import torch
 
 from vidclf.checkpoint import Checkpoint, load_checkpoint
 from vidclf.data.transforms import ClipTransform
+from vidclf.sampling import uniform_indices, window_starts
 from vidclf.training.loop import autocast
-from vidclf.video import VideoInfo, load_clip
+from vidclf.video import VideoInfo, load_clip, probe, read_frames
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Class probabilities of sliding windows: ``probs`` is ``[W, K]``, ``times`` the window centres in seconds."""
+
+    times: list[float]
+    probs: np.ndarray
+    classes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -71,3 +81,25 @@ class Predictor:
             info=clip.info,
             seconds=time.perf_counter() - t0,
         )
+
+    def timeline(self, path: str | os.PathLike, window_s: float = 4.0, max_windows: int = 40, batch: int = 8) -> Timeline | None:
+        """Probabilities of ``window_s``-second windows across a clip, or None if the clip is not longer than
+        two windows. Each window is sampled like a whole clip; all windows' frames are decoded in one pass.
+        """
+        info = probe(path)
+        spec = self.checkpoint.input
+        window = max(spec.num_frames, int(round(window_s * info.fps)))
+        if info.num_frames < 2 * window:
+            return None
+        stride = max(window // 2, (info.num_frames - window) // max(max_windows - 1, 1) + 1)
+        starts = window_starts(info.num_frames, window, stride)
+        per_window = [[s + i for i in uniform_indices(window, spec.num_frames)] for s in starts]
+        wanted = sorted({i for w in per_window for i in w})
+        frames = read_frames(path, wanted, (spec.img_size, spec.img_size))
+        row = {idx: k for k, idx in enumerate(wanted)}
+        out = []
+        for b in range(0, len(per_window), batch):
+            clips = torch.stack([self.transform(frames[[row[i] for i in w]]) for w in per_window[b : b + batch]])
+            out.append(self.probabilities(clips))
+        times = [(s + window / 2) / info.fps for s in starts]
+        return Timeline(times, torch.cat(out).numpy(), self.classes)

@@ -144,3 +144,23 @@ def make_synthetic_dataset(
         f"size={size} num_frames={num_frames}\n"
     )
     return out
+
+
+def render_sequence(actions: tuple[str, ...], group: int, seed: int = 0, size: tuple[int, int] = (96, 96),
+                    frames_per_action: int = 100) -> np.ndarray:
+    """One long clip of several actions in a row (the same actor), for the app's timeline example."""
+    return np.concatenate([render_clip(a, group, 1, seed, size, frames_per_action) for a in actions])
+
+
+def write_examples(out: str | Path, group: int = 90, seed: int = 0) -> list[Path]:
+    """Example clips for the app, from an actor (group) no synthetic training set contains.
+
+    One 2-second clip per class, plus a 12-second clip of three actions in a row. File names start with
+    ``synthetic_`` so that the app pairs them with a model trained on the synthetic set.
+    """
+    out = Path(out)
+    paths = [write_video(out / f"synthetic_{a.removeprefix('Synth')}.mp4", render_clip(a, group, 1, seed, (96, 96), 50), 25)
+             for a in SYNTH_CLASSES]
+    seq = ("SynthWave", "SynthJumpingJack", "SynthSquat")
+    paths.append(write_video(out / "synthetic_sequence_Wave_JumpingJack_Squat.mp4", render_sequence(seq, group, seed), 25))
+    return paths

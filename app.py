@@ -1,0 +1,222 @@
+"""vidclf's Gradio app: classify a clip (upload or webcam) and train a model. Wiring and presentation only:
+the work is done by ``vidclf`` (catalog, predict, plots, training.job, serving, hub).
+
+Run: ``python app.py`` (port 7860, or $PORT / $GRADIO_SERVER_PORT). Settings: see ``vidclf/serving.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from vidclf import hub
+from vidclf.catalog import ModelEntry, PredictorPool, find_models
+from vidclf.config import apply_overrides, load_config
+from vidclf.data.synthetic import make_synthetic_dataset
+from vidclf.errors import VidclfError
+from vidclf.plots import confidence_figure, curves_figure, timeline_figure
+from vidclf.serving import ServeSettings, resolve_inside
+from vidclf.training.job import TrainingJob
+from vidclf.video import VIDEO_EXTENSIONS, probe
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES_DIR = ROOT / "examples"
+SYNTHETIC_ROOT = ROOT / ".cache" / "vidclf" / "synthetic-dataset"
+TIMELINE_MIN_SECONDS = 8.0  # clips longer than this also get a sliding-window timeline
+
+SETTINGS = ServeSettings.from_env()
+POOL = PredictorPool()
+JOB = TrainingJob()
+_hub_state: dict[str, object] = {}
+
+
+def hub_checkpoints() -> list[Path]:
+    """The configured Hub checkpoint, downloaded once per process; a failure is remembered and shown."""
+    if not SETTINGS.hub_model:
+        return []
+    if "path" not in _hub_state and "error" not in _hub_state:
+        try:
+            _hub_state["path"] = hub.download_checkpoint(SETTINGS.hub_model)
+        except VidclfError as e:
+            _hub_state["error"] = str(e)
+    return [_hub_state["path"]] if "path" in _hub_state else []
+
+
+def models() -> list[ModelEntry]:
+    return find_models(runs_dir=SETTINGS.runs_dir, extra=hub_checkpoints())
+
+
+def model_choices() -> list[tuple[str, str]]:
+    return [(m.description, m.label) for m in models()]
+
+
+def entry_for(label: str | None) -> ModelEntry:
+    for m in models():
+        if m.label == label:
+            return m
+    raise gr.Error(f"model {label!r} is not available (any more): pick another one")
+
+
+def predict(video: str | None, model_label: str | None):
+    """(video file, model label) -> top-5 label, confidence chart, frames, timeline, details."""
+    if not video:
+        raise gr.Error("Upload a clip or record one with the webcam first.")
+    entry = entry_for(model_label)
+    try:
+        info = probe(video)
+        if info.duration_s > SETTINGS.max_seconds:
+            raise gr.Error(f"the clip is {info.duration_s:.0f} s long; this server classifies clips up to "
+                           f"{SETTINGS.max_seconds:.0f} s: cut it and try again")
+        predictor = POOL.get(entry.path)
+        p = predictor.predict(video)
+        timeline = predictor.timeline(video) if p.info.duration_s > TIMELINE_MIN_SECONDS else None
+    except VidclfError as e:
+        raise gr.Error(str(e)) from None
+    gallery = [(frame, f"frame {i}") for frame, i in zip(p.frames, p.indices)]
+    timeline_plot = (gr.Plot(timeline_figure(timeline.times, timeline.probs, timeline.classes), visible=True)
+                     if timeline is not None else gr.Plot(None, visible=False))
+    synthetic = " These are SYNTHETIC classes." if all(c.startswith("Synth") for c in entry.classes) else ""
+    details = (f"**{p.label}** ({p.probs[p.label]:.1%}) by *{entry.description}*.{synthetic}  \n"
+               f"{len(p.indices)} frames sampled from {p.info.num_frames} ({p.info.duration_s:.1f} s at "
+               f"{p.info.fps:.0f} fps, {p.info.width}x{p.info.height}); {p.seconds * 1000:.0f} ms.")
+    return p.probs, confidence_figure(p.probs), gallery, timeline_plot, details
+
+
+def refresh_models(current: str | None):
+    choices = model_choices()
+    labels = [label for _, label in choices]
+    return gr.Dropdown(choices=choices, value=current if current in labels else (labels[0] if labels else None))
+
+
+def example_rows(choices: list[tuple[str, str]]) -> list[list[str]]:
+    """Every clip in examples/: synthetic_* clips go with a model trained on the synthetic set."""
+    labels = [label for _, label in choices]
+    synthetic = next((label for label in labels if "synthetic" in label.lower()), None)
+    rows = []
+    for clip in sorted(EXAMPLES_DIR.glob("*")):
+        if clip.suffix.lower() in VIDEO_EXTENSIONS and labels:
+            use = synthetic if clip.name.startswith("synthetic") and synthetic else labels[0]
+            rows.append([str(clip), use])
+    return rows
+
+
+def start_training(source, folder, classes, split, val_fraction, backbone, pretrained, epochs, lr, batch_size,
+                   num_frames, img_size):
+    if not SETTINGS.training_enabled:
+        raise gr.Error("Training is turned off on this server (set VIDCLF_ENABLE_TRAINING=1).")
+    prepare = None
+    if source.startswith("Synthetic"):
+        root, class_list = SYNTHETIC_ROOT, None
+
+        def prepare():
+            if not (SYNTHETIC_ROOT / "README.txt").exists():
+                make_synthetic_dataset(SYNTHETIC_ROOT)
+    else:
+        try:
+            root = resolve_inside(folder or "", SETTINGS.data_roots)
+        except VidclfError as e:
+            raise gr.Error(str(e)) from None
+        class_list = [c.strip() for c in (classes or "").replace(",", " ").split() if c.strip()] or None
+    out_dir = SETTINGS.runs_dir / "app" / f"{time.strftime('%Y%m%d-%H%M%S')}-{backbone}"
+    try:
+        config = apply_overrides(load_config(), {
+            "data_root": str(root), "classes": class_list, "num_classes": 0 if source.startswith("Synthetic") else 10,
+            "split": int(split), "val_fraction": float(val_fraction), "backbone": backbone,
+            "use_pretrained": bool(pretrained), "epochs": int(epochs), "lr": float(lr), "batch_size": int(batch_size),
+            "num_frames": int(num_frames), "img_size": int(img_size), "out_dir": str(out_dir),
+        })
+        JOB.start(config, prepare)
+    except VidclfError as e:
+        raise gr.Error(str(e)) from None
+    return f"Started: {backbone} on {'the SYNTHETIC set' if prepare else root}, writing {out_dir.name}"
+
+
+def stop_training():
+    JOB.stop()
+    return "Stopping after the current step; the best checkpoint so far is kept."
+
+
+def poll_training(seen_runs: int, current_model: str | None):
+    """Timer tick: status text, curves, and a fresh model list once a run has finished."""
+    s = JOB.status()
+    if s.state == "idle":
+        text = "No training run yet."
+    else:
+        eta = f", about {s.eta_s:.0f} s left" if s.eta_s and s.running else ""
+        progress = f"epoch {s.epoch}/{s.epochs}, step {s.step}/{s.steps}{eta}" if s.steps else ""
+        text = f"**{s.state}** {progress}  \n{s.message}"
+    curves = curves_figure(s.history, "Training curves (live)") if s.history else gr.skip()
+    models_update = refresh_models(current_model) if s.finished_runs != seen_runs else gr.skip()
+    return text, curves, models_update, s.finished_runs
+
+
+def build_app() -> gr.Blocks:
+    choices = model_choices()
+    defaults = load_config()
+    with gr.Blocks(title="vidclf: action classification") as demo:
+        gr.Markdown("# vidclf: what action is in this clip?\nA CNN + LSTM trained on UCF-101's exercise classes. "
+                    "Upload a short clip or record one with your webcam.")
+        with gr.Tab("Predict"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    video = gr.Video(sources=["upload", "webcam"], label="Clip")
+                    model = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, label="Model",
+                                        info="backbone, classes and validation accuracy of each checkpoint")
+                    button = gr.Button("Predict", variant="primary")
+                with gr.Column(scale=1):
+                    label = gr.Label(num_top_classes=5, label="Top classes")
+                    details = gr.Markdown()
+            chart = gr.Plot(label="Confidence per class")
+            timeline = gr.Plot(label="Timeline", visible=False)
+            frames = gr.Gallery(label="Frames the model saw", columns=10, height=320, object_fit="contain")
+            outputs = [label, chart, frames, timeline, details]
+            button.click(predict, [video, model], outputs, api_name="predict")
+            video.upload(predict, [video, model], outputs, api_name="predict_on_upload")
+            rows = example_rows(choices)
+            if rows:
+                gr.Examples(rows, [video, model], label="Examples (SYNTHETIC clips made by vidclf go with the synthetic model)")
+
+        with gr.Tab("Train"):
+            if not SETTINGS.training_enabled:
+                gr.Markdown("**Training is turned off on this server.** Start the app with "
+                            "`VIDCLF_ENABLE_TRAINING=1` to turn it on (and `VIDCLF_DATA_ROOTS` to allow dataset folders).")
+            with gr.Row():
+                source = gr.Radio(["Synthetic (generated, SYNTHETIC stick figures)", "Server folder"],
+                                  value="Synthetic (generated, SYNTHETIC stick figures)", label="Data")
+                folder = gr.Textbox(label="Dataset folder on the server (UCF-101 layout or folder per class)",
+                                    placeholder=", ".join(map(str, SETTINGS.data_roots)) or "no folders allowed")
+                classes = gr.Textbox(label="Classes (optional, comma separated; default: first 10)")
+            with gr.Row():
+                split = gr.Dropdown([1, 2, 3], value=defaults.data.split, label="UCF-101 split")
+                val_fraction = gr.Slider(0.0, 0.5, value=defaults.data.val_fraction, step=0.05, label="Validation share (by group)")
+                backbone = gr.Dropdown(["custom", "resnet18"], value=defaults.model.backbone, label="Backbone")
+                pretrained = gr.Checkbox(value=False, label="ImageNet weights (resnet18; needs internet)")
+            with gr.Row():
+                epochs = gr.Number(value=10, precision=0, minimum=1, label="Epochs")
+                lr = gr.Number(value=1e-3, label="Learning rate")
+                batch_size = gr.Number(value=defaults.train.batch_size, precision=0, minimum=1, label="Batch size")
+                num_frames = gr.Number(value=8, precision=0, minimum=1, label="Frames per clip")
+                img_size = gr.Number(value=64, precision=0, minimum=32, label="Frame size (px)")
+            with gr.Row():
+                start = gr.Button("Start training", variant="primary", interactive=SETTINGS.training_enabled)
+                stop = gr.Button("Stop", interactive=SETTINGS.training_enabled)
+            status = gr.Markdown("No training run yet.")
+            curves = gr.Plot(label="Training curves")
+            seen_runs = gr.State(0)
+            start.click(start_training, [source, folder, classes, split, val_fraction, backbone, pretrained, epochs, lr,
+                                         batch_size, num_frames, img_size], status, api_name="train")
+            stop.click(stop_training, None, status, api_name="stop_training")
+            gr.Timer(1.0).tick(poll_training, [seen_runs, model], [status, curves, model, seen_runs],
+                               api_name="training_status", show_progress="hidden")
+        demo.load(refresh_models, model, model, api_name="models")
+    demo.queue(default_concurrency_limit=2, max_size=64)
+    return demo
+
+
+if __name__ == "__main__":
+    port = int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    build_app().launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"), server_port=port,
+                       max_file_size=f"{SETTINGS.max_upload_mb}mb", theme=gr.themes.Soft())

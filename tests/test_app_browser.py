@@ -1,0 +1,124 @@
+"""The app in a real browser: Debian's Chromium driven by Playwright (no browser download).
+
+Screenshots land in test-artifacts/. In CI (CI=true) a missing Chromium is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ARTIFACTS, needs_shared
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs Debian's chromium for the browser tests (.ci/run installs it)")
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+def write_y4m(src: Path, dst: Path, max_frames: int = 150) -> Path:
+    """A .y4m (raw I420) of a real clip, the format Chromium's fake camera plays."""
+    cap = cv2.VideoCapture(str(src))
+    frames = []
+    while len(frames) < max_frames:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    h, w = frames[0].shape[:2]
+    with open(dst, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F25:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            f.write(b"FRAME\n")
+            f.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+    return dst
+
+
+@pytest.fixture(scope="module")
+def browser(jumping_jack_clip, tmp_path_factory):
+    y4m = write_y4m(jumping_jack_clip, tmp_path_factory.mktemp("cam") / "camera.y4m")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={y4m}", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1300, "height": 1600}, permissions=["camera", "microphone"])
+    page = context.new_page()
+    page.goto(app_url)
+    page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
+    yield page
+    context.close()
+
+
+def chart_data(page) -> tuple[list[str], list[float]]:
+    return page.evaluate("() => { const d = document.querySelector('.js-plotly-plot').data[0]; return [d.y, d.x]; }")
+
+
+def wait_for_prediction(page, timeout_s: float = 60) -> str:
+    """The top class once the label and the confidence chart have both been drawn."""
+    page.wait_for_function(
+        "() => { const p = document.querySelector('.js-plotly-plot');"
+        " const l = document.querySelector('[data-testid=label-output-value]');"
+        " return p && p.data && l && l.innerText.trim().length > 0; }", timeout=timeout_s * 1000)
+    return page.locator("[data-testid=label-output-value]").inner_text()
+
+
+@needs_shared
+def test_upload_real_clip_and_predict(page, jumping_jack_clip):
+    page.set_input_files("input[type=file]", str(jumping_jack_clip))
+    page.get_by_role("button", name="Predict", exact=True).click()
+    top = wait_for_prediction(page)
+    classes, probs = chart_data(page)
+    assert len(classes) == 10 and top in classes  # every class of the shipped UCF-101 model is charted
+    assert abs(sum(probs) - 1) < 1e-4
+    assert classes[int(np.argmax(probs))] == top
+    captions = page.locator("text=/^frame \\d+$/")
+    assert captions.count() == 20  # the 20 frames the model saw
+    page.screenshot(path=str(ARTIFACTS / "predict_upload.png"), full_page=True)
+
+
+@needs_shared
+def test_record_with_webcam_and_predict(page):
+    page.get_by_label("Capture from camera").click()
+    page.get_by_text("Click to Access Webcam").click()
+    page.wait_for_function("() => { const v = document.querySelector('video[data-testid=webcam-video]'); return v && v.readyState >= 2 && !v.paused; }",
+                           timeout=30_000)
+    page.get_by_label("start recording").click()
+    time.sleep(3)
+    page.locator("button.capture-button", has_text="Stop").click()
+    time.sleep(2)
+    page.get_by_role("button", name="Predict", exact=True).click()
+    top = wait_for_prediction(page)
+    classes, probs = chart_data(page)
+    assert top in classes and abs(sum(probs) - 1) < 1e-4
+    page.screenshot(path=str(ARTIFACTS / "predict_webcam.png"), full_page=True)
+
+
+def test_train_one_epoch_on_synthetic_and_use_the_model(page):
+    page.get_by_role("tab", name="Train").click()
+    epochs = page.get_by_label("Epochs")
+    epochs.fill("1")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("finished").first.wait_for(timeout=240_000)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length > 0")
+    page.screenshot(path=str(ARTIFACTS / "train_tab.png"), full_page=True)
+    page.get_by_role("tab", name="Predict").click()
+    page.get_by_label("Model").click()
+    option = page.get_by_role("option", name="run: app/")
+    option.first.wait_for(timeout=10_000)
+    assert "SYNTHETIC classes" in option.first.inner_text()

@@ -1,0 +1,45 @@
+"""The app's API through gradio_client, as a program would call it."""
+
+import pytest
+
+from conftest import ROOT, needs_shared
+
+gradio_client = pytest.importorskip("gradio_client")
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return gradio_client.Client(app_url, verbose=False)
+
+
+def test_predict_api_on_a_synthetic_example(client):
+    label, chart, frames, timeline, details = client.predict(
+        gradio_client.handle_file(str(ROOT / "examples" / "synthetic_Wave.mp4")), "synthetic", api_name="/predict")
+    assert label["label"] == "SynthWave"
+    assert len(label["confidences"]) == 5
+    assert len(frames) == 8  # the synthetic model samples 8 frames
+    assert "SYNTHETIC" in details
+
+
+def test_timeline_for_a_long_clip(client):
+    out = client.predict(gradio_client.handle_file(str(ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4")),
+                         "synthetic", api_name="/predict")
+    timeline = out[3]
+    assert timeline["visible"] is True and timeline["value"]["type"] == "plotly"
+
+
+@needs_shared
+def test_predict_api_on_a_real_clip(client, jumping_jack_clip):
+    label, *_ = client.predict(gradio_client.handle_file(str(jumping_jack_clip)), "custom", api_name="/predict")
+    assert len(label["confidences"]) == 5
+    assert abs(sum(c["confidence"] for c in label["confidences"])) <= 1.0 + 1e-6
+
+
+def test_bad_file_gives_a_clear_error_and_the_app_keeps_serving(client, tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video at all")
+    with pytest.raises(Exception, match="cannot open notes.mp4 as a video"):
+        client.predict(gradio_client.handle_file(str(bad)), "synthetic", api_name="/predict")
+    label, *_ = client.predict(gradio_client.handle_file(str(ROOT / "examples" / "synthetic_Squat.mp4")), "synthetic",
+                               api_name="/predict")
+    assert label["label"] == "SynthSquat"

@@ -1,0 +1,53 @@
+"""Ship a trained checkpoint: fp16 weights without optimizer state, and a Markdown model card beside it."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import torch
+
+from vidclf.checkpoint import load_checkpoint, save_checkpoint
+
+
+def model_card(ckpt_path: str | Path, notes: list[str] | None = None) -> str:
+    """Markdown describing the checkpoint: classes, data, config, validation accuracy, epochs, time."""
+    ck = load_checkpoint(ckpt_path)
+    history = ck.history
+    seconds = sum(h.get("seconds", 0.0) for h in history)
+    val = ck.metrics.get("val_acc")
+    cfg = ck.config or {}
+    synthetic = all(c.startswith("Synth") for c in ck.classes)
+    lines = [
+        f"# {Path(ckpt_path).stem}: {ck.model.backbone} CNN-LSTM" + (" (SYNTHETIC data)" if synthetic else ""),
+        "",
+        f"- **Classes ({len(ck.classes)})**: {', '.join(ck.classes)}",
+        f"- **Data**: {ck.info.get('data', 'n/a')}; validation groups held out: {', '.join(ck.info.get('val_groups', [])) or 'none'}",
+        f"- **Validation accuracy** (best epoch {ck.epoch}): {val:.3f}" if val is not None else "- **Validation accuracy**: n/a",
+        f"- **Train accuracy at that epoch**: {ck.metrics.get('train_acc', float('nan')):.3f}",
+        f"- **Epochs run**: {len(history)}; wall time {seconds / 60:.1f} min "
+        f"({seconds / max(len(history), 1):.0f} s/epoch)",
+        f"- **Input**: {ck.input.num_frames} frames sampled uniformly, {ck.input.img_size}x{ck.input.img_size}, "
+        f"ImageNet mean/std normalisation",
+        f"- **Model**: {ck.model}",
+        f"- **Training config**: `{cfg.get('train', {})}`",
+        f"- **Machine**: {platform.machine()} CPU, {torch.get_num_threads()} threads visible, torch {torch.__version__}",
+    ]
+    for note in notes or []:
+        lines.append(f"- {note}")
+    lines += ["", "## Validation accuracy per epoch", "", "| epoch | train loss | train acc | val loss | val acc | s |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for h in history:
+        fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+        lines.append(f"| {h['epoch']} | {fmt(h.get('train_loss'))} | {fmt(h.get('train_acc'))} | {fmt(h.get('val_loss'))} "
+                     f"| {fmt(h.get('val_acc'))} | {h.get('seconds', 0):.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def export_model(src: str | Path, dst: str | Path, notes: list[str] | None = None) -> tuple[Path, Path]:
+    """Write ``dst`` (fp16, no optimizer) and ``dst`` with ``.md`` (the card)."""
+    dst = Path(dst)
+    save_checkpoint(dst, load_checkpoint(src), half=True)
+    card = dst.with_suffix(".md")
+    card.write_text(model_card(dst, notes))
+    return dst, card

@@ -1,0 +1,61 @@
+"""Plotly figures for the app: class confidences, training curves, a timeline of predictions."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+
+def confidence_figure(probs: dict[str, float], title: str = "Confidence per class") -> go.Figure:
+    """Horizontal bars, most likely class on top; tall enough to read 101 classes."""
+    items = sorted(probs.items(), key=lambda kv: kv[1])  # plotly draws the first bar at the bottom
+    names = [k for k, _ in items]
+    values = [v for _, v in items]
+    top = names[-1] if names else None
+    fig = go.Figure(go.Bar(
+        x=values, y=names, orientation="h",
+        marker_color=["#4f46e5" if n == top else "#a5b4fc" for n in names],
+        text=[f"{v:.1%}" for v in values], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+    ))
+    fig.update_layout(
+        title=title, height=max(260, 60 + 22 * len(names)), margin=dict(l=10, r=40, t=40, b=30),
+        xaxis=dict(range=[0, 1.12], tickformat=".0%", title="probability"), yaxis=dict(automargin=True, dtick=1),
+        template="plotly_white",
+    )
+    return fig
+
+
+def curves_figure(history: Sequence[dict], title: str = "Training curves") -> go.Figure:
+    """Loss (left axis) and accuracy (right axis) per epoch, train and validation."""
+    epochs = [h["epoch"] for h in history]
+    fig = go.Figure()
+    for key, name, dash, axis in (("train_loss", "train loss", "solid", "y"), ("val_loss", "val loss", "dash", "y"),
+                                  ("train_acc", "train acc", "solid", "y2"), ("val_acc", "val acc", "dash", "y2")):
+        ys = [h.get(key) for h in history]
+        if any(y is not None for y in ys):
+            fig.add_trace(go.Scatter(x=epochs, y=ys, name=name, mode="lines+markers", line=dict(dash=dash), yaxis=axis))
+    fig.update_layout(
+        title=title, height=340, template="plotly_white", margin=dict(l=10, r=10, t=40, b=30),
+        xaxis=dict(title="epoch", dtick=1 if len(epochs) < 20 else None),
+        yaxis=dict(title="loss"), yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1]),
+        legend=dict(orientation="h", y=-0.2),
+    )
+    return fig
+
+
+def timeline_figure(times: Sequence[float], probs: np.ndarray, classes: Sequence[str], top_k: int = 5) -> go.Figure:
+    """Probability over time of the ``top_k`` classes with the highest peak; ``probs`` is ``[W, K]``."""
+    probs = np.asarray(probs)
+    order = np.argsort(-probs.max(0))[:top_k]
+    fig = go.Figure()
+    for k in order:
+        fig.add_trace(go.Scatter(x=list(times), y=probs[:, k].tolist(), name=classes[k], mode="lines"))
+    fig.update_layout(
+        title="When does the action happen? (sliding windows)", height=320, template="plotly_white",
+        xaxis=dict(title="time in clip (s), window centre"), yaxis=dict(title="probability", range=[0, 1]),
+        margin=dict(l=10, r=10, t=40, b=30), legend=dict(orientation="h", y=-0.25),
+    )
+    return fig

@@ -1,0 +1,58 @@
+"""Settings of the served app, from environment variables, and the guard on server paths.
+
+| variable | default | meaning |
+| --- | --- | --- |
+| ``VIDCLF_ENABLE_TRAINING`` | off | ``1`` turns the Train tab on (a public Space must not let strangers burn its CPU) |
+| ``VIDCLF_DATA_ROOTS`` | none | folders (``os.pathsep``-separated) the Train tab may read datasets from |
+| ``VIDCLF_HUB_MODEL`` | none | ``owner/repo`` or ``owner/repo/file.pt``: a Hub checkpoint to offer too |
+| ``VIDCLF_MAX_UPLOAD_MB`` | 200 | largest upload accepted |
+| ``VIDCLF_MAX_SECONDS`` | 600 | longest clip classified; longer clips are refused with a message |
+| ``VIDCLF_RUNS_DIR`` | ``runs`` | where the Train tab writes its runs |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidclf.errors import VidclfError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    training_enabled: bool = False
+    data_roots: tuple[Path, ...] = ()
+    hub_model: str | None = None
+    max_upload_mb: int = 200
+    max_seconds: float = 600.0
+    runs_dir: Path = ROOT / "runs"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "ServeSettings":
+        env = dict(os.environ if env is None else env)
+        roots = tuple(Path(p).expanduser().resolve() for p in env.get("VIDCLF_DATA_ROOTS", "").split(os.pathsep) if p.strip())
+        try:
+            return cls(
+                training_enabled=env.get("VIDCLF_ENABLE_TRAINING", "").lower() in ("1", "true", "yes", "on"),
+                data_roots=roots,
+                hub_model=env.get("VIDCLF_HUB_MODEL") or None,
+                max_upload_mb=int(env.get("VIDCLF_MAX_UPLOAD_MB", 200)),
+                max_seconds=float(env.get("VIDCLF_MAX_SECONDS", 600)),
+                runs_dir=Path(env.get("VIDCLF_RUNS_DIR", ROOT / "runs")).expanduser().resolve(),
+            )
+        except ValueError as e:
+            raise VidclfError(f"bad VIDCLF_* environment variable: {e}") from None
+
+
+def resolve_inside(path: str | os.PathLike, roots: tuple[Path, ...]) -> Path:
+    """``path`` with symlinks and ``..`` resolved, if it lies inside one of ``roots``; else :class:`VidclfError`."""
+    if not roots:
+        raise VidclfError("no server data folders are configured (set VIDCLF_DATA_ROOTS)")
+    resolved = Path(path).expanduser().resolve()
+    for root in roots:
+        if resolved == root or resolved.is_relative_to(root):
+            return resolved
+    raise VidclfError(f"{path} is outside the allowed data folders: {', '.join(map(str, roots))}")

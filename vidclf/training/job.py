@@ -1,0 +1,110 @@
+"""One training run at a time in a background thread, with live status for the app."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidclf.config import Config
+from vidclf.data.dataset import training_data
+from vidclf.errors import VidclfError
+from vidclf.training.loop import fit
+
+
+@dataclass
+class JobStatus:
+    state: str = "idle"  # idle, preparing, running, finished, stopped, failed
+    message: str = ""
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    steps: int = 0
+    eta_s: float | None = None
+    history: list[dict] = field(default_factory=list)
+    out_dir: str | None = None
+    finished_runs: int = 0  # bumps when a run ends with a checkpoint, so the app knows to refresh its model list
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("preparing", "running")
+
+
+class TrainingJob:
+    """Starts :func:`fit` in a thread; refuses a second run while one is going; ``stop()`` ends it cleanly."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._status = JobStatus()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def status(self) -> JobStatus:
+        with self._lock:
+            return copy.deepcopy(self._status)
+
+    def start(self, config: Config, prepare: callable | None = None) -> None:
+        """Start training ``config``; ``prepare()`` runs first in the thread (e.g. generating the synthetic set)."""
+        with self._lock:
+            if self._status.running:
+                raise VidclfError("a training run is already in progress: wait for it or press Stop")
+            finished = self._status.finished_runs
+            self._status = JobStatus(state="preparing", message="preparing data", epochs=config.train.epochs,
+                                     out_dir=config.train.out_dir, finished_runs=finished)
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, args=(config, prepare), daemon=True, name="vidclf-train")
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _update(self, **kw) -> None:
+        with self._lock:
+            for k, v in kw.items():
+                setattr(self._status, k, v)
+
+    def _run(self, config: Config, prepare) -> None:
+        try:
+            if prepare is not None:
+                prepare()
+            data = training_data(config.data, augment=config.train.augment)
+            self._update(state="running", message=data.describe())
+            t0 = time.perf_counter()
+            steps_done = [0]
+
+            def on_step(step: int, steps: int, loss: float) -> None:
+                steps_done[0] += 1
+                with self._lock:
+                    s = self._status
+                    epoch = len(s.history) + 1
+                    left = (s.epochs - epoch) * steps + (steps - step)
+                    s.epoch, s.step, s.steps = epoch, step, steps
+                    s.eta_s = (time.perf_counter() - t0) / steps_done[0] * left
+
+            def on_epoch(row: dict) -> None:
+                with self._lock:
+                    self._status.history.append(dict(row))
+
+            result = fit(config, data.train, data.val, data.classes, show_progress=False, on_step=on_step,
+                         on_epoch=on_epoch, stop=self._stop, log=lambda s: None,
+                         info={"data": data.index.source, "val_groups": list(data.split.val_groups), "trained_in": "app"})
+            has_model = Path(result.best_path).exists()
+            with self._lock:
+                self._status.state = "stopped" if result.stopped == "user" else "finished"
+                self._status.message = (f"{self._status.state}: best epoch {result.best_epoch}, "
+                                        f"validation accuracy {result.best_val_acc:.1%}" if has_model
+                                        else "stopped before the first epoch ended: no model saved")
+                self._status.eta_s = 0.0
+                self._status.finished_runs += int(has_model)
+        except VidclfError as e:
+            self._update(state="failed", message=str(e))
+        except Exception as e:  # a bug: keep the server alive and say what happened
+            traceback.print_exc()
+            self._update(state="failed", message=f"training crashed: {type(e).__name__}: {e}")
