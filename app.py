@@ -192,7 +192,7 @@ def build_app() -> gr.Blocks:
             with gr.Row():
                 split = gr.Dropdown([1, 2, 3], value=defaults.data.split, label="UCF-101 split")
                 val_fraction = gr.Slider(0.0, 0.5, value=defaults.data.val_fraction, step=0.05, label="Validation share (by group)")
-                backbone = gr.Dropdown(["custom", "resnet18"], value=defaults.model.backbone, label="Backbone")
+                backbone = gr.Dropdown(["custom", "resnet18", "efficientnet_lite0"], value=defaults.model.backbone, label="Backbone")
                 pretrained = gr.Checkbox(value=False, label="ImageNet weights (resnet18; needs internet)")
             with gr.Row():
                 epochs = gr.Number(value=10, precision=0, minimum=1, label="Epochs")

@@ -61,7 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vidclf.training.loop import collect_logits, fit, make_loader, resolve_device
 
     config = config_from_args(args)
-    data = training_data(config.data, augment=config.train.augment)
+    data = training_data(config)
     print(data.describe())
     print(f"model: {config.model.backbone} CNN-LSTM, {len(data.classes)} classes; writing to {config.train.out_dir}")
     result = fit(config, data.train, data.val, data.classes, resume=args.resume,

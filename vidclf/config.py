@@ -21,7 +21,7 @@ from vidclf.errors import ConfigError
 
 DEFAULT_PARAMS = Path(__file__).resolve().parent.parent / "params.json"
 
-BACKBONES = ("custom", "resnet18")
+BACKBONES = ("custom", "resnet18", "efficientnet_lite0")
 OPTIMIZERS = ("adam", "adamw")
 PRECISIONS = ("bf16", "fp32")
 TRAIN_SAMPLINGS = ("uniform", "segment")
@@ -62,10 +62,10 @@ class DataConfig:
 class ModelConfig:
     """The CNN-LSTM's shape. ``num_classes`` is not here: it is the length of the class list."""
 
-    backbone: str = "custom"  # "custom" or "resnet18"
+    backbone: str = "custom"  # "custom", "resnet18" or "efficientnet_lite0" (ImageNet weights offline)
     hidden_size: int = 128  # LSTM hidden size
     num_layers: int = 2  # LSTM layers
-    use_pretrained: bool = True  # ImageNet weights for resnet18 (torchvision download, or backbone_weights)
+    use_pretrained: bool = True  # ImageNet weights (resnet18: torchvision download or backbone_weights; lite0: package)
     backbone_weights: str | None = None  # local file with ImageNet weights for the backbone (offline use)
     dropout: float = 0.5  # the custom CNN's Dropout before pooling
 
@@ -88,6 +88,7 @@ class TrainConfig:
     epochs: int = 50
     patience: int = 0  # early stopping: epochs without a better validation accuracy (0 = off)
     augment: bool = True  # clip-consistent random crop/scale and flip on training clips
+    freeze_backbone: bool = False  # train only LSTM + head on cached per-frame features (no augmentation)
     precision: str = "bf16"  # "bf16" autocast (fast on CPUs with bf16 units and on GPUs) or "fp32"
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
     out_dir: str = "runs/latest"

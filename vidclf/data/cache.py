@@ -1,10 +1,10 @@
-"""A disk cache of decoded, sampled, resized clips, so that later epochs and later runs skip decoding.
+"""Disk caches of decoded frames and of frozen-backbone features, so expensive work happens once.
 
-Each entry is one ``.npy`` file of uint8 ``[T, H, W, 3]`` (read back memory-mapped) plus a ``.json`` with the
-key it was made from. The key holds the clip's absolute path, size and modification time and the sampling
-settings; the file name is a hash of the key, so a changed clip or setting simply misses and is decoded
-again. Entries are written to a temporary name and renamed, so several processes (DataLoader workers,
-torchrun ranks) can fill one cache without reading half-written files. No pickles: a cache is data only.
+Each entry is one ``.npy`` file (read back memory-mapped) plus a ``.json`` with the key it was made from.
+A key holds the clip's absolute path, size and modification time and every setting the array depends on;
+the file name is a hash of the key, so a changed clip or setting simply misses and is computed again.
+Entries are written to a temporary name and renamed, so several processes (DataLoader workers, torchrun
+ranks) can fill one cache without reading half-written files. No pickles: a cache is data only.
 """
 
 from __future__ import annotations
@@ -23,8 +23,15 @@ from vidclf.video import load_clip
 CACHE_VERSION = 1
 
 
-class FrameCache:
-    """Uniformly sampled frames of clips, stored once per (clip, settings)."""
+def clip_key(path: str | os.PathLike, **settings) -> dict:
+    """What identifies a clip's derived data: the file as it is now, and the settings."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return {"version": CACHE_VERSION, "path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns, **settings}
+
+
+class NpyStore:
+    """A folder of arrays addressed by JSON-able keys."""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
@@ -32,49 +39,56 @@ class FrameCache:
         self.hits = 0
         self.misses = 0
 
-    @staticmethod
-    def key(path: str | os.PathLike, num_frames: int, img_size: int) -> dict:
-        p = Path(path).resolve()
-        st = p.stat()
-        return {
-            "version": CACHE_VERSION,
-            "path": str(p),
-            "size": st.st_size,
-            "mtime_ns": st.st_mtime_ns,
-            "sampling": "uniform",
-            "num_frames": num_frames,
-            "img_size": img_size,
-        }
-
     def _entry(self, key: dict) -> Path:
         digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
         return self.root / digest[:2] / f"{digest}.npy"
 
-    def frames(self, path: str | os.PathLike, num_frames: int, img_size: int) -> np.ndarray:
-        """uint8 ``[T, H, W, 3]`` for ``path``: from the cache, or decoded and stored."""
-        key = self.key(path, num_frames, img_size)
+    def load(self, key: dict, shape: tuple[int, ...] | None = None, dtype=None) -> np.ndarray | None:
+        """The stored array (memory-mapped), or None if absent, damaged or not of ``shape``/``dtype``."""
         entry = self._entry(key)
         if entry.exists():
             try:
                 arr = np.load(entry, mmap_mode="r", allow_pickle=False)
-                if arr.shape == (num_frames, img_size, img_size, 3) and arr.dtype == np.uint8:
+                if (shape is None or arr.shape == shape) and (dtype is None or arr.dtype == dtype):
                     self.hits += 1
                     return arr
             except (ValueError, OSError):
-                pass  # a damaged entry is decoded again and overwritten
+                pass  # a damaged entry is computed again and overwritten
         self.misses += 1
-        frames = load_clip(path, num_frames, (img_size, img_size)).frames
-        self._write(entry, key, frames)
-        return frames
+        return None
 
-    def _write(self, entry: Path, key: dict, frames: np.ndarray) -> None:
+    def save(self, key: dict, array: np.ndarray) -> None:
+        entry = self._entry(key)
         entry.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                np.save(f, frames, allow_pickle=False)
+                np.save(f, np.ascontiguousarray(array), allow_pickle=False)
             os.replace(tmp, entry)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         entry.with_suffix(".json").write_text(json.dumps(key, indent=1))
+
+
+class FrameCache:
+    """Uniformly sampled, resized uint8 frames ``[T, H, W, 3]`` of clips, stored once per (clip, settings)."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.store = NpyStore(Path(root) / "frames")
+
+    @property
+    def hits(self) -> int:
+        return self.store.hits
+
+    @property
+    def misses(self) -> int:
+        return self.store.misses
+
+    def frames(self, path: str | os.PathLike, num_frames: int, img_size: int) -> np.ndarray:
+        key = clip_key(path, kind="frames", sampling="uniform", num_frames=num_frames, img_size=img_size)
+        arr = self.store.load(key, (num_frames, img_size, img_size, 3), np.uint8)
+        if arr is None:
+            arr = load_clip(path, num_frames, (img_size, img_size)).frames
+            self.store.save(key, arr)
+        return arr

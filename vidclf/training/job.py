@@ -74,7 +74,7 @@ class TrainingJob:
         try:
             if prepare is not None:
                 prepare()
-            data = training_data(config.data, augment=config.train.augment)
+            data = training_data(config)
             self._update(state="running", message=data.describe())
             t0 = time.perf_counter()
             steps_done = [0]

@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 from vidclf.charts_png import save_curves_png
 from vidclf.checkpoint import Checkpoint, InputSpec, load_checkpoint, save_checkpoint
 from vidclf.config import Config, TrainConfig
-from vidclf.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vidclf.errors import CheckpointError, ConfigError
+from vidclf.models.backbones import normalization
 from vidclf.models.cnn_lstm import CNNLSTM, build_model
 
 
@@ -77,8 +77,12 @@ def train_one_epoch(
     show_progress: bool = True,
     on_step: StepCallback | None = None,
     stop: threading.Event | None = None,
+    features: bool = False,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns mean ``loss`` and ``acc``. Ends early, mid-epoch, if ``stop`` is set."""
+    """One pass over ``loader``; returns mean ``loss`` and ``acc``. Ends early, mid-epoch, if ``stop`` is set.
+
+    ``loader`` yields clips ``[B, T, C, H, W]``, or with ``features=True`` cached features ``[B, T, D]``.
+    """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(loader, desc=desc, disable=not show_progress, leave=False, dynamic_ncols=True)
@@ -88,7 +92,7 @@ def train_one_epoch(
         clips = clips.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         with autocast(device, precision):
-            logits = model(clips)
+            logits = model.forward_head(clips) if features else model(clips)
         loss = loss_fn(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -104,20 +108,21 @@ def train_one_epoch(
 
 
 @torch.inference_mode()
-def collect_logits(model: CNNLSTM, loader: DataLoader, device: torch.device, precision: str, show_progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits ``[N, K]`` (fp32, on CPU) and labels ``[N]`` for every clip of ``loader``."""
+def collect_logits(model: CNNLSTM, loader: DataLoader, device: torch.device, precision: str,
+                   show_progress: bool = False, features: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits ``[N, K]`` (fp32, on CPU) and labels ``[N]`` for every clip (or feature sequence) of ``loader``."""
     model.eval()
     all_logits, all_labels = [], []
     for clips, labels in tqdm(loader, desc="evaluating", disable=not show_progress, leave=False):
         with autocast(device, precision):
-            logits = model(clips.to(device))
+            logits = model.forward_head(clips.to(device)) if features else model(clips.to(device))
         all_logits.append(logits.float().cpu())
         all_labels.append(labels)
     return torch.cat(all_logits), torch.cat(all_labels)
 
 
-def validate(model: CNNLSTM, loader: DataLoader, device: torch.device, precision: str) -> dict[str, float]:
-    logits, labels = collect_logits(model, loader, device, precision)
+def validate(model: CNNLSTM, loader: DataLoader, device: torch.device, precision: str, features: bool = False) -> dict[str, float]:
+    logits, labels = collect_logits(model, loader, device, precision, features=features)
     return {
         "loss": nn.functional.cross_entropy(logits, labels).item(),
         "acc": (logits.argmax(1) == labels).float().mean().item(),
@@ -183,22 +188,34 @@ def fit(
         start_epoch = ck.epoch + 1
         log(f"resuming {result.last_path} after epoch {ck.epoch}")
 
-    train_loader = make_loader(train_ds, tc.batch_size, True, config.data.num_workers, device, tc.seed)
     has_val = val_ds is not None and len(val_ds) > 0
-    val_loader = make_loader(val_ds, tc.batch_size, False, config.data.num_workers, device, tc.seed) if has_val else None
     if not has_val:
         log("no validation clips: 'best' is chosen by training accuracy")
-    spec = InputSpec(config.data.num_frames, config.data.img_size, IMAGENET_MEAN, IMAGENET_STD, "uniform")
+    frozen = tc.freeze_backbone
+    workers = config.data.num_workers
+    if frozen:
+        # The CNN never changes: run it once per clip (cached on disk) and train the LSTM and head on features.
+        from vidclf.training.features import feature_dataset
+
+        model.backbone.requires_grad_(False)
+        log("frozen backbone: computing per-frame features once (cached)")
+        train_ds = feature_dataset(model, train_ds, config.data.cache_dir, device, tc.precision, show_progress=show_progress)
+        val_ds = feature_dataset(model, val_ds, config.data.cache_dir, device, tc.precision, show_progress=show_progress) if has_val else None
+        workers = 0  # features are in memory
+    train_loader = make_loader(train_ds, tc.batch_size, True, workers, device, tc.seed)
+    val_loader = make_loader(val_ds, tc.batch_size, False, workers, device, tc.seed) if has_val else None
+    mean, std = normalization(config.model.backbone)
+    spec = InputSpec(config.data.num_frames, config.data.img_size, mean, std, "uniform")
 
     for epoch in range(start_epoch, tc.epochs + 1):
         t0 = time.perf_counter()
         train = train_one_epoch(model, train_loader, optimizer, loss_fn, device, tc.precision,
-                                f"epoch {epoch}/{tc.epochs}", show_progress, on_step, stop)
+                                f"epoch {epoch}/{tc.epochs}", show_progress, on_step, stop, features=frozen)
         if stop is not None and stop.is_set():
             result.stopped = "user"  # the unfinished epoch is dropped: last.pt stays at the last whole epoch
             log(f"stopped by user during epoch {epoch}; kept {result.best_path.name} from epoch {result.best_epoch}")
             break
-        val = validate(model, val_loader, device, tc.precision) if val_loader else {"loss": None, "acc": None}
+        val = validate(model, val_loader, device, tc.precision, frozen) if val_loader else {"loss": None, "acc": None}
         row = {
             "epoch": epoch,
             "train_loss": train["loss"],
