@@ -6,3 +6,9 @@ are written and read in ``checkpoint``; the training loop is ``training.loop``; 
 """
 
 __version__ = "0.1.0"
+
+import os as _os
+
+# FFmpeg's own log lines ("moov atom not found") would duplicate the clear VideoError vidclf raises; must be
+# set before OpenCV loads FFmpeg.
+_os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")

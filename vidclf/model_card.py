@@ -10,10 +10,14 @@ import torch
 from vidclf.checkpoint import load_checkpoint, save_checkpoint
 
 
-def model_card(ckpt_path: str | Path, notes: list[str] | None = None) -> str:
-    """Markdown describing the checkpoint: classes, data, config, validation accuracy, epochs, time."""
+def model_card(ckpt_path: str | Path, notes: list[str] | None = None, run_history: list[dict] | None = None) -> str:
+    """Markdown describing the checkpoint: classes, data, config, validation accuracy, epochs, time.
+
+    ``run_history`` is the whole run's history (from its ``last.pt``); a ``best.pt`` only knows the epochs
+    up to itself.
+    """
     ck = load_checkpoint(ckpt_path)
-    history = ck.history
+    history = run_history or ck.history
     seconds = sum(h.get("seconds", 0.0) for h in history)
     val = ck.metrics.get("val_acc")
     cfg = ck.config or {}
@@ -35,7 +39,7 @@ def model_card(ckpt_path: str | Path, notes: list[str] | None = None) -> str:
     ]
     for note in notes or []:
         lines.append(f"- {note}")
-    lines += ["", "## Validation accuracy per epoch", "", "| epoch | train loss | train acc | val loss | val acc | s |",
+    lines += ["", f"## The run, epoch by epoch (the shipped weights are epoch {ck.epoch})", "", "| epoch | train loss | train acc | val loss | val acc | s |",
               "| --- | --- | --- | --- | --- | --- |"]
     for h in history:
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
@@ -48,6 +52,8 @@ def export_model(src: str | Path, dst: str | Path, notes: list[str] | None = Non
     """Write ``dst`` (fp16, no optimizer) and ``dst`` with ``.md`` (the card)."""
     dst = Path(dst)
     save_checkpoint(dst, load_checkpoint(src), half=True)
+    last = Path(src).parent / "last.pt"
+    run_history = load_checkpoint(last).history if last.is_file() else None
     card = dst.with_suffix(".md")
-    card.write_text(model_card(dst, notes))
+    card.write_text(model_card(dst, notes, run_history))
     return dst, card

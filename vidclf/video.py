@@ -19,6 +19,9 @@ import numpy as np
 from vidclf.errors import VideoError
 from vidclf.sampling import uniform_indices
 
+# OpenCV's own warnings ("Unable to read codec parameters...") would duplicate the VideoError we raise.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".gif")
 
 # Headers that claim more than this are treated as lies (WebM from browsers reports huge negative counts).

@@ -1,0 +1,165 @@
+"""Every kind of bad or odd file gives frames of the right shape or a clear VideoError, never a crash or hang."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import CLIPS, ROOT, needs_shared
+from vidclf.errors import VideoError
+from vidclf.predict import Predictor
+from vidclf.video import load_clip, write_video
+
+SYNTH_MODEL = ROOT / "weights" / "synthetic.pt"
+
+
+def _frames(n, h=64, w=64):
+    return np.stack([np.full((h, w, 3), (7 * i) % 256, np.uint8) for i in range(n)])
+
+
+def make_files(d: Path) -> dict[str, tuple[Path, str | None]]:
+    """name -> (file, expected error substring or None when frames must come back)."""
+    files: dict[str, tuple[Path, str | None]] = {}
+    (d / "text.mp4").write_text("just some text\n" * 100)
+    files["text renamed .mp4"] = (d / "text.mp4", "cannot open")
+    png = d / "image.mp4"
+    cv2.imwrite(str(d / "img.png"), np.zeros((32, 32, 3), np.uint8))
+    png.write_bytes((d / "img.png").read_bytes())
+    files["image renamed .mp4"] = (png, None)  # FFmpeg reads a PNG as a one-frame video: frames repeat
+    (d / "empty.mp4").write_bytes(b"")
+    files["0-byte file"] = (d / "empty.mp4", "empty")
+    files["1 frame"] = (write_video(d / "one.avi", _frames(1)), None)
+    files["fewer frames than sampled"] = (write_video(d / "three.avi", _frames(3)), None)
+    files["1920x1080"] = (write_video(d / "hd.mp4", _frames(6, 1080, 1920)), None)
+    files["3840x2160"] = (write_video(d / "uhd.mp4", _frames(3, 2160, 3840)), None)
+    gray = cv2.VideoWriter(str(d / "gray.avi"), cv2.VideoWriter_fourcc(*"XVID"), 10, (64, 48), isColor=False)
+    for i in range(10):
+        gray.write(np.full((48, 64), 20 * i, np.uint8))
+    gray.release()
+    files["grayscale"] = (d / "gray.avi", None)
+    from PIL import Image
+    imgs = [Image.fromarray(f) for f in _frames(6)]
+    imgs[0].save(d / "anim.gif", save_all=True, append_images=imgs[1:], duration=100, loop=0)
+    files["GIF"] = (d / "anim.gif", None)
+    webm = cv2.VideoWriter(str(d / "cam.webm"), cv2.VideoWriter_fourcc(*"VP80"), 25, (64, 48))
+    for f in _frames(20, 48, 64):
+        webm.write(f)
+    webm.release()
+    files["WebM (VP8, as browsers record)"] = (d / "cam.webm", None)
+    with wave.open(str(d / "audio.wav"), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+        w.writeframes(np.zeros(8000, np.int16).tobytes())
+    (d / "audio.mp4").write_bytes((d / "audio.wav").read_bytes())
+    files["audio only"] = (d / "audio.mp4", "video")
+    files["missing file"] = (d / "nope.mp4", "not found")
+    return files
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    return make_files(tmp_path_factory.mktemp("bad"))
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return Predictor(SYNTH_MODEL)
+
+
+CASES = ["text renamed .mp4", "image renamed .mp4", "0-byte file", "1 frame", "fewer frames than sampled", "1920x1080",
+         "3840x2160", "grayscale", "GIF", "WebM (VP8, as browsers record)", "audio only", "missing file"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_or_odd_file(case, bad_files, predictor):
+    path, error = bad_files[case]
+    t0 = time.perf_counter()
+    if error is None:
+        p = predictor.predict(path)
+        assert p.frames.shape == (8, 64, 64, 3)
+        assert abs(sum(p.probs.values()) - 1) < 1e-5
+    else:
+        with pytest.raises(VideoError, match=error):
+            predictor.predict(path)
+    assert time.perf_counter() - t0 < 20
+    # the next request still works
+    assert predictor.predict(ROOT / "examples" / "synthetic_Wave.mp4").label == "SynthWave"
+
+
+@needs_shared
+def test_truncated_real_clip(tmp_path, predictor):
+    data = (CLIPS / "v_Biking_g05_c02.avi").read_bytes()
+    half = tmp_path / "half.avi"
+    half.write_bytes(data[: len(data) // 2])
+    try:
+        p = predictor.predict(half)
+    except VideoError as e:
+        assert "half.avi" in str(e)
+    else:
+        assert p.frames.shape == (8, 64, 64, 3)
+
+
+@needs_shared
+def test_header_that_lies_about_length(tmp_path, monkeypatch):
+    """A header claiming more frames than the file has: the clip is counted and sampled again."""
+    import vidclf.video as video
+
+    real = video.probe
+
+    def lying_probe(path):
+        info = real(path)
+        return video.VideoInfo(info.num_frames * 3, info.fps, info.width, info.height, counted=False)
+
+    monkeypatch.setattr(video, "probe", lying_probe)
+    clip = load_clip(CLIPS / "v_Punch_g03_c01.avi", 20, (64, 64))
+    assert clip.frames.shape == (20, 64, 64, 3)
+    assert clip.info.num_frames == 108 and clip.indices[-1] < 108
+
+
+def test_long_clip_is_sampled_without_loading_it_all(tmp_path):
+    import resource
+
+    path = write_video(tmp_path / "long.avi", _frames(25 * 60 * 2, 48, 64), fps=25)  # 2 minutes
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    clip = load_clip(path, 20, (64, 64))
+    assert clip.frames.shape == (20, 64, 64, 3) and clip.indices[-1] > 2900
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KB: no full-clip buffer
+    capped = load_clip(path, 20, (64, 64), max_frames=250)
+    assert capped.indices[-1] < 250
+
+
+def test_cli_predict_reports_each_bad_file(bad_files):
+    paths = [str(bad_files[c][0]) for c in ("0-byte file", "text renamed .mp4")] + [str(ROOT / "examples" / "synthetic_Squat.mp4")]
+    r = subprocess.run([sys.executable, str(ROOT / "train_cli.py"), "predict", "--checkpoint", str(SYNTH_MODEL), *paths, "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    out = json.loads(r.stdout)
+    assert "empty" in out[0]["error"] and "cannot open" in out[1]["error"] and out[2]["label"] == "SynthSquat"
+    assert len(r.stderr.strip().splitlines()) == 2
+
+
+@needs_shared
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 255)), min_size=1, max_size=40))
+def test_random_corruption_never_crashes(tmp_path, corruptions):
+    data = bytearray((CLIPS / "v_Punch_g03_c01.avi").read_bytes())
+    for pos, value in corruptions:
+        data[pos % len(data)] = value
+    path = tmp_path / "fuzz.avi"
+    path.write_bytes(bytes(data))
+    t0 = time.perf_counter()
+    try:
+        clip = load_clip(path, 8, (32, 32))
+        assert clip.frames.shape == (8, 32, 32, 3) and clip.frames.dtype == np.uint8
+    except VideoError:
+        pass
+    assert time.perf_counter() - t0 < 10
