@@ -6,11 +6,16 @@ Run: ``python app.py`` (port 7860, or $PORT / $GRADIO_SERVER_PORT). Settings: se
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
+import threading
 import time
 from pathlib import Path
 
+import cv2
 import gradio as gr
+import numpy as np
 
 from vidclf import hub
 from vidclf.catalog import ModelEntry, PredictorPool, find_models
@@ -26,6 +31,9 @@ ROOT = Path(__file__).resolve().parent
 EXAMPLES_DIR = ROOT / "examples"
 SYNTHETIC_ROOT = ROOT / ".cache" / "vidclf" / "synthetic-dataset"
 TIMELINE_MIN_SECONDS = 8.0  # clips longer than this also get a sliding-window timeline
+
+FRAMES_DIR = Path(tempfile.gettempdir()) / "vidclf-frames"
+FRAMES_MAX_AGE_S = 3600
 
 SETTINGS = ServeSettings.from_env()
 POOL = PredictorPool()
@@ -60,6 +68,34 @@ def entry_for(label: str | None) -> ModelEntry:
     raise gr.Error(f"model {label!r} is not available (any more): pick another one")
 
 
+_last_sweep = [0.0]
+
+
+def frame_files(frames: np.ndarray, indices: list[int]) -> list[tuple[str, str]]:
+    """The sampled frames as JPEG files for the gallery, named by content and written atomically.
+
+    Gradio's own numpy-image path rewrites an identical image in place, so two identical requests at once
+    could truncate a file while it is being served; its file-path path copies atomically instead.
+    """
+    FRAMES_DIR.mkdir(exist_ok=True)
+    out = []
+    for frame, i in zip(frames, indices):
+        data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+        path = FRAMES_DIR / f"{hashlib.sha1(data).hexdigest()}.jpg"
+        if not path.exists():
+            tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        out.append((str(path), f"frame {i}"))
+    now = time.time()
+    if now - _last_sweep[0] > 600:  # drop frames of requests older than an hour
+        _last_sweep[0] = now
+        for old in FRAMES_DIR.glob("*.jpg"):
+            if now - old.stat().st_mtime > FRAMES_MAX_AGE_S:
+                old.unlink(missing_ok=True)
+    return out
+
+
 def predict(video: str | None, model_label: str | None):
     """(video file, model label) -> top-5 label, confidence chart, frames, timeline, details."""
     if not video:
@@ -75,7 +111,7 @@ def predict(video: str | None, model_label: str | None):
         timeline = predictor.timeline(video) if p.info.duration_s > TIMELINE_MIN_SECONDS else None
     except VidclfError as e:
         raise gr.Error(str(e)) from None
-    gallery = [(frame, f"frame {i}") for frame, i in zip(p.frames, p.indices)]
+    gallery = frame_files(p.frames, p.indices)
     timeline_plot = (gr.Plot(timeline_figure(timeline.times, timeline.probs, timeline.classes), visible=True)
                      if timeline is not None else gr.Plot(None, visible=False))
     synthetic = " These are SYNTHETIC classes." if all(c.startswith("Synth") for c in entry.classes) else ""
@@ -156,7 +192,8 @@ def poll_training(seen_runs: int, current_model: str | None):
 def build_app() -> gr.Blocks:
     choices = model_choices()
     defaults = load_config()
-    with gr.Blocks(title="vidclf: action classification") as demo:
+    # delete_cache: uploaded and recorded clips are removed from the server an hour after their request.
+    with gr.Blocks(title="vidclf: action classification", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# vidclf: what action is in this clip?\nA CNN + LSTM trained on UCF-101's exercise classes. "
                     "Upload a short clip or record one with your webcam.")
         with gr.Tab("Predict"):
@@ -212,7 +249,7 @@ def build_app() -> gr.Blocks:
             gr.Timer(1.0).tick(poll_training, [seen_runs, model], [status, curves, model, seen_runs],
                                api_name="training_status", show_progress="hidden")
         demo.load(refresh_models, model, model, api_name="models")
-    demo.queue(default_concurrency_limit=2, max_size=64)
+    demo.queue(default_concurrency_limit=SETTINGS.concurrency, max_size=SETTINGS.queue_size)
     return demo
 
 

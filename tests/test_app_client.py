@@ -43,3 +43,16 @@ def test_bad_file_gives_a_clear_error_and_the_app_keeps_serving(client, tmp_path
     label, *_ = client.predict(gradio_client.handle_file(str(ROOT / "examples" / "synthetic_Squat.mp4")), "synthetic",
                                api_name="/predict")
     assert label["label"] == "SynthSquat"
+
+
+def test_sixteen_concurrent_predictions_all_answered_correctly(client):
+    examples = ["Wave", "Squat", "Walk", "JumpingJack", "RaiseArms", "LowerArms"]
+    jobs = []
+    for i in range(16):
+        name = examples[i % len(examples)]
+        jobs.append((name, client.submit(gradio_client.handle_file(str(ROOT / "examples" / f"synthetic_{name}.mp4")),
+                                          "synthetic", api_name="/predict")))
+    answers = [(name, job.result(timeout=180)) for name, job in jobs]
+    assert len(answers) == 16
+    for name, out in answers:
+        assert out[0]["label"] == f"Synth{name}"

@@ -32,7 +32,8 @@ def model_card(ckpt_path: str | Path, notes: list[str] | None = None, run_histor
         f"- **Epochs run**: {len(history)}; wall time {seconds / 60:.1f} min "
         f"({seconds / max(len(history), 1):.0f} s/epoch)",
         f"- **Input**: {ck.input.num_frames} frames sampled uniformly, {ck.input.img_size}x{ck.input.img_size}, "
-        f"ImageNet mean/std normalisation",
+        f"normalised with mean {[round(m, 3) for m in ck.input.mean]} and std {[round(s, 3) for s in ck.input.std]} "
+        "on [0, 1] pixels",
         f"- **Model**: {ck.model}",
         f"- **Training config**: `{cfg.get('train', {})}`",
         f"- **Machine**: {platform.machine()} CPU, {torch.get_num_threads()} threads visible, torch {torch.__version__}",

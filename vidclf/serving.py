@@ -8,6 +8,8 @@
 | ``VIDCLF_MAX_UPLOAD_MB`` | 200 | largest upload accepted |
 | ``VIDCLF_MAX_SECONDS`` | 600 | longest clip classified; longer clips are refused with a message |
 | ``VIDCLF_RUNS_DIR`` | ``runs`` | where the Train tab writes its runs |
+| ``VIDCLF_CONCURRENCY`` | 2 | predictions run at once (2 CPU cores: more only adds latency) |
+| ``VIDCLF_QUEUE_SIZE`` | 64 | requests waiting at most; past that a request is refused at once ("queue is full") |
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class ServeSettings:
     max_upload_mb: int = 200
     max_seconds: float = 600.0
     runs_dir: Path = ROOT / "runs"
+    concurrency: int = 2
+    queue_size: int = 64
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "ServeSettings":
@@ -42,6 +46,8 @@ class ServeSettings:
                 max_upload_mb=int(env.get("VIDCLF_MAX_UPLOAD_MB", 200)),
                 max_seconds=float(env.get("VIDCLF_MAX_SECONDS", 600)),
                 runs_dir=Path(env.get("VIDCLF_RUNS_DIR", ROOT / "runs")).expanduser().resolve(),
+                concurrency=int(env.get("VIDCLF_CONCURRENCY", 2)),
+                queue_size=int(env.get("VIDCLF_QUEUE_SIZE", 64)),
             )
         except ValueError as e:
             raise VidclfError(f"bad VIDCLF_* environment variable: {e}") from None
