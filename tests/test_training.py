@@ -103,3 +103,27 @@ def test_frozen_backbone_trains_on_cached_features(synth_root, tmp_path):
     finally:
         NpyStore.load = orig_load
     assert store_hits and all(store_hits)
+
+
+def test_fine_tune_from_a_frozen_run_with_a_lower_backbone_lr(synth_root, tmp_path):
+    classes = ["SynthWave", "SynthSquat"]
+    frozen = _config(synth_root, tmp_path, epochs=2, freeze_backbone=True, classes=classes)
+    data = training_data(frozen)
+    first = fit(frozen, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    tuned = apply_overrides(frozen, {"freeze_backbone": False, "init_from": str(first.best_path), "backbone_lr_scale": 0.1,
+                                     "out_dir": str(tmp_path / "tuned"), "epochs": 1})
+    logs = []
+    result = fit(tuned, data.train, data.val, data.classes, show_progress=False, log=logs.append)
+    assert any("starting from the weights" in line for line in logs)
+    ck = load_checkpoint(result.last_path)
+    groups = ck.train_state["optimizer"]["param_groups"]
+    assert [g["lr"] for g in groups] == [pytest.approx(1e-4), pytest.approx(1e-3)]  # backbone, then LSTM + head
+    start = load_checkpoint(first.best_path)
+    moved = [k for k in start.state_dict if k.startswith("backbone.") and k.endswith("weight")
+             and not torch.equal(start.state_dict[k], ck.state_dict[k])]
+    assert moved  # the backbone is trained now
+    wrong = apply_overrides(tuned, {"classes": ["SynthWave", "SynthWalk"]})
+    from vidclf.errors import CheckpointError
+    data2 = training_data(wrong)
+    with pytest.raises(CheckpointError, match="init-from"):
+        fit(wrong, data2.train, data2.val, data2.classes, show_progress=False, log=lambda s: None)

@@ -57,10 +57,15 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: i
     )
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: CNNLSTM, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW; the backbone in its own group at ``lr * backbone_lr_scale``."""
+    backbone = list(model.backbone.parameters())
+    ids = {id(p) for p in backbone}
+    groups = [{"params": backbone, "lr": cfg.lr * cfg.backbone_lr_scale},
+              {"params": [p for p in model.parameters() if id(p) not in ids], "lr": cfg.lr}]
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 StepCallback = Callable[[int, int, float], None]  # (step, steps_in_epoch, running loss)
@@ -168,7 +173,14 @@ def fit(
     device = resolve_device(tc.device)
     torch.manual_seed(tc.seed)
 
-    model = build_model(config.model, len(classes)).to(device)
+    model = build_model(config.model, len(classes), load_pretrained=tc.init_from is None).to(device)
+    if tc.init_from and not resume:
+        start = load_checkpoint(tc.init_from)
+        if tuple(start.classes) != tuple(classes) or start.model.backbone != config.model.backbone:
+            raise CheckpointError(f"--init-from {tc.init_from}: a {start.model.backbone} model of classes "
+                                  f"{list(start.classes)}, not a {config.model.backbone} model of {list(classes)}")
+        model.load_state_dict(start.build_model().state_dict())
+        log(f"starting from the weights of {tc.init_from} (epoch {start.epoch})")
     if tc.precision == "bf16":
         model.use_channels_last()
     optimizer = make_optimizer(model, tc)
