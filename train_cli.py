@@ -60,15 +60,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vidclf.checkpoint import load_checkpoint
     from vidclf.training.loop import collect_logits, fit, make_loader, resolve_device
 
+    from vidclf.training import distributed
+
     config = config_from_args(args)
+    dist = distributed.init(config.train.device)  # a no-op unless launched by torchrun
+    say = print if dist.main else (lambda *a: None)
     data = training_data(config)
-    print(data.describe())
-    print(f"model: {config.model.backbone} CNN-LSTM, {len(data.classes)} classes; writing to {config.train.out_dir}")
-    result = fit(config, data.train, data.val, data.classes, resume=args.resume,
-                 show_progress=not args.no_progress, info={"data": data.index.source,
-                                                            "val_groups": list(data.split.val_groups)})
-    print(f"done ({result.stopped}); best epoch {result.best_epoch}")
-    if len(data.val) == 0:
+    say(data.describe())
+    say(f"model: {config.model.backbone} CNN-LSTM, {len(data.classes)} classes; writing to {config.train.out_dir}"
+        + (f"; {dist.world} processes" if dist.active else ""))
+    try:
+        result = fit(config, data.train, data.val, data.classes, resume=args.resume, show_progress=not args.no_progress,
+                     info={"data": data.index.source, "val_groups": list(data.split.val_groups)}, dist=dist)
+    finally:
+        distributed.shutdown(dist)
+    say(f"done ({result.stopped}); best epoch {result.best_epoch}")
+    if len(data.val) == 0 or not dist.main:
         return 0
     # As the seed does: loss and accuracy of both the best and the last weights on the validation clips.
     device = resolve_device(config.train.device)

@@ -49,8 +49,12 @@ class CNNLSTM(nn.Module):
             _, (h_n, _) = self.lstm(features.float())
             return self.fc(h_n[-1])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+    def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor:
+        """Clips ``[B, T, C, H, W]``, or with ``features=True`` precomputed features ``[B, T, D]`` -> ``[B, K]``.
+
+        One entry point for both, so that a DistributedDataParallel wrapper sees every training step.
+        """
+        return self.forward_head(x if features else self.forward_features(x))
 
 
 def build_model(config: ModelConfig, num_classes: int, load_pretrained: bool = True) -> CNNLSTM:

@@ -37,24 +37,32 @@ def feature_dataset(
     cache_dir: str | Path | None,
     device: torch.device,
     precision: str,
-    batch_clips: int = 4,
     show_progress: bool = True,
+    batch_clips: int = 4,
+    shard: tuple[int, int] = (0, 1),
 ) -> TensorDataset:
     """``TensorDataset(features [N, T, D] float32, labels [N])`` of ``dataset``'s clips, from the cache where
-    possible. The dataset's own transform must be deterministic (no augmentation)."""
+    possible. The dataset's own transform must be deterministic (no augmentation).
+
+    ``shard=(rank, world)`` computes only clips ``rank, rank + world, ...`` (to fill a shared cache from
+    several processes); the result then holds only those clips.
+    """
     store = NpyStore(Path(cache_dir) / "features") if cache_dir else None
     fingerprint = backbone_fingerprint(model)
     model.eval()
-    feats: list[np.ndarray | None] = [None] * len(dataset)
-    keys = []
-    for i, rec in enumerate(dataset.records):
+    rank, world = shard
+    mine = list(range(rank, len(dataset), world))
+    feats: dict[int, np.ndarray | None] = {i: None for i in mine}
+    keys = {}
+    for i in mine:
+        rec = dataset.records[i]
         key = clip_key(rec.path, kind="features", backbone=fingerprint, num_frames=dataset.num_frames,
                        img_size=dataset.img_size, precision=precision, mean=list(dataset.transform.mean),
                        std=list(dataset.transform.std))
-        keys.append(key)
+        keys[i] = key
         if store is not None:
             feats[i] = store.load(key, (dataset.num_frames, model.feature_dim), np.float32)
-    todo = [i for i, f in enumerate(feats) if f is None]
+    todo = [i for i, f in feats.items() if f is None]
     rng = np.random.default_rng(0)
     for b in tqdm(range(0, len(todo), batch_clips), desc="features", disable=not show_progress or not todo, leave=False):
         idx = todo[b : b + batch_clips]
@@ -65,6 +73,6 @@ def feature_dataset(
             feats[i] = f
             if store is not None:
                 store.save(keys[i], f)
-    x = torch.from_numpy(np.stack([np.asarray(f, dtype=np.float32) for f in feats]))
-    y = torch.tensor([r.label for r in dataset.records])
+    x = torch.from_numpy(np.stack([np.asarray(feats[i], dtype=np.float32) for i in mine]))
+    y = torch.tensor([dataset.records[i].label for i in mine])
     return TensorDataset(x, y)

@@ -18,7 +18,8 @@ from typing import Callable, Sequence
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from vidclf.charts_png import save_curves_png
@@ -27,6 +28,7 @@ from vidclf.config import Config, TrainConfig
 from vidclf.errors import CheckpointError, ConfigError
 from vidclf.models.backbones import normalization
 from vidclf.models.cnn_lstm import CNNLSTM, build_model
+from vidclf.training.distributed import Dist, all_sum, barrier, device_for
 
 
 def resolve_device(name: str) -> torch.device:
@@ -45,15 +47,25 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return contextlib.nullcontext()
 
 
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int, device: torch.device, seed: int) -> DataLoader:
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int, device: torch.device, seed: int,
+                dist: Dist = Dist()) -> DataLoader:
+    """Training (``shuffle=True``): a DistributedSampler even in one process, so that N processes with
+    ``batch_size / N`` each see exactly the global batches one process sees. Evaluation: rank ``r`` takes
+    clips ``r, r + N, ...``, so every clip is counted exactly once (no padding)."""
+    if shuffle:
+        if batch_size % dist.world:
+            raise ConfigError(f"batch_size {batch_size} must be a multiple of the {dist.world} processes")
+        sampler = DistributedSampler(dataset, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=seed)
+        per_rank = batch_size // dist.world
+    else:
+        sampler, per_rank = list(range(dist.rank, len(dataset), dist.world)), batch_size
     return DataLoader(
         dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
+        batch_size=per_rank,
+        sampler=sampler,
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
         persistent_workers=num_workers > 0,
-        generator=torch.Generator().manual_seed(seed) if shuffle else None,
     )
 
 
@@ -83,11 +95,16 @@ def train_one_epoch(
     on_step: StepCallback | None = None,
     stop: threading.Event | None = None,
     features: bool = False,
+    dist: Dist = Dist(),
+    epoch: int = 0,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns mean ``loss`` and ``acc``. Ends early, mid-epoch, if ``stop`` is set.
 
     ``loader`` yields clips ``[B, T, C, H, W]``, or with ``features=True`` cached features ``[B, T, D]``.
+    ``model`` may be wrapped in DistributedDataParallel; the returned metrics cover all ranks.
     """
+    if isinstance(loader.sampler, DistributedSampler):
+        loader.sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(loader, desc=desc, disable=not show_progress, leave=False, dynamic_ncols=True)
@@ -97,7 +114,7 @@ def train_one_epoch(
         clips = clips.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         with autocast(device, precision):
-            logits = model.forward_head(clips) if features else model(clips)
+            logits = model(clips, features=features)
         loss = loss_fn(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -109,7 +126,8 @@ def train_one_epoch(
         if on_step is not None:
             on_step(step, len(loader), total_loss / seen)
     bar.close()
-    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "clips": seen}
+    total_loss, correct, seen = all_sum([total_loss, correct, seen], dist)
+    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "clips": int(seen)}
 
 
 @torch.inference_mode()
@@ -120,18 +138,20 @@ def collect_logits(model: CNNLSTM, loader: DataLoader, device: torch.device, pre
     all_logits, all_labels = [], []
     for clips, labels in tqdm(loader, desc="evaluating", disable=not show_progress, leave=False):
         with autocast(device, precision):
-            logits = model.forward_head(clips.to(device)) if features else model(clips.to(device))
+            logits = model(clips.to(device), features=features)
         all_logits.append(logits.float().cpu())
         all_labels.append(labels)
     return torch.cat(all_logits), torch.cat(all_labels)
 
 
-def validate(model: CNNLSTM, loader: DataLoader, device: torch.device, precision: str, features: bool = False) -> dict[str, float]:
+def validate(model: CNNLSTM, loader: DataLoader, device: torch.device, precision: str, features: bool = False,
+             dist: Dist = Dist()) -> dict[str, float]:
+    """Validation loss and accuracy over every clip of every rank's shard, each clip counted once."""
     logits, labels = collect_logits(model, loader, device, precision, features=features)
-    return {
-        "loss": nn.functional.cross_entropy(logits, labels).item(),
-        "acc": (logits.argmax(1) == labels).float().mean().item(),
-    }
+    loss_sum = nn.functional.cross_entropy(logits, labels, reduction="sum").item() if len(labels) else 0.0
+    correct = (logits.argmax(1) == labels).sum().item() if len(labels) else 0
+    loss_sum, correct, n = all_sum([loss_sum, correct, len(labels)], dist)
+    return {"loss": loss_sum / n, "acc": correct / n, "clips": int(n)}
 
 
 @dataclass
@@ -166,11 +186,20 @@ def fit(
     stop: threading.Event | None = None,
     log: Callable[[str], None] = print,
     info: dict | None = None,
+    dist: Dist = Dist(),
 ) -> FitResult:
-    """Train per ``config`` and write ``best.pt``, ``last.pt``, ``history.json`` and ``curves.png`` to ``config.train.out_dir``."""
+    """Train per ``config`` and write ``best.pt``, ``last.pt``, ``history.json`` and ``curves.png`` to ``config.train.out_dir``.
+
+    Under torchrun (``dist.active``) every rank runs this same function: the model is wrapped in
+    DistributedDataParallel, each rank sees its share of every global batch, metrics are summed over ranks,
+    and rank 0 alone writes files and logs.
+    """
     tc, out_dir = config.train, Path(config.train.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(tc.device)
+    device = resolve_device(device_for(dist, tc.device))
+    show_progress = show_progress and dist.main
+    if not dist.main:
+        log = lambda s: None  # noqa: E731
     torch.manual_seed(tc.seed)
 
     model = build_model(config.model, len(classes), load_pretrained=tc.init_from is None).to(device)
@@ -211,23 +240,29 @@ def fit(
 
         model.backbone.requires_grad_(False)
         log("frozen backbone: computing per-frame features once (cached)")
+        if dist.active and config.data.cache_dir:  # each rank fills the cache for its share, then all read it
+            feature_dataset(model, train_ds, config.data.cache_dir, device, tc.precision, False, shard=(dist.rank, dist.world))
+            if has_val:
+                feature_dataset(model, val_ds, config.data.cache_dir, device, tc.precision, False, shard=(dist.rank, dist.world))
+            barrier(dist)
         train_ds = feature_dataset(model, train_ds, config.data.cache_dir, device, tc.precision, show_progress=show_progress)
         val_ds = feature_dataset(model, val_ds, config.data.cache_dir, device, tc.precision, show_progress=show_progress) if has_val else None
         workers = 0  # features are in memory
-    train_loader = make_loader(train_ds, tc.batch_size, True, workers, device, tc.seed)
-    val_loader = make_loader(val_ds, tc.batch_size, False, workers, device, tc.seed) if has_val else None
+    train_loader = make_loader(train_ds, tc.batch_size, True, workers, device, tc.seed, dist)
+    val_loader = make_loader(val_ds, tc.batch_size, False, workers, device, tc.seed, dist) if has_val else None
+    net = DistributedDataParallel(model) if dist.active else model
     mean, std = normalization(config.model.backbone)
     spec = InputSpec(config.data.num_frames, config.data.img_size, mean, std, "uniform")
 
     for epoch in range(start_epoch, tc.epochs + 1):
         t0 = time.perf_counter()
-        train = train_one_epoch(model, train_loader, optimizer, loss_fn, device, tc.precision,
-                                f"epoch {epoch}/{tc.epochs}", show_progress, on_step, stop, features=frozen)
+        train = train_one_epoch(net, train_loader, optimizer, loss_fn, device, tc.precision,
+                                f"epoch {epoch}/{tc.epochs}", show_progress, on_step, stop, frozen, dist, epoch)
         if stop is not None and stop.is_set():
             result.stopped = "user"  # the unfinished epoch is dropped: last.pt stays at the last whole epoch
             log(f"stopped by user during epoch {epoch}; kept {result.best_path.name} from epoch {result.best_epoch}")
             break
-        val = validate(model, val_loader, device, tc.precision, frozen) if val_loader else {"loss": None, "acc": None}
+        val = validate(model, val_loader, device, tc.precision, frozen, dist) if val_loader else {"loss": None, "acc": None}
         row = {
             "epoch": epoch,
             "train_loss": train["loss"],
@@ -262,11 +297,12 @@ def fit(
             config=config.to_dict(),
             info=dict(info or {}),
         )
-        if improved:
-            save_checkpoint(result.best_path, ck)
-        save_checkpoint(result.last_path, ck)
-        (out_dir / "history.json").write_text(json.dumps(result.history, indent=1))
-        save_curves_png(result.history, out_dir / "curves.png")
+        if dist.main:
+            if improved:
+                save_checkpoint(result.best_path, ck)
+            save_checkpoint(result.last_path, ck)
+            (out_dir / "history.json").write_text(json.dumps(result.history, indent=1))
+            save_curves_png(result.history, out_dir / "curves.png")
 
         val_text = f"val loss {val['loss']:.4f} acc {val['acc']:.4f}" if val_loader else "no validation"
         log(f"epoch {epoch}/{tc.epochs}: train loss {train['loss']:.4f} acc {train['acc']:.4f} | {val_text} | "
@@ -281,6 +317,7 @@ def fit(
             result.stopped = "early_stopping"
             log(f"early stopping: no better validation accuracy for {tc.patience} epochs (best epoch {result.best_epoch})")
             break
+    barrier(dist)  # rank 0's files are complete before any rank goes on
     return result
 
 
