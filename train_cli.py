@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""vidclf command line: train, evaluate, predict, synth, export, push.
+"""vidclf command line: train, cv, evaluate, predict, synth, export, push.
 
     python train_cli.py train --data-root ../shared/ucf101 --backbone custom --out-dir runs/custom
     python train_cli.py evaluate --checkpoint runs/custom/best.pt --data-root ../shared/ucf101 --split 1 --json
@@ -93,6 +93,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cv(args: argparse.Namespace) -> int:
+    from vidclf.training.crossval import cross_validate
+
+    cross_validate(config_from_args(args), args.folds, show_progress=not args.no_progress)
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from vidclf.evaluate import evaluate_checkpoint
     from vidclf.charts_png import save_confusion_png
@@ -180,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt after its last finished epoch")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("cv", help="group k-fold cross-validation of a training config (validation by group)")
+    add_config_flags(p)
+    p.add_argument("--folds", type=int, default=6)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("evaluate", help="metrics of checkpoint(s) on a split's test list")
     p.add_argument("--checkpoint", nargs="+", required=True)

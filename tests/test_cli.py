@@ -90,3 +90,14 @@ def test_corrupt_clip_in_dataset_names_the_file(tmp_path):
             "--cache-dir", "none", "--val-fraction", "0", *TINY)
     assert r.returncode == 2
     assert "v_B_g03_c01.avi" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cross_validation_by_group_folds(synth_root, tmp_path):
+    r = run("cv", "--data-root", synth_root, "--out-dir", tmp_path / "cv", "--folds", "3", "--epochs", "1",
+            "--cache-dir", tmp_path / "c", "--classes", "SynthWave", "SynthSquat", *TINY)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "cv" / "cv.json").read_text())
+    assert len(summary["folds"]) == 3
+    held = sorted(g for f in summary["folds"] for g in f["val_groups"])
+    assert held == ["g02", "g03", "g05", "g06"]  # split 1 trains on groups 2, 3, 5, 6: each validates exactly once
+    assert "cross-validated accuracy" in r.stdout

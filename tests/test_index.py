@@ -97,3 +97,17 @@ def test_folder_tree(tmp_path):
 def test_resolve_classes_rejects_duplicates():
     with pytest.raises(DatasetError, match="twice"):
         resolve_classes(["A", "B"], ["A", "a"], 0)
+
+
+def test_group_folds_partition_the_groups(synth_root):
+    from vidclf.data.index import group_folds
+
+    idx = build_index(synth_root, "train", split=1)
+    folds = group_folds(idx, 4)
+    held = [g for f in folds for g in f.val_groups]
+    assert sorted(held) == idx.groups and len(set(held)) == len(held)
+    for f in folds:
+        assert {r.group for r in f.train.records}.isdisjoint(f.val_groups)
+        assert len(f.train.records) + len(f.val.records) == len(idx.records)
+    with pytest.raises(DatasetError):
+        group_folds(idx, 1)

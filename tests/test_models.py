@@ -111,3 +111,13 @@ def test_efficientnet_lite0_in_the_cnn_lstm():
     pytest.importorskip("timm")
     model = build_model(ModelConfig(backbone="efficientnet_lite0", use_pretrained=False), num_classes=5)
     assert model(torch.randn(1, 3, 3, 64, 64)).shape == (1, 5)
+
+
+def test_mean_head_is_order_blind_and_lstm_is_not():
+    torch.manual_seed(0)
+    mean = build_model(ModelConfig(use_pretrained=False, head="mean"), num_classes=3).eval()
+    assert mean.lstm is None
+    feats = torch.randn(2, 6, 512)
+    assert torch.allclose(mean.forward_head(feats), mean.forward_head(feats.flip(1)), atol=1e-6)
+    lstm = build_model(ModelConfig(use_pretrained=False), num_classes=3).eval()
+    assert not torch.allclose(lstm.forward_head(feats), lstm.forward_head(feats.flip(1)))

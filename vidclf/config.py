@@ -25,6 +25,7 @@ BACKBONES = ("custom", "resnet18", "efficientnet_lite0")
 OPTIMIZERS = ("adam", "adamw")
 PRECISIONS = ("bf16", "fp32")
 TRAIN_SAMPLINGS = ("uniform", "segment")
+HEADS = ("lstm", "mean")
 
 
 def _check(cond: bool, message: str) -> None:
@@ -68,12 +69,14 @@ class ModelConfig:
     use_pretrained: bool = True  # ImageNet weights (resnet18: torchvision download or backbone_weights; lite0: package)
     backbone_weights: str | None = None  # local file with ImageNet weights for the backbone (offline use)
     dropout: float = 0.5  # the custom CNN's Dropout before pooling
+    head: str = "lstm"  # "lstm": the LSTM's last hidden state (the seed's); "mean": frame features averaged (order-blind baseline)
 
     def __post_init__(self) -> None:
         _check(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         _check(self.hidden_size >= 1, f"hidden_size must be >= 1, got {self.hidden_size}")
         _check(self.num_layers >= 1, f"num_layers must be >= 1, got {self.num_layers}")
         _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        _check(self.head in HEADS, f"head must be one of {HEADS}, got {self.head!r}")
 
 
 @dataclass(frozen=True)

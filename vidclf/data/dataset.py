@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from vidclf.config import Config
 from vidclf.data.cache import FrameCache
-from vidclf.data.index import GroupSplit, VideoIndex, VideoRecord, build_index, split_by_group
+from vidclf.data.index import GroupSplit, VideoIndex, VideoRecord, build_index, group_folds, split_by_group
 from vidclf.data.transforms import ClipTransform
 from vidclf.errors import VideoError
 from vidclf.models.backbones import normalization
@@ -91,15 +91,18 @@ class TrainingData:
         return "\n".join(lines)
 
 
-def training_data(config: Config) -> TrainingData:
+def training_data(config: Config, fold: tuple[int, int] | None = None) -> TrainingData:
     """Index the data root's training part, hold out validation groups, and wrap both as datasets.
+
+    ``fold=(i, k)`` takes fold ``i`` of a group k-fold split (for cross-validation) instead of the
+    ``val_fraction`` / ``split_seed`` hold-out.
 
     Frames are normalised as the backbone expects; augmentation and TSN sampling are off with a frozen
     backbone, whose features are computed once from the deterministic eval view of each clip.
     """
     cfg = config.data
     index = build_index(cfg.data_root, "train", cfg.split, cfg.classes, cfg.num_classes)
-    split = split_by_group(index, cfg.val_fraction, cfg.split_seed)
+    split = group_folds(index, fold[1])[fold[0]] if fold else split_by_group(index, cfg.val_fraction, cfg.split_seed)
     cache = cache_for(cfg.cache_dir)
     mean, std = normalization(config.model.backbone)
     frozen = config.train.freeze_backbone

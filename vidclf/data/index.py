@@ -256,3 +256,20 @@ def split_by_group(index: VideoIndex, val_fraction: float, seed: int = 0) -> Gro
     train = index.subset([r for r in index.records if r.group not in held], f"{index.source} (train groups)")
     val = index.subset([r for r in index.records if r.group in held], f"{index.source} (validation groups {', '.join(val_groups)})")
     return GroupSplit(train, val, val_groups)
+
+
+def group_folds(index: VideoIndex, folds: int) -> list[GroupSplit]:
+    """``folds`` train/validation splits whose validation groups partition all groups (group k-fold).
+
+    Groups are dealt round-robin in sorted order, so fold ``i`` holds groups ``i, i + folds, ...``.
+    """
+    groups = index.groups
+    if not 2 <= folds <= len(groups):
+        raise DatasetError(f"cannot make {folds} folds of {len(groups)} groups")
+    out = []
+    for i in range(folds):
+        held = set(groups[i::folds])
+        train = index.subset([r for r in index.records if r.group not in held], f"{index.source} (fold {i + 1} train)")
+        val = index.subset([r for r in index.records if r.group in held], f"{index.source} (fold {i + 1} validation)")
+        out.append(GroupSplit(train, val, tuple(sorted(held))))
+    return out

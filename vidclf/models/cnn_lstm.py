@@ -16,12 +16,14 @@ class CNNLSTM(nn.Module):
     classifier on those features. The split lets a frozen backbone's features be computed once and cached.
     """
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int, hidden_size: int = 128, num_layers: int = 2):
+    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int, hidden_size: int = 128, num_layers: int = 2,
+                 head: str = "lstm"):
         super().__init__()
         self.backbone = backbone
         self.feature_dim = feature_dim
-        self.lstm = nn.LSTM(feature_dim, hidden_size, num_layers=num_layers, batch_first=True)
-        self.fc = nn.Linear(hidden_size, num_classes)
+        # head="mean" drops the LSTM: the baseline that measures what frame order is worth.
+        self.lstm = nn.LSTM(feature_dim, hidden_size, num_layers=num_layers, batch_first=True) if head == "lstm" else None
+        self.fc = nn.Linear(hidden_size if head == "lstm" else feature_dim, num_classes)
         self.channels_last = False
 
     def use_channels_last(self) -> "CNNLSTM":
@@ -41,11 +43,14 @@ class CNNLSTM(nn.Module):
         return self.backbone(frames).reshape(b, t, -1)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        """``[B, T, D] -> [B, K]``: the LSTM's last hidden state of the top layer, through ``fc``.
+        """``[B, T, D] -> [B, K]``: the LSTM's last hidden state of the top layer (or, with ``head="mean"``, the
+        features averaged over time), through ``fc``.
 
         Runs in fp32 even under autocast: it is a sliver of the compute and the recurrence accumulates error.
         """
         with torch.autocast(features.device.type, enabled=False):
+            if self.lstm is None:
+                return self.fc(features.float().mean(1))
             _, (h_n, _) = self.lstm(features.float())
             return self.fc(h_n[-1])
 
@@ -66,4 +71,4 @@ def build_model(config: ModelConfig, num_classes: int, load_pretrained: bool = T
         weights_path=config.backbone_weights if load_pretrained else None,
         dropout=config.dropout,
     )
-    return CNNLSTM(backbone, dim, num_classes, config.hidden_size, config.num_layers)
+    return CNNLSTM(backbone, dim, num_classes, config.hidden_size, config.num_layers, config.head)
