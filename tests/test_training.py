@@ -127,3 +127,40 @@ def test_fine_tune_from_a_frozen_run_with_a_lower_backbone_lr(synth_root, tmp_pa
     data2 = training_data(wrong)
     with pytest.raises(CheckpointError, match="init-from"):
         fit(wrong, data2.train, data2.val, data2.classes, show_progress=False, log=lambda s: None)
+
+
+def test_feature_views_are_cached_augmented_views_drawn_at_random(synth_root, tmp_path):
+    from vidclf.models import build_model
+    from vidclf.training.features import feature_dataset
+
+    cfg = _config(synth_root, tmp_path, freeze_backbone=True, classes=["SynthWave", "SynthSquat"])
+    data = training_data(cfg)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, 2)
+    one = feature_dataset(model, data.train, cfg.data.cache_dir, torch.device("cpu"), "fp32", show_progress=False)
+    three = feature_dataset(model, data.train, cfg.data.cache_dir, torch.device("cpu"), "fp32", show_progress=False, views=3)
+    n, t, d = len(data.train), 8, model.feature_dim
+    assert one.features.shape == (n, 1, t, d) and three.features.shape == (n, 3, t, d)
+    # view 0 is the eval view, shared with a one-view run through the same cache entry
+    assert torch.equal(three.features[:, 0], one.features[:, 0])
+    assert len(list((tmp_path / "cache" / "features").rglob("*.npy"))) == 3 * n
+    # the augmented views differ from the eval view and from each other, clip by clip
+    for a, b in [(0, 1), (0, 2), (1, 2)]:
+        assert all(not torch.allclose(three.features[i, a], three.features[i, b]) for i in range(n))
+    # fixed draws: computed again without the cache, a view is the same view
+    again = feature_dataset(model, data.train, None, torch.device("cpu"), "fp32", show_progress=False, views=3)
+    assert torch.allclose(again.features, three.features, atol=1e-5)
+    # an epoch draws every view, and a one-view dataset only ever gives the eval view
+    torch.manual_seed(0)
+    draws = [three[0][0] for _ in range(30)]
+    assert {next(v for v in range(3) if torch.equal(x, three.features[0, v])) for x in draws} == {0, 1, 2}
+    assert all(torch.equal(one[i][0], one.features[i, 0]) for i in range(n))
+
+
+def test_frozen_training_with_feature_views(synth_root, tmp_path):
+    cfg = _config(synth_root, tmp_path, epochs=2, freeze_backbone=True, feature_views=3, classes=["SynthWave", "SynthSquat"])
+    data = training_data(cfg)
+    result = fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    # 3 views of each training clip, only the eval view of each validation clip
+    assert len(list((tmp_path / "cache" / "features").rglob("*.npy"))) == 3 * len(data.train) + len(data.val)
+    assert load_checkpoint(result.best_path).config["train"]["feature_views"] == 3

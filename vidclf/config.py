@@ -91,7 +91,8 @@ class TrainConfig:
     epochs: int = 50
     patience: int = 0  # early stopping: epochs without a better validation accuracy (0 = off)
     augment: bool = True  # clip-consistent random crop/scale and flip on training clips
-    freeze_backbone: bool = False  # train only LSTM + head on cached per-frame features (no augmentation)
+    freeze_backbone: bool = False  # train only LSTM + head on cached per-frame features
+    feature_views: int = 1  # frozen backbone: cached views per training clip (1 = eval view only; more = augmented)
     init_from: str | None = None  # start from this checkpoint's weights (e.g. a frozen-backbone run, to fine-tune)
     backbone_lr_scale: float = 1.0  # the backbone's learning rate is lr * this (0.1: fine-tune gently)
     precision: str = "bf16"  # "bf16" autocast (fast on CPUs with bf16 units and on GPUs) or "fp32"
@@ -107,6 +108,7 @@ class TrainConfig:
         _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _check(self.patience >= 0, f"patience must be >= 0, got {self.patience}")
+        _check(self.feature_views >= 1, f"feature_views must be >= 1, got {self.feature_views}")
         _check(self.backbone_lr_scale >= 0, f"backbone_lr_scale must be >= 0, got {self.backbone_lr_scale}")
         _check(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 

@@ -45,12 +45,12 @@ class VideoClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def frames(self, i: int, rng: np.random.Generator) -> np.ndarray:
-        """uint8 ``[T, H, W, 3]`` of record ``i``."""
+    def frames(self, i: int, rng: np.random.Generator, sampling: str | None = None) -> np.ndarray:
+        """uint8 ``[T, H, W, 3]`` of record ``i``, sampled the dataset's way or as ``sampling`` says."""
         rec = self.records[i]
         size = (self.img_size, self.img_size)
         try:
-            if self.sampling == "segment":
+            if (sampling or self.sampling) == "segment":
                 return load_clip(rec.path, self.num_frames, size,
                                  sampler=lambda n, k: random_segment_indices(n, k, rng)).frames
             if self.cache is not None:

@@ -1,18 +1,26 @@
 """Per-frame features of a frozen backbone, computed once per clip and cached on disk.
 
 With ``--freeze-backbone`` the CNN never changes, so running it every epoch is wasted work: the features
-``[T, D]`` of each clip (eval transform) are computed once, stored in the cache, and training runs only
-the LSTM and the classifier on them.
+``[T, D]`` of each clip are computed once, stored in the cache, and training runs only the LSTM and the
+classifier on them.
+
+A frozen backbone would also mean no augmentation: every epoch the head sees the very same numbers, and on
+a few hundred clips it memorises them. ``views > 1`` puts augmentation back at the price of extraction
+only: besides the deterministic eval view (view 0), each clip gets ``views - 1`` augmented views (TSN
+segment sampling, a clip-consistent random crop and flip), each computed once and cached like view 0, and
+every training epoch draws one view per clip at random.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from vidclf.data.cache import NpyStore, clip_key
@@ -30,6 +38,35 @@ def backbone_fingerprint(model: CNNLSTM) -> str:
     return h.hexdigest()[:16]
 
 
+class FeatureViews(Dataset):
+    """Cached features ``[N, V, T, D]`` and labels ``[N]``; ``dataset[i] -> (features [T, D], label)``.
+
+    Item ``i`` is one of clip ``i``'s ``V`` views, drawn from torch's RNG (so ``torch.manual_seed`` makes
+    an epoch reproducible); with ``V = 1`` it is always the eval view.
+    """
+
+    def __init__(self, features: torch.Tensor, labels: torch.Tensor):
+        if features.ndim != 4 or len(features) != len(labels):
+            raise ValueError(f"expected features [N, V, T, D] and labels [N], got {tuple(features.shape)}, {tuple(labels.shape)}")
+        self.features, self.labels = features, labels
+
+    @property
+    def num_views(self) -> int:
+        return self.features.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        v = int(torch.randint(0, self.num_views, (1,))) if self.num_views > 1 else 0
+        return self.features[i, v], self.labels[i]
+
+
+def _view_rng(path: Path, view: int) -> np.random.Generator:
+    """The random draws of view ``view`` of a clip: fixed, so that a cached view is the view it claims to be."""
+    return np.random.default_rng([view, zlib.crc32(str(path).encode())])
+
+
 @torch.inference_mode()
 def feature_dataset(
     model: CNNLSTM,
@@ -40,39 +77,53 @@ def feature_dataset(
     show_progress: bool = True,
     batch_clips: int = 4,
     shard: tuple[int, int] = (0, 1),
-) -> TensorDataset:
-    """``TensorDataset(features [N, T, D] float32, labels [N])`` of ``dataset``'s clips, from the cache where
-    possible. The dataset's own transform must be deterministic (no augmentation).
+    views: int = 1,
+) -> FeatureViews:
+    """:class:`FeatureViews` of ``dataset``'s clips, from the cache where possible.
+
+    View 0 uses the dataset's own (deterministic) transform and uniform sampling; views ``1..views-1`` use
+    the same transform with augmentation on and TSN segment sampling, each with its own fixed random draws.
 
     ``shard=(rank, world)`` computes only clips ``rank, rank + world, ...`` (to fill a shared cache from
     several processes); the result then holds only those clips.
     """
+    if views < 1:
+        raise ValueError(f"views must be >= 1, got {views}")
     store = NpyStore(Path(cache_dir) / "features") if cache_dir else None
     fingerprint = backbone_fingerprint(model)
     model.eval()
     rank, world = shard
     mine = list(range(rank, len(dataset), world))
-    feats: dict[int, np.ndarray | None] = {i: None for i in mine}
-    keys = {}
-    for i in mine:
-        rec = dataset.records[i]
-        key = clip_key(rec.path, kind="features", backbone=fingerprint, num_frames=dataset.num_frames,
-                       img_size=dataset.img_size, precision=precision, mean=list(dataset.transform.mean),
-                       std=list(dataset.transform.std))
-        keys[i] = key
-        if store is not None:
-            feats[i] = store.load(key, (dataset.num_frames, model.feature_dim), np.float32)
-    todo = [i for i, f in feats.items() if f is None]
-    rng = np.random.default_rng(0)
+    augmented = dataclasses.replace(dataset.transform, augment=True)
+    shape = (dataset.num_frames, model.feature_dim)
+
+    def key(i: int, view: int) -> dict:
+        settings = dict(kind="features", backbone=fingerprint, num_frames=dataset.num_frames, img_size=dataset.img_size,
+                        precision=precision, mean=list(dataset.transform.mean), std=list(dataset.transform.std))
+        if view:  # view 0 keeps the key it had before views existed, so old caches still hit
+            settings.update(view=view, sampling="segment", scale=list(augmented.scale), flip_p=augmented.flip_p)
+        return clip_key(dataset.records[i].path, **settings)
+
+    def clip(i: int, view: int) -> torch.Tensor:
+        if view == 0:
+            return dataset.transform(dataset.frames(i, np.random.default_rng(0)), None)
+        rng = _view_rng(dataset.records[i].path, view)
+        return augmented(dataset.frames(i, rng, sampling="segment"), rng)
+
+    feats: dict[tuple[int, int], np.ndarray | None] = {(i, v): None for i in mine for v in range(views)}
+    if store is not None:
+        for i, v in feats:
+            feats[i, v] = store.load(key(i, v), shape, np.float32)
+    todo = [iv for iv, f in feats.items() if f is None]
     for b in tqdm(range(0, len(todo), batch_clips), desc="features", disable=not show_progress or not todo, leave=False):
-        idx = todo[b : b + batch_clips]
-        clips = torch.stack([dataset.transform(dataset.frames(i, rng), rng) for i in idx]).to(device)
+        batch = todo[b : b + batch_clips]
+        clips = torch.stack([clip(i, v) for i, v in batch]).to(device)
         with autocast(device, precision):
             out = model.forward_features(clips).float().cpu().numpy()
-        for i, f in zip(idx, out):
-            feats[i] = f
+        for iv, f in zip(batch, out):
+            feats[iv] = f
             if store is not None:
-                store.save(keys[i], f)
-    x = torch.from_numpy(np.stack([np.asarray(feats[i], dtype=np.float32) for i in mine]))
+                store.save(key(*iv), f)
+    x = torch.from_numpy(np.stack([[np.asarray(feats[i, v], dtype=np.float32) for v in range(views)] for i in mine]))
     y = torch.tensor([dataset.records[i].label for i in mine])
-    return TensorDataset(x, y)
+    return FeatureViews(x, y)

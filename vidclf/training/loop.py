@@ -241,11 +241,13 @@ def fit(
         model.backbone.requires_grad_(False)
         log("frozen backbone: computing per-frame features once (cached)")
         if dist.active and config.data.cache_dir:  # each rank fills the cache for its share, then all read it
-            feature_dataset(model, train_ds, config.data.cache_dir, device, tc.precision, False, shard=(dist.rank, dist.world))
+            feature_dataset(model, train_ds, config.data.cache_dir, device, tc.precision, False, shard=(dist.rank, dist.world),
+                            views=tc.feature_views)
             if has_val:
                 feature_dataset(model, val_ds, config.data.cache_dir, device, tc.precision, False, shard=(dist.rank, dist.world))
             barrier(dist)
-        train_ds = feature_dataset(model, train_ds, config.data.cache_dir, device, tc.precision, show_progress=show_progress)
+        train_ds = feature_dataset(model, train_ds, config.data.cache_dir, device, tc.precision, show_progress=show_progress,
+                                   views=tc.feature_views)
         val_ds = feature_dataset(model, val_ds, config.data.cache_dir, device, tc.precision, show_progress=show_progress) if has_val else None
         workers = 0  # features are in memory
     train_loader = make_loader(train_ds, tc.batch_size, True, workers, device, tc.seed, dist)
