@@ -58,3 +58,12 @@ def test_unknown_override_suggests():
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "none.json")
+
+
+def test_feature_views_need_a_frozen_backbone():
+    with pytest.raises(ConfigError, match="add --freeze-backbone"):
+        apply_overrides(load_config(), {"feature_views": 6})
+    cfg = apply_overrides(load_config(), {"feature_views": 6, "freeze_backbone": True})
+    assert cfg.train.feature_views == 6
+    with pytest.raises(ConfigError, match="feature_views must be >= 1"):
+        apply_overrides(load_config(), {"feature_views": 0, "freeze_backbone": True})

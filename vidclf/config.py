@@ -109,6 +109,9 @@ class TrainConfig:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _check(self.patience >= 0, f"patience must be >= 0, got {self.patience}")
         _check(self.feature_views >= 1, f"feature_views must be >= 1, got {self.feature_views}")
+        _check(self.feature_views == 1 or self.freeze_backbone,
+               f"feature_views={self.feature_views} augments cached features of a frozen backbone: add --freeze-backbone "
+               "(a trainable backbone is augmented on the fly by --augment)")
         _check(self.backbone_lr_scale >= 0, f"backbone_lr_scale must be >= 0, got {self.backbone_lr_scale}")
         _check(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
