@@ -139,8 +139,8 @@ def example_rows(choices: list[tuple[str, str]]) -> list[list[str]]:
     return rows
 
 
-def start_training(source, folder, classes, split, val_fraction, backbone, pretrained, freeze, views, epochs, lr, batch_size,
-                   num_frames, img_size):
+def start_training(source, folder, classes, split, val_fraction, backbone, pretrained, freeze, views, frame_input, epochs, lr,
+                   batch_size, num_frames, img_size):
     if not SETTINGS.training_enabled:
         raise gr.Error("Training is turned off on this server (set VIDCLF_ENABLE_TRAINING=1).")
     prepare = None
@@ -162,7 +162,8 @@ def start_training(source, folder, classes, split, val_fraction, backbone, pretr
             "data_root": str(root), "classes": class_list, "num_classes": 0 if source.startswith("Synthetic") else 10,
             "split": int(split), "val_fraction": float(val_fraction), "backbone": backbone,
             "use_pretrained": bool(pretrained), "freeze_backbone": bool(freeze),
-            "feature_views": int(views), "epochs": int(epochs), "lr": float(lr), "batch_size": int(batch_size),
+            "feature_views": int(views), "frame_input": "diff" if str(frame_input).startswith("Frame diff") else "rgb",
+            "epochs": int(epochs), "lr": float(lr), "batch_size": int(batch_size),
             "num_frames": int(num_frames), "img_size": int(img_size), "out_dir": str(out_dir),
         })
         JOB.start(config, prepare)
@@ -235,6 +236,8 @@ def build_app() -> gr.Blocks:
                 freeze = gr.Checkbox(value=False, label="Freeze backbone (features computed once, cached)")
                 views = gr.Number(value=defaults.train.feature_views, precision=0, minimum=1,
                                   label="Views per clip (frozen backbone: augmented copies, cached)")
+                frame_input = gr.Radio(["RGB frames", "Frame differences (motion)"], label="Input",
+                                       value="Frame differences (motion)" if defaults.data.frame_input == "diff" else "RGB frames")
             with gr.Row():
                 epochs = gr.Number(value=10, precision=0, minimum=1, label="Epochs")
                 lr = gr.Number(value=1e-3, label="Learning rate")
@@ -248,7 +251,7 @@ def build_app() -> gr.Blocks:
             curves = gr.Plot(label="Training curves")
             seen_runs = gr.State(0)
             start.click(start_training, [source, folder, classes, split, val_fraction, backbone, pretrained, freeze, views,
-                                         epochs, lr, batch_size, num_frames, img_size], status, api_name="train")
+                                         frame_input, epochs, lr, batch_size, num_frames, img_size], status, api_name="train")
             stop.click(stop_training, None, status, api_name="stop_training")
             gr.Timer(1.0).tick(poll_training, [seen_runs, model], [status, curves, model, seen_runs],
                                api_name="training_status", show_progress="hidden")

@@ -51,3 +51,11 @@ def test_window_starts():
     assert window_starts(10, 4, 3) == [0, 3, 6]
     assert window_starts(11, 4, 3) == [0, 3, 6, 7]
     assert window_starts(3, 4, 2) == [0]
+
+
+def test_paired_indices_exact():
+    from vidclf.sampling import paired, paired_indices
+
+    assert paired_indices([12, 37, 62, 87], 2, 100) == [12, 14, 37, 39, 62, 64, 87, 89]
+    assert paired_indices([0, 1, 2], 2, 3) == [0, 2, 1, 2, 2, 2]  # partners clamp to the last frame
+    assert paired(uniform_indices, 3)(100, 4) == [12, 15, 37, 40, 62, 65, 87, 90]

@@ -25,18 +25,21 @@ class ModelEntry:
     classes: tuple[str, ...]
     val_acc: float | None
     source: str  # "shipped", "run" or "hub"
+    frame_input: str = "rgb"  # "diff": the model sees frame differences (motion)
 
     @property
     def description(self) -> str:
         acc = f"val acc {self.val_acc:.0%}" if self.val_acc is not None else "val acc n/a"
         synthetic = " SYNTHETIC" if all(c.startswith("Synth") for c in self.classes) else ""
-        return f"{self.label}: {self.backbone}, {len(self.classes)}{synthetic} classes, {acc}"
+        motion = " on frame differences" if self.frame_input == "diff" else ""
+        return f"{self.label}: {self.backbone}{motion}, {len(self.classes)}{synthetic} classes, {acc}"
 
 
 def _entry(path: Path, label: str, source: str) -> ModelEntry:
     ck = load_checkpoint(path)
     val = ck.metrics.get("val_acc")
-    return ModelEntry(label, path, ck.model.backbone, ck.classes, float(val) if val is not None else None, source)
+    return ModelEntry(label, path, ck.model.backbone, ck.classes, float(val) if val is not None else None, source,
+                      ck.input.frame_input)
 
 
 def find_models(weights_dir: Path = WEIGHTS_DIR, runs_dir: Path = RUNS_DIR, extra: list[Path] | None = None) -> list[ModelEntry]:

@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from vidclf.config import ModelConfig, coerce
+from vidclf.config import FRAME_INPUTS, ModelConfig, coerce
+from vidclf.data.transforms import ClipTransform
 from vidclf.errors import CheckpointError
 from vidclf.models.cnn_lstm import CNNLSTM, build_model
 
@@ -40,6 +41,17 @@ class InputSpec:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     sampling: str = "uniform"
+    frame_input: str = "rgb"  # "rgb", or "diff": differences of frame pairs diff_gap apart
+    diff_gap: int = 2
+
+    @property
+    def pair_gap(self) -> int:
+        """Frames between the two frames of a pair, or 0 when the model takes plain frames."""
+        return self.diff_gap if self.frame_input == "diff" else 0
+
+    def transform(self) -> ClipTransform:
+        """The deterministic transform of evaluation and prediction for this input."""
+        return ClipTransform(mean=self.mean, std=self.std, diff=self.frame_input == "diff")
 
 
 @dataclass(frozen=True)
@@ -135,7 +147,10 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         known = {f.name for f in dataclasses.fields(ModelConfig)}
         model = ModelConfig(**{k: coerce("model", k, v) for k, v in model_raw.items() if k in known})
         inp = raw["input"]
-        spec = InputSpec(int(inp["num_frames"]), int(inp["img_size"]), tuple(inp["mean"]), tuple(inp["std"]), inp.get("sampling", "uniform"))
+        spec = InputSpec(int(inp["num_frames"]), int(inp["img_size"]), tuple(inp["mean"]), tuple(inp["std"]), inp.get("sampling", "uniform"),
+                         inp.get("frame_input", "rgb"), int(inp.get("diff_gap", 2)))
+        if spec.frame_input not in FRAME_INPUTS:
+            raise ValueError(f"frame_input {spec.frame_input!r} (this vidclf knows {FRAME_INPUTS})")
         classes = tuple(str(c) for c in raw["classes"])
         state = raw["state_dict"]
     except (KeyError, TypeError, ValueError) as e:

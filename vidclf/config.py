@@ -25,6 +25,7 @@ BACKBONES = ("custom", "resnet18", "efficientnet_lite0")
 OPTIMIZERS = ("adam", "adamw")
 PRECISIONS = ("bf16", "fp32")
 TRAIN_SAMPLINGS = ("uniform", "segment")
+FRAME_INPUTS = ("rgb", "diff")
 HEADS = ("lstm", "mean")
 
 
@@ -45,6 +46,8 @@ class DataConfig:
     img_size: int = 128  # frames are resized to img_size x img_size
     val_fraction: float = 0.2  # share of training *groups* held out for validation
     train_sampling: str = "uniform"  # "uniform" (same frames every epoch, cacheable) or "segment" (TSN jitter)
+    frame_input: str = "rgb"  # "rgb" frames, or "diff": each frame minus the one diff_gap frames before it (motion)
+    diff_gap: int = 2  # with frame_input="diff": frames between the two frames of a difference
     cache_dir: str | None = ".cache/vidclf"  # decoded-frame cache; None disables it
     num_workers: int = 0  # DataLoader worker processes
     split_seed: int = 0  # fixes which groups are held out for validation
@@ -56,6 +59,8 @@ class DataConfig:
         _check(self.img_size >= 32, f"img_size must be >= 32 pixels, got {self.img_size}")
         _check(0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1), got {self.val_fraction}")
         _check(self.train_sampling in TRAIN_SAMPLINGS, f"train_sampling must be one of {TRAIN_SAMPLINGS}")
+        _check(self.frame_input in FRAME_INPUTS, f"frame_input must be one of {FRAME_INPUTS}, got {self.frame_input!r}")
+        _check(self.diff_gap >= 1, f"diff_gap must be >= 1 frame, got {self.diff_gap}")
         _check(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
 
 

@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from vidclf.checkpoint import load_checkpoint
 from vidclf.data.dataset import VideoClipDataset, cache_for
 from vidclf.data.index import build_index, split_by_group
-from vidclf.data.transforms import ClipTransform
 from vidclf.errors import DatasetError
 from vidclf.training.loop import collect_logits, make_loader
 
@@ -74,8 +73,8 @@ def evaluate_checkpoint(
         if not index.records:
             raise DatasetError("the checkpoint's config held out no validation groups (val_fraction 0)")
     spec = ck.input
-    ds = VideoClipDataset(index.records, spec.num_frames, spec.img_size, ClipTransform(spec.mean, spec.std),
-                          "uniform", cache_for(cache_dir))
+    ds = VideoClipDataset(index.records, spec.num_frames, spec.img_size, spec.transform(), "uniform", cache_for(cache_dir),
+                          spec.pair_gap)
     device = torch.device("cpu")
     model = ck.build_model()
     if precision == "bf16":

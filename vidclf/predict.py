@@ -11,8 +11,7 @@ import numpy as np
 import torch
 
 from vidclf.checkpoint import Checkpoint, load_checkpoint
-from vidclf.data.transforms import ClipTransform
-from vidclf.sampling import uniform_indices, window_starts
+from vidclf.sampling import paired, paired_indices, uniform_indices, window_starts
 from vidclf.training.loop import autocast
 from vidclf.video import VideoInfo, load_clip, probe, read_frames
 
@@ -54,8 +53,7 @@ class Predictor:
         self.model = self.checkpoint.build_model().to(self.device)
         if precision == "bf16":
             self.model.use_channels_last()
-        spec = self.checkpoint.input
-        self.transform = ClipTransform(mean=spec.mean, std=spec.std)
+        self.transform = self.checkpoint.input.transform()
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -72,12 +70,14 @@ class Predictor:
         """Sample, decode and classify one video file. Raises ``VideoError`` for files that are not videos."""
         t0 = time.perf_counter()
         spec = self.checkpoint.input
-        clip = load_clip(Path(path), spec.num_frames, (spec.img_size, spec.img_size))
+        sampler = paired(uniform_indices, spec.pair_gap) if spec.pair_gap else uniform_indices
+        clip = load_clip(Path(path), spec.num_frames, (spec.img_size, spec.img_size), sampler=sampler)
         probs = self.probabilities(self.transform(clip.frames)[None])[0]
+        step = 2 if spec.pair_gap else 1  # a motion model saw pairs: show the first frame of each
         return Prediction(
             probs={c: float(p) for c, p in zip(self.classes, probs.tolist())},
-            frames=clip.frames,
-            indices=clip.indices,
+            frames=clip.frames[::step],
+            indices=clip.indices[::step],
             info=clip.info,
             seconds=time.perf_counter() - t0,
         )
@@ -94,6 +94,8 @@ class Predictor:
         stride = max(window // 2, (info.num_frames - window) // max(max_windows - 1, 1) + 1)
         starts = window_starts(info.num_frames, window, stride)
         per_window = [[s + i for i in uniform_indices(window, spec.num_frames)] for s in starts]
+        if spec.pair_gap:
+            per_window = [paired_indices(w, spec.pair_gap, info.num_frames) for w in per_window]
         wanted = sorted({i for w in per_window for i in w})
         frames = read_frames(path, wanted, (spec.img_size, spec.img_size))
         row = {idx: k for k, idx in enumerate(wanted)}

@@ -6,6 +6,8 @@ same rule serves training, evaluation, caching and prediction.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 
@@ -60,3 +62,21 @@ def window_starts(num_frames_in_clip: int, window: int, stride: int) -> list[int
     if starts[-1] != num_frames_in_clip - window:
         starts.append(num_frames_in_clip - window)
     return starts
+
+
+def paired_indices(indices: list[int], gap: int, num_frames_in_clip: int) -> list[int]:
+    """Each index followed by its partner ``gap`` frames later (clamped to the last frame): the frame pairs
+    whose differences are the motion input (``frame_input="diff"``).
+
+    >>> paired_indices([12, 37, 62, 87], 2, 100)
+    [12, 14, 37, 39, 62, 64, 87, 89]
+    >>> paired_indices([0, 1, 2], 2, 3)
+    [0, 2, 1, 2, 2, 2]
+    """
+    last = num_frames_in_clip - 1
+    return [j for i in indices for j in (i, min(i + gap, last))]
+
+
+def paired(sampler: Callable[[int, int], list[int]], gap: int) -> Callable[[int, int], list[int]]:
+    """``sampler`` whose every index comes with its partner ``gap`` frames later (see :func:`paired_indices`)."""
+    return lambda length, n: paired_indices(sampler(length, n), gap, length)

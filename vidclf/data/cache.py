@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidclf.sampling import paired, uniform_indices
 from vidclf.video import load_clip
 
 # Bump when the decoding or sampling rule changes, so old entries stop matching.
@@ -85,10 +86,15 @@ class FrameCache:
     def misses(self) -> int:
         return self.store.misses
 
-    def frames(self, path: str | os.PathLike, num_frames: int, img_size: int) -> np.ndarray:
+    def frames(self, path: str | os.PathLike, num_frames: int, img_size: int, pair_gap: int = 0) -> np.ndarray:
+        """``[T, H, W, 3]``, or with ``pair_gap`` the frame pairs ``[2T, H, W, 3]`` of a motion input."""
         key = clip_key(path, kind="frames", sampling="uniform", num_frames=num_frames, img_size=img_size)
-        arr = self.store.load(key, (num_frames, img_size, img_size, 3), np.uint8)
+        if pair_gap:  # plain frames keep the key they always had, so old caches still hit
+            key["pair_gap"] = pair_gap
+        count = 2 * num_frames if pair_gap else num_frames
+        arr = self.store.load(key, (count, img_size, img_size, 3), np.uint8)
         if arr is None:
-            arr = load_clip(path, num_frames, (img_size, img_size)).frames
+            sampler = paired(uniform_indices, pair_gap) if pair_gap else uniform_indices
+            arr = load_clip(path, num_frames, (img_size, img_size), sampler=sampler).frames
             self.store.save(key, arr)
         return arr

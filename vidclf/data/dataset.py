@@ -15,7 +15,7 @@ from vidclf.data.index import GroupSplit, VideoIndex, VideoRecord, build_index, 
 from vidclf.data.transforms import ClipTransform
 from vidclf.errors import VideoError
 from vidclf.models.backbones import normalization
-from vidclf.sampling import random_segment_indices
+from vidclf.sampling import paired, random_segment_indices, uniform_indices
 from vidclf.video import load_clip
 
 
@@ -34,6 +34,7 @@ class VideoClipDataset(Dataset):
         transform: ClipTransform,
         sampling: str = "uniform",
         cache: FrameCache | None = None,
+        pair_gap: int = 0,
     ):
         self.records = list(records)
         self.num_frames = num_frames
@@ -41,21 +42,26 @@ class VideoClipDataset(Dataset):
         self.transform = transform
         self.sampling = sampling
         self.cache = cache
+        self.pair_gap = pair_gap  # > 0: frames come in pairs this far apart, for a motion (diff) transform
 
     def __len__(self) -> int:
         return len(self.records)
 
     def frames(self, i: int, rng: np.random.Generator, sampling: str | None = None) -> np.ndarray:
-        """uint8 ``[T, H, W, 3]`` of record ``i``, sampled the dataset's way or as ``sampling`` says."""
+        """uint8 ``[T, H, W, 3]`` (``[2T, H, W, 3]`` pairs with ``pair_gap``) of record ``i``, sampled the
+        dataset's way or as ``sampling`` says."""
         rec = self.records[i]
         size = (self.img_size, self.img_size)
         try:
             if (sampling or self.sampling) == "segment":
-                return load_clip(rec.path, self.num_frames, size,
-                                 sampler=lambda n, k: random_segment_indices(n, k, rng)).frames
-            if self.cache is not None:
-                return self.cache.frames(rec.path, self.num_frames, self.img_size)
-            return load_clip(rec.path, self.num_frames, size).frames
+                sampler = lambda n, k: random_segment_indices(n, k, rng)  # noqa: E731
+            elif self.cache is not None:
+                return self.cache.frames(rec.path, self.num_frames, self.img_size, self.pair_gap)
+            else:
+                sampler = uniform_indices
+            if self.pair_gap:
+                sampler = paired(sampler, self.pair_gap)
+            return load_clip(rec.path, self.num_frames, size, sampler=sampler).frames
         except VideoError as e:
             raise VideoError(f"{e} (dataset clip {rec.path}; remove or replace it)") from None
 
@@ -106,8 +112,10 @@ def training_data(config: Config, fold: tuple[int, int] | None = None) -> Traini
     cache = cache_for(cfg.cache_dir)
     mean, std = normalization(config.model.backbone)
     frozen = config.train.freeze_backbone
-    train_tf = ClipTransform(mean, std, augment=config.train.augment and not frozen)
+    diff = cfg.frame_input == "diff"
+    gap = cfg.diff_gap if diff else 0
+    train_tf = ClipTransform(mean, std, augment=config.train.augment and not frozen, diff=diff)
     sampling = "uniform" if frozen else cfg.train_sampling
-    train = VideoClipDataset(split.train.records, cfg.num_frames, cfg.img_size, train_tf, sampling, cache)
-    val = VideoClipDataset(split.val.records, cfg.num_frames, cfg.img_size, ClipTransform(mean, std), "uniform", cache)
+    train = VideoClipDataset(split.train.records, cfg.num_frames, cfg.img_size, train_tf, sampling, cache, gap)
+    val = VideoClipDataset(split.val.records, cfg.num_frames, cfg.img_size, ClipTransform(mean, std, diff=diff), "uniform", cache, gap)
     return TrainingData(train, val, index.classes, split, index)

@@ -2,6 +2,10 @@
 
 Training augmentation draws one random crop, scale and flip per *clip* and applies it to every frame:
 different crops per frame would add a jitter that looks like motion.
+
+With ``diff=True`` the frames come in pairs ``(a, b)`` (``[2T, H, W, 3]``, see
+:func:`vidclf.sampling.paired_indices`) and each output frame is ``b - a`` of the normalised frames: TSN's
+"RGB difference". What stands still (the room, the clothes, the face) cancels; what moves remains.
 """
 
 from __future__ import annotations
@@ -37,15 +41,19 @@ class ClipTransform:
     augment: bool = False
     scale: tuple[float, float] = (0.6, 1.0)
     flip_p: float = 0.5
+    diff: bool = False
 
     def __call__(self, frames: np.ndarray, rng: np.random.Generator | None = None) -> torch.Tensor:
-        """uint8 ``[T, H, W, 3]`` -> float ``[T, 3, H, W]``."""
+        """uint8 ``[T, H, W, 3]`` (with ``diff``: pairs ``[2T, H, W, 3]``) -> float ``[T, 3, H, W]``."""
+        if self.diff and len(frames) % 2:
+            raise ValueError(f"diff input needs frame pairs, got {len(frames)} frames")
         x = frames_to_tensor(frames)
         if self.augment:
             x = self._augment(x, rng if rng is not None else np.random.default_rng())
         mean = torch.tensor(self.mean).view(1, 3, 1, 1)
         std = torch.tensor(self.std).view(1, 3, 1, 1)
-        return (x - mean) / std
+        x = (x - mean) / std
+        return x[1::2] - x[0::2] if self.diff else x
 
     def _augment(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         _, _, h, w = x.shape

@@ -100,6 +100,8 @@ def feature_dataset(
     def key(i: int, view: int) -> dict:
         settings = dict(kind="features", backbone=fingerprint, num_frames=dataset.num_frames, img_size=dataset.img_size,
                         precision=precision, mean=list(dataset.transform.mean), std=list(dataset.transform.std))
+        if dataset.pair_gap:  # motion input; plain frames keep their old key
+            settings.update(pair_gap=dataset.pair_gap)
         if view:  # view 0 keeps the key it had before views existed, so old caches still hit
             settings.update(view=view, sampling="segment", scale=list(augmented.scale), flip_p=augmented.flip_p)
         return clip_key(dataset.records[i].path, **settings)

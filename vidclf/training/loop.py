@@ -254,7 +254,8 @@ def fit(
     val_loader = make_loader(val_ds, tc.batch_size, False, workers, device, tc.seed, dist) if has_val else None
     net = DistributedDataParallel(model) if dist.active else model
     mean, std = normalization(config.model.backbone)
-    spec = InputSpec(config.data.num_frames, config.data.img_size, mean, std, "uniform")
+    spec = InputSpec(config.data.num_frames, config.data.img_size, mean, std, "uniform", config.data.frame_input,
+                     config.data.diff_gap)
 
     for epoch in range(start_epoch, tc.epochs + 1):
         t0 = time.perf_counter()
