@@ -46,7 +46,7 @@ class DataConfig:
     img_size: int = 128  # frames are resized to img_size x img_size
     val_fraction: float = 0.2  # share of training *groups* held out for validation
     train_sampling: str = "uniform"  # "uniform" (same frames every epoch, cacheable) or "segment" (TSN jitter)
-    frame_input: str = "rgb"  # "rgb" frames, or "diff": each frame minus the one diff_gap frames before it (motion)
+    frame_input: str = "rgb"  # "rgb" frames, or "diff": the frame diff_gap later minus each sampled frame (motion)
     diff_gap: int = 2  # with frame_input="diff": frames between the two frames of a difference
     cache_dir: str | None = ".cache/vidclf"  # decoded-frame cache; None disables it
     num_workers: int = 0  # DataLoader worker processes

@@ -33,7 +33,7 @@ def model_card(ckpt_path: str | Path, notes: list[str] | None = None, run_histor
         f"({seconds / max(len(history), 1):.0f} s/epoch)",
         f"- **Input**: {ck.input.num_frames} frames sampled uniformly, {ck.input.img_size}x{ck.input.img_size}, "
         f"normalised with mean {[round(m, 3) for m in ck.input.mean]} and std {[round(s, 3) for s in ck.input.std]} "
-        "on [0, 1] pixels" + (f"; each frame minus the frame {ck.input.diff_gap} before it (motion: frame differences)"
+        "on [0, 1] pixels" + (f"; each model frame is the frame {ck.input.diff_gap} later minus the sampled one (motion: frame differences)"
                               if ck.input.pair_gap else ""),
         f"- **Model**: {ck.model}",
         f"- **Training config**: `{cfg.get('train', {})}`",
