@@ -59,3 +59,4 @@ def test_paired_indices_exact():
     assert paired_indices([12, 37, 62, 87], 2, 100) == [12, 14, 37, 39, 62, 64, 87, 89]
     assert paired_indices([0, 1, 2], 2, 3) == [0, 2, 1, 2, 2, 2]  # partners clamp to the last frame
     assert paired(uniform_indices, 3)(100, 4) == [12, 15, 37, 40, 62, 65, 87, 90]
+    assert paired(uniform_indices, 0) is uniform_indices  # gap 0: plain frames

@@ -70,8 +70,7 @@ class Predictor:
         """Sample, decode and classify one video file. Raises ``VideoError`` for files that are not videos."""
         t0 = time.perf_counter()
         spec = self.checkpoint.input
-        sampler = paired(uniform_indices, spec.pair_gap) if spec.pair_gap else uniform_indices
-        clip = load_clip(Path(path), spec.num_frames, (spec.img_size, spec.img_size), sampler=sampler)
+        clip = load_clip(Path(path), spec.num_frames, (spec.img_size, spec.img_size), sampler=paired(uniform_indices, spec.pair_gap))
         probs = self.probabilities(self.transform(clip.frames)[None])[0]
         step = 2 if spec.pair_gap else 1  # a motion model saw pairs: show the first frame of each
         return Prediction(

@@ -78,5 +78,8 @@ def paired_indices(indices: list[int], gap: int, num_frames_in_clip: int) -> lis
 
 
 def paired(sampler: Callable[[int, int], list[int]], gap: int) -> Callable[[int, int], list[int]]:
-    """``sampler`` whose every index comes with its partner ``gap`` frames later (see :func:`paired_indices`)."""
+    """``sampler`` whose every index comes with its partner ``gap`` frames later (see :func:`paired_indices`);
+    ``sampler`` itself when ``gap`` is 0 (plain frames)."""
+    if not gap:
+        return sampler
     return lambda length, n: paired_indices(sampler(length, n), gap, length)

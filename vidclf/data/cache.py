@@ -94,7 +94,6 @@ class FrameCache:
         count = 2 * num_frames if pair_gap else num_frames
         arr = self.store.load(key, (count, img_size, img_size, 3), np.uint8)
         if arr is None:
-            sampler = paired(uniform_indices, pair_gap) if pair_gap else uniform_indices
-            arr = load_clip(path, num_frames, (img_size, img_size), sampler=sampler).frames
+            arr = load_clip(path, num_frames, (img_size, img_size), sampler=paired(uniform_indices, pair_gap)).frames
             self.store.save(key, arr)
         return arr

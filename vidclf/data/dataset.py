@@ -59,9 +59,7 @@ class VideoClipDataset(Dataset):
                 return self.cache.frames(rec.path, self.num_frames, self.img_size, self.pair_gap)
             else:
                 sampler = uniform_indices
-            if self.pair_gap:
-                sampler = paired(sampler, self.pair_gap)
-            return load_clip(rec.path, self.num_frames, size, sampler=sampler).frames
+            return load_clip(rec.path, self.num_frames, size, sampler=paired(sampler, self.pair_gap)).frames
         except VideoError as e:
             raise VideoError(f"{e} (dataset clip {rec.path}; remove or replace it)") from None
 
