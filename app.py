@@ -162,7 +162,7 @@ def start_training(source, folder, classes, split, val_fraction, backbone, pretr
             "data_root": str(root), "classes": class_list, "num_classes": 0 if source.startswith("Synthetic") else 10,
             "split": int(split), "val_fraction": float(val_fraction), "backbone": backbone,
             "use_pretrained": bool(pretrained), "freeze_backbone": bool(freeze),
-            "feature_views": int(views), "frame_input": "diff" if str(frame_input).startswith("Frame diff") else "rgb",
+            "feature_views": int(views), "frame_input": frame_input,
             "epochs": int(epochs), "lr": float(lr), "batch_size": int(batch_size),
             "num_frames": int(num_frames), "img_size": int(img_size), "out_dir": str(out_dir),
         })
@@ -236,8 +236,8 @@ def build_app() -> gr.Blocks:
                 freeze = gr.Checkbox(value=False, label="Freeze backbone (features computed once, cached)")
                 views = gr.Number(value=defaults.train.feature_views, precision=0, minimum=1,
                                   label="Views per clip (frozen backbone: augmented copies, cached)")
-                frame_input = gr.Radio(["RGB frames", "Frame differences (motion)"], label="Input",
-                                       value="Frame differences (motion)" if defaults.data.frame_input == "diff" else "RGB frames")
+                frame_input = gr.Radio([("RGB frames", "rgb"), ("Frame differences (motion)", "diff")], label="Input",
+                                       value=defaults.data.frame_input)
             with gr.Row():
                 epochs = gr.Number(value=10, precision=0, minimum=1, label="Epochs")
                 lr = gr.Number(value=1e-3, label="Learning rate")

@@ -61,6 +61,11 @@ class DataConfig:
         _check(self.train_sampling in TRAIN_SAMPLINGS, f"train_sampling must be one of {TRAIN_SAMPLINGS}")
         _check(self.frame_input in FRAME_INPUTS, f"frame_input must be one of {FRAME_INPUTS}, got {self.frame_input!r}")
         _check(self.diff_gap >= 1, f"diff_gap must be >= 1 frame, got {self.diff_gap}")
+
+    @property
+    def pair_gap(self) -> int:
+        """Frames between the two frames of a pair, or 0 for plain frames (as ``InputSpec.pair_gap``)."""
+        return self.diff_gap if self.frame_input == "diff" else 0
         _check(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
 
 

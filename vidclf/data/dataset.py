@@ -110,10 +110,10 @@ def training_data(config: Config, fold: tuple[int, int] | None = None) -> Traini
     cache = cache_for(cfg.cache_dir)
     mean, std = normalization(config.model.backbone)
     frozen = config.train.freeze_backbone
-    diff = cfg.frame_input == "diff"
-    gap = cfg.diff_gap if diff else 0
+    diff = cfg.pair_gap > 0
     train_tf = ClipTransform(mean, std, augment=config.train.augment and not frozen, diff=diff)
     sampling = "uniform" if frozen else cfg.train_sampling
-    train = VideoClipDataset(split.train.records, cfg.num_frames, cfg.img_size, train_tf, sampling, cache, gap)
-    val = VideoClipDataset(split.val.records, cfg.num_frames, cfg.img_size, ClipTransform(mean, std, diff=diff), "uniform", cache, gap)
+    train = VideoClipDataset(split.train.records, cfg.num_frames, cfg.img_size, train_tf, sampling, cache, cfg.pair_gap)
+    val = VideoClipDataset(split.val.records, cfg.num_frames, cfg.img_size, ClipTransform(mean, std, diff=diff), "uniform", cache,
+                           cfg.pair_gap)
     return TrainingData(train, val, index.classes, split, index)
