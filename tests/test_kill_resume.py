@@ -35,6 +35,7 @@ def test_sigkill_mid_training_then_resume(synth_root, tmp_path):
     assert f"after epoch {last.epoch}" in r.stdout
     final = load_checkpoint(out / "last.pt")
     assert final.epoch == 6
+    assert load_checkpoint(out / "best.pt").epoch == final.train_state["best_epoch"]
     assert [h["epoch"] for h in final.history] == [1, 2, 3, 4, 5, 6]
     assert final.history[: last.epoch] == last.history  # the killed run's epochs are kept as they were
     assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [1, 2, 3, 4, 5, 6]

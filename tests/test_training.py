@@ -44,6 +44,21 @@ def test_resume_continues_after_the_last_epoch(synth_root, tmp_path):
     assert load_checkpoint(result.last_path).epoch == 3
 
 
+def test_resume_repairs_a_best_checkpoint_the_kill_never_wrote(synth_root, tmp_path):
+    # last.pt is written before best.pt; a kill between the two leaves best.pt an epoch behind.
+    cfg = _config(synth_root, tmp_path, epochs=1, classes=["SynthWave", "SynthSquat"])
+    data = training_data(cfg)
+    first = fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    assert first.best_epoch == 1
+    first.best_path.unlink()
+    logs = []
+    result = fit(cfg, data.train, data.val, data.classes, resume=True, show_progress=False, log=logs.append)
+    assert any("best.pt was not written for epoch 1" in line for line in logs), logs
+    best, last = load_checkpoint(result.best_path), load_checkpoint(result.last_path)
+    assert best.epoch == last.epoch == 1
+    assert all(torch.equal(best.state_dict[k], last.state_dict[k]) for k in last.state_dict)
+
+
 def test_stop_keeps_the_last_whole_epoch(synth_root, tmp_path):
     cfg = _config(synth_root, tmp_path, epochs=5, classes=["SynthWave", "SynthSquat"])
     data = training_data(cfg)

@@ -228,6 +228,9 @@ def fit(
         bad_epochs = int(ck.train_state["bad_epochs"])
         start_epoch = ck.epoch + 1
         log(f"resuming {result.last_path} after epoch {ck.epoch}")
+        if dist.main and result.best_epoch == ck.epoch and _epoch_of(result.best_path) != ck.epoch:
+            save_checkpoint(result.best_path, ck)
+            log(f"{result.best_path.name} was not written for epoch {ck.epoch} (the run was killed): rewritten from {result.last_path.name}")
 
     has_val = val_ds is not None and len(val_ds) > 0
     if not has_val:
@@ -301,9 +304,11 @@ def fit(
             info=dict(info or {}),
         )
         if dist.main:
+            # last.pt first: it is the record --resume trusts, and a kill between the two writes is
+            # repaired on resume from it (best.pt can then only lag, never run ahead of last.pt).
+            save_checkpoint(result.last_path, ck)
             if improved:
                 save_checkpoint(result.best_path, ck)
-            save_checkpoint(result.last_path, ck)
             (out_dir / "history.json").write_text(json.dumps(result.history, indent=1))
             save_curves_png(result.history, out_dir / "curves.png")
 
@@ -322,6 +327,14 @@ def fit(
             break
     barrier(dist)  # rank 0's files are complete before any rank goes on
     return result
+
+
+def _epoch_of(path: Path) -> int | None:
+    """The epoch a checkpoint on disk holds, or None where there is none that loads."""
+    try:
+        return load_checkpoint(path).epoch
+    except CheckpointError:
+        return None
 
 
 def _resume_from(path: Path, config: Config, classes: Sequence[str]) -> Checkpoint:
