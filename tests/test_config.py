@@ -12,6 +12,8 @@ def test_params_json_holds_the_seed_defaults():
     assert (c.train.optimizer, c.train.lr, c.train.batch_size, c.train.epochs) == ("adam", 1e-4, 4, 50)
     assert (c.data.num_frames, c.data.img_size, c.data.num_classes) == (20, 128, 10)
     assert (c.model.hidden_size, c.model.num_layers, c.model.backbone) == (128, 2, "custom")
+    # the one departure from the seed: the motion input that won on real clips (docs/accuracy.md)
+    assert (c.data.frame_input, c.data.diff_gap, c.data.pair_gap) == ("diff", 2, 2)
     # params.json lists every field: nothing is set only by a code default
     raw = json.loads((SECTIONS and __import__("vidclf.config").config.DEFAULT_PARAMS).read_text())
     for name, cls in SECTIONS.items():
@@ -41,6 +43,8 @@ def test_overrides_and_frozen():
         ('{"optim": {}}', "unknown section 'optim'"),
         ('[1, 2]', "must be a JSON object"),
         ('{"train": {"batch_size": 0}}', "batch_size must be >= 1"),
+        ('{"data": {"num_workers": -1}}', "num_workers must be >= 0"),
+        ('{"data": {"frame_input": "flow"}}', "frame_input must be one of"),
     ],
 )
 def test_mangled_config_files_give_clear_errors(tmp_path, text, message):

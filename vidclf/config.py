@@ -46,7 +46,9 @@ class DataConfig:
     img_size: int = 128  # frames are resized to img_size x img_size
     val_fraction: float = 0.2  # share of training *groups* held out for validation
     train_sampling: str = "uniform"  # "uniform" (same frames every epoch, cacheable) or "segment" (TSN jitter)
-    frame_input: str = "rgb"  # "rgb" frames, or "diff": the frame diff_gap later minus each sampled frame (motion)
+    # "diff" (default): each input is the frame diff_gap later minus the sampled frame (motion, TSN's RGB
+    # difference), the input that won on real clips (docs/accuracy.md); "rgb": the seed's plain frames
+    frame_input: str = "diff"
     diff_gap: int = 2  # with frame_input="diff": frames between the two frames of a difference
     cache_dir: str | None = ".cache/vidclf"  # decoded-frame cache; None disables it
     num_workers: int = 0  # DataLoader worker processes
@@ -61,12 +63,12 @@ class DataConfig:
         _check(self.train_sampling in TRAIN_SAMPLINGS, f"train_sampling must be one of {TRAIN_SAMPLINGS}")
         _check(self.frame_input in FRAME_INPUTS, f"frame_input must be one of {FRAME_INPUTS}, got {self.frame_input!r}")
         _check(self.diff_gap >= 1, f"diff_gap must be >= 1 frame, got {self.diff_gap}")
+        _check(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
 
     @property
     def pair_gap(self) -> int:
         """Frames between the two frames of a pair, or 0 for plain frames (as ``InputSpec.pair_gap``)."""
         return self.diff_gap if self.frame_input == "diff" else 0
-        _check(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
 
 
 @dataclass(frozen=True)
