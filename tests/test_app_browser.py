@@ -100,8 +100,11 @@ def test_record_with_webcam_and_predict(page):
                            timeout=30_000)
     page.get_by_label("start recording").click()
     time.sleep(3)
+    # gr.Video plays the finished recording back from a file as the "<label>-player" video
+    recorded = "() => { const v = document.querySelector('video[data-testid=Clip-player]'); return !!(v && v.getAttribute('src')); }"
+    assert not page.evaluate(recorded)  # while recording there is only the live webcam stream
     page.locator("button.capture-button", has_text="Stop").click()
-    time.sleep(2)
+    page.wait_for_function(recorded, timeout=30_000)
     page.get_by_role("button", name="Predict", exact=True).click()
     top = wait_for_prediction(page)
     classes, probs = chart_data(page)
