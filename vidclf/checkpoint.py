@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from vidclf.config import FRAME_INPUTS, ModelConfig, coerce
+from vidclf.config import FRAME_INPUTS, ModelConfig, coerce, pair_gap
 from vidclf.data.transforms import ClipTransform
 from vidclf.errors import CheckpointError
 from vidclf.models.cnn_lstm import CNNLSTM, build_model
@@ -47,11 +47,11 @@ class InputSpec:
     @property
     def pair_gap(self) -> int:
         """Frames between the two frames of a pair, or 0 when the model takes plain frames."""
-        return self.diff_gap if self.frame_input == "diff" else 0
+        return pair_gap(self.frame_input, self.diff_gap)
 
     def transform(self) -> ClipTransform:
         """The deterministic transform of evaluation and prediction for this input."""
-        return ClipTransform(mean=self.mean, std=self.std, diff=self.frame_input == "diff")
+        return ClipTransform(mean=self.mean, std=self.std, diff=self.pair_gap > 0)
 
 
 @dataclass(frozen=True)

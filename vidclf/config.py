@@ -29,6 +29,12 @@ FRAME_INPUTS = ("rgb", "diff")
 HEADS = ("lstm", "mean")
 
 
+def pair_gap(frame_input: str, diff_gap: int) -> int:
+    """Frames between the two frames of a pair for this input: ``diff_gap`` for the motion input
+    (``"diff"``), 0 for plain frames. The one rule behind ``DataConfig.pair_gap`` and ``InputSpec.pair_gap``."""
+    return diff_gap if frame_input == "diff" else 0
+
+
 def _check(cond: bool, message: str) -> None:
     if not cond:
         raise ConfigError(message)
@@ -67,8 +73,8 @@ class DataConfig:
 
     @property
     def pair_gap(self) -> int:
-        """Frames between the two frames of a pair, or 0 for plain frames (as ``InputSpec.pair_gap``)."""
-        return self.diff_gap if self.frame_input == "diff" else 0
+        """Frames between the two frames of a pair, or 0 for plain frames."""
+        return pair_gap(self.frame_input, self.diff_gap)
 
 
 @dataclass(frozen=True)
