@@ -22,8 +22,10 @@ from vidclf.catalog import ModelEntry, PredictorPool, find_models
 from vidclf.config import apply_overrides, load_config
 from vidclf.data.synthetic import make_synthetic_dataset
 from vidclf.errors import VidclfError
+from vidclf.models.registry import BACKBONES
 from vidclf.plots import confidence_figure, curves_figure, timeline_figure
-from vidclf.serving import ServeSettings, resolve_inside
+from vidclf.overlay import skeleton_frames
+from vidclf.serving import ServeSettings, answer_markdown, resolve_inside
 from vidclf.training.job import TrainingJob
 from vidclf.video import VIDEO_EXTENSIONS, probe
 
@@ -71,7 +73,7 @@ def entry_for(label: str | None) -> ModelEntry:
 _last_sweep = [0.0]
 
 
-def frame_files(frames: np.ndarray, indices: list[int]) -> list[tuple[str, str]]:
+def frame_files(frames: list[np.ndarray] | np.ndarray, indices: list[int]) -> list[tuple[str, str]]:
     """The sampled frames as JPEG files for the gallery, named by content and written atomically.
 
     Gradio's own numpy-image path rewrites an identical image in place, so two identical requests at once
@@ -97,7 +99,7 @@ def frame_files(frames: np.ndarray, indices: list[int]) -> list[tuple[str, str]]
 
 
 def predict(video: str | None, model_label: str | None):
-    """(video file, model label) -> top-5 label, confidence chart, frames, timeline, details."""
+    """(video file, model label) -> top-5 label, confidence chart, frames, timeline, the answer in words."""
     if not video:
         raise gr.Error("Upload a clip or record one with the webcam first.")
     entry = entry_for(model_label)
@@ -107,17 +109,18 @@ def predict(video: str | None, model_label: str | None):
             raise gr.Error(f"the clip is {info.duration_s:.0f} s long; this server classifies clips up to "
                            f"{SETTINGS.max_seconds:.0f} s: cut it and try again")
         predictor = POOL.get(entry.path)
+        t0 = time.perf_counter()
         p = predictor.predict(video)
-        timeline = predictor.timeline(video) if p.info.duration_s > TIMELINE_MIN_SECONDS else None
+        timeline = predictor.timeline(video, info=p.info) if p.info.duration_s > TIMELINE_MIN_SECONDS else None
+        seconds = time.perf_counter() - t0
     except VidclfError as e:
         raise gr.Error(str(e)) from None
-    gallery = frame_files(p.frames, p.indices)
+    gallery = frame_files(skeleton_frames(p.frames, p.landmarks), p.indices)
     timeline_plot = (gr.Plot(timeline_figure(timeline.times, timeline.probs, timeline.classes), visible=True)
                      if timeline is not None else gr.Plot(None, visible=False))
-    synthetic = " These are SYNTHETIC classes." if all(c.startswith("Synth") for c in entry.classes) else ""
-    details = (f"**{p.label}** ({p.probs[p.label]:.1%}) by *{entry.description}*.{synthetic}  \n"
-               f"{len(p.indices)} frames sampled from {p.info.num_frames} ({p.info.duration_s:.1f} s at "
-               f"{p.info.fps:.0f} fps, {p.info.width}x{p.info.height}); {p.seconds * 1000:.0f} ms.")
+    details = (f"{answer_markdown(p, entry)}  \n"
+               f"*{entry.description}*. {len(p.indices)} frames sampled from {p.info.num_frames} ({p.info.duration_s:.1f} s "
+               f"at {p.info.fps:.0f} fps, {p.info.width}x{p.info.height}); {seconds:.1f} s in all.")
     return p.probs, confidence_figure(p.probs), gallery, timeline_plot, details
 
 
@@ -206,14 +209,14 @@ def build_app() -> gr.Blocks:
                                         info="backbone, classes and validation accuracy of each checkpoint")
                     button = gr.Button("Predict", variant="primary")
                 with gr.Column(scale=1):
-                    label = gr.Label(num_top_classes=5, label="Top classes")
                     details = gr.Markdown()
+                    label = gr.Label(num_top_classes=5, label="Top classes")
             chart = gr.Plot(label="Confidence per class")
             timeline = gr.Plot(label="Timeline", visible=False)
             frames = gr.Gallery(label="Frames the model saw", columns=10, height=320, object_fit="contain")
             outputs = [label, chart, frames, timeline, details]
-            button.click(predict, [video, model], outputs, api_name="predict")
-            video.upload(predict, [video, model], outputs, api_name="predict_on_upload")
+            # One listener for the button, an upload and the end of a webcam recording: one queue, one API.
+            gr.on([button.click, video.upload, video.stop_recording], predict, [video, model], outputs, api_name="predict")
             rows = example_rows(choices)
             if rows:
                 gr.Examples(rows, [video, model], label="Examples (SYNTHETIC clips made by vidclf go with the synthetic model)")
@@ -231,7 +234,7 @@ def build_app() -> gr.Blocks:
             with gr.Row():
                 split = gr.Dropdown([1, 2, 3], value=defaults.data.split, label="UCF-101 split")
                 val_fraction = gr.Slider(0.0, 0.5, value=defaults.data.val_fraction, step=0.05, label="Validation share (by group)")
-                backbone = gr.Dropdown(["custom", "resnet18", "efficientnet_lite0"], value=defaults.model.backbone, label="Backbone")
+                backbone = gr.Dropdown(list(BACKBONES), value=defaults.model.backbone, label="Backbone")
                 pretrained = gr.Checkbox(value=False, label="ImageNet weights (efficientnet_lite0: offline; resnet18: download)")
                 freeze = gr.Checkbox(value=False, label="Freeze backbone (features computed once, cached)")
                 views = gr.Number(value=defaults.train.feature_views, precision=0, minimum=1,

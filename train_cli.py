@@ -33,6 +33,8 @@ def _none_or(kind):
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per config field; only flags given on the command line override params.json."""
     parser.add_argument("--config", default=None, help="params file (default: the project's params.json)")
+    parser.add_argument("--classes-file", default=None, metavar="FILE",
+                        help="a text file naming the classes to train on, one per line (instead of --classes)")
     for section, cls in SECTIONS.items():
         group = parser.add_argument_group(f"{section} settings (params.json '{section}')")
         hints = field_types(cls)
@@ -50,6 +52,12 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     overrides = {k.removeprefix("cfg__"): v for k, v in vars(args).items() if k.startswith("cfg__")}
+    if getattr(args, "classes_file", None):
+        from vidclf.data.index import read_class_list
+
+        if "classes" in overrides:
+            raise VidclfError("give the classes either with --classes or with --classes-file, not both")
+        overrides["classes"] = list(read_class_list(args.classes_file))
     return load_config(args.config, overrides)
 
 
@@ -58,9 +66,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vidclf.evaluate import classification_metrics
     from vidclf.charts_png import save_confusion_png
     from vidclf.checkpoint import load_checkpoint
-    from vidclf.training.loop import collect_logits, fit, make_loader, resolve_device
-
+    from vidclf.runtime import collect_logits, make_loader, resolve_device
     from vidclf.training import distributed
+    from vidclf.training.loop import fit
 
     config = config_from_args(args)
     dist = distributed.init(config.train.device)  # a no-op unless launched by torchrun
@@ -83,7 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     report = {}
     for name, path in (("best", result.best_path), ("last", result.last_path)):
         ck = load_checkpoint(path)
-        logits, labels = collect_logits(ck.build_model().to(device), loader, device, "fp32")
+        logits, labels = collect_logits(ck.build_model().to(device), loader, device, "fp32", features=ck.input.features != "pixels")
         m = classification_metrics(logits, labels, data.classes)
         report[name] = m
         print(f"{name} (epoch {ck.epoch}): validation loss {m['loss']:.4f}  top-1 {m['top1']:.4f}  "
@@ -105,14 +113,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from vidclf.charts_png import save_confusion_png
 
     results = {}
-    for ckpt in args.checkpoint:
-        m = evaluate_checkpoint(ckpt, args.data_root, args.split, args.subset, args.batch_size, args.precision,
-                                args.cache_dir)
+    stems = [Path(c).stem for c in args.checkpoint]
+    for ckpt, stem in zip(args.checkpoint, stems):
+        m = evaluate_checkpoint(ckpt, args.data_root, split=args.split, subset=args.subset, batch_size=args.batch_size,
+                                precision=args.precision, cache_dir=args.cache_dir, show_progress=not args.json)
         results[ckpt] = m
         if args.out:
             out = Path(args.out)
             out.mkdir(parents=True, exist_ok=True)
-            stem = Path(ckpt).stem
+            if stems.count(stem) > 1:  # runs/a/best.pt and runs/b/best.pt must not overwrite each other
+                stem = f"{Path(ckpt).parent.name}_{stem}"
             (out / f"eval_{stem}.json").write_text(json.dumps(m, indent=1))
             save_confusion_png(m["confusion"], m["classes"], out / f"confusion_{stem}.png")
         if not args.json:
@@ -121,6 +131,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             for name, pc in m["per_class"].items():
                 acc = "  n/a" if pc["acc"] is None else f"{pc['acc']:.3f}"
                 print(f"  {name:<24} {acc}  ({pc['n']} clips)")
+            rej = m["rejection"]
+            if rej["threshold"] is not None:
+                print(f"  'not one of these' below a top probability of {rej['threshold']:.2f}: {rej['answered']:.1%} of these "
+                      f"clips answered, accuracy {rej['answered_acc'] or 0:.4f} on those")
             if m["skipped_other_classes"] or m["missing"]:
                 print(f"  skipped: {m['skipped_other_classes']} clips of other classes, {m['missing']} listed but missing on disk")
     if args.json:
@@ -141,11 +155,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"error: {video}: {e}", file=sys.stderr)
             outputs.append({"video": video, "error": str(e)})
             continue
-        outputs.append({"video": video, "label": p.label, "top": [{"class": c, "prob": q} for c, q in p.top(args.top)],
-                        "probs": p.probs, "frame_indices": p.indices, "seconds": p.seconds})
+        outputs.append({"video": video, **p.to_dict(args.top)})
         if not args.json:
             top = ", ".join(f"{c} {q:.3f}" for c, q in p.top(args.top))
-            print(f"{video}: {p.label}  ({top})")
+            answer = p.label if p.known else f"not one of the {len(predictor.classes)} actions this model knows (closest: {p.label})"
+            print(f"{video}: {answer}  ({top})")
     if args.json:
         print(json.dumps(outputs[0] if len(outputs) == 1 else outputs))
     return 1 if failures else 0

@@ -22,9 +22,10 @@ from torch import nn
 from common import UCF_ROOT
 from vidclf.config import apply_overrides, load_config
 from vidclf.data.dataset import VideoClipDataset, training_data
-from vidclf.models import build_model
+from vidclf.models.cnn_lstm import build_model
 from vidclf.training.features import feature_dataset
-from vidclf.training.loop import make_loader, make_optimizer, resolve_device, train_one_epoch
+from vidclf.runtime import make_loader, resolve_device
+from vidclf.training.loop import make_optimizer, train_one_epoch
 
 FULL_EPOCH_CLIPS = 401
 

@@ -6,7 +6,7 @@ import torch
 from vidclf.checkpoint import Checkpoint, InputSpec, load_checkpoint, save_checkpoint
 from vidclf.config import ModelConfig
 from vidclf.errors import CheckpointError
-from vidclf.models import build_model
+from vidclf.models.cnn_lstm import build_model
 
 SPEC = InputSpec(8, 64, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 

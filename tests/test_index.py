@@ -63,7 +63,9 @@ def test_class_subset_by_name_file_and_count(synth_root, tmp_path):
     assert {r.label for r in idx.records} == {0, 1}
     f = tmp_path / "classes.txt"
     f.write_text("SynthWalk\nSynthWave\n")
-    assert build_index(synth_root, "train", classes=[str(f)]).classes == ("SynthWalk", "SynthWave")
+    from vidclf.data.index import read_class_list
+
+    assert build_index(synth_root, "train", classes=read_class_list(f)).classes == ("SynthWalk", "SynthWave")
     assert build_index(synth_root, "train", num_classes=2).classes == ("SynthJumpingJack", "SynthSquat")
 
 
@@ -111,3 +113,27 @@ def test_group_folds_partition_the_groups(synth_root):
         assert len(f.train.records) + len(f.val.records) == len(idx.records)
     with pytest.raises(DatasetError):
         group_folds(idx, 1)
+
+
+def test_a_class_name_that_is_a_server_file_is_never_read(tmp_path, synth_root):
+    """The Train tab's Classes box reaches resolve_classes: a path must be an unknown class, not a file to read."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:TOP-SECRET\nSynthWave\n")
+    with pytest.raises(DatasetError) as err:
+        resolve_classes(["SynthWave", "SynthSquat"], [str(secret)], 0)
+    assert "TOP-SECRET" not in str(err.value) and "unknown class" in str(err.value)
+    with pytest.raises(DatasetError) as err:
+        build_index(synth_root, "train", classes=[str(secret)])
+    assert "TOP-SECRET" not in str(err.value)
+
+
+def test_classes_file_is_the_cli_way_to_a_class_list(tmp_path, synth_root):
+    from train_cli import build_parser, config_from_args
+
+    listing = tmp_path / "classes.txt"
+    listing.write_text("SynthWave\n\nSynthSquat\n")
+    args = build_parser().parse_args(["train", "--data-root", str(synth_root), "--classes-file", str(listing)])
+    assert config_from_args(args).data.classes == ("SynthWave", "SynthSquat")
+    args = build_parser().parse_args(["train", "--classes-file", str(listing), "--classes", "SynthWalk"])
+    with pytest.raises(Exception, match="not both"):
+        config_from_args(args)

@@ -7,7 +7,7 @@ from torch import nn
 
 from vidclf.config import ModelConfig
 from vidclf.errors import BackboneWeightsError
-from vidclf.models import build_model
+from vidclf.models.cnn_lstm import build_model
 from vidclf.models.backbones import custom_cnn, resnet18
 
 

@@ -59,12 +59,13 @@ def test_train_and_predict_on_frame_differences(synth_root, tmp_path):
     predictor = Predictor(ck)
     video = next((synth_root / "UCF-101" / "SynthRaiseArms").glob("*.avi"))
     p = predictor.predict(video)
-    assert p.frames.shape == (6, 48, 48, 3) and p.indices == [2, 8, 13, 18, 24, 29]  # the first frame of each pair
+    assert p.frames.shape == (6, 96, 96, 3) and p.indices == [2, 8, 13, 18, 24, 29]  # the first frame of each pair
     assert abs(sum(p.probs.values()) - 1) < 1e-5
     # the model saw differences: its probabilities are those of the diff clip, not of the plain frames
     pairs = load_clip(video, 6, (48, 48), sampler=paired(uniform_indices, 2)).frames
-    expected = predictor.probabilities(ClipTransform(ck.input.mean, ck.input.std, diff=True)(pairs)[None])[0]
+    stream = predictor.streams[0][0]
+    expected = stream.log_probs(ClipTransform(ck.input.mean, ck.input.std, diff=True)(pairs)[None])[0].exp()
     assert np.allclose(list(p.probs.values()), expected.numpy(), atol=1e-6)
-    plain = predictor.probabilities(ClipTransform(ck.input.mean, ck.input.std)(pairs[::2])[None])[0]
+    plain = stream.log_probs(ClipTransform(ck.input.mean, ck.input.std)(pairs[::2])[None])[0].exp()
     assert not np.allclose(expected.numpy(), plain.numpy(), atol=1e-4)
-    assert "frame differences" in find_models(tmp_path / "none", tmp_path, [result.best_path])[0].description
+    assert "motion" in find_models(tmp_path / "none", tmp_path, [result.best_path])[0].description

@@ -91,7 +91,7 @@ def test_frozen_backbone_trains_on_cached_features(synth_root, tmp_path):
 
     cfg = _config(synth_root, tmp_path, epochs=3, freeze_backbone=True, classes=["SynthWave", "SynthSquat", "SynthWalk"])
     data = training_data(cfg)
-    from vidclf.models import build_model
+    from vidclf.models.cnn_lstm import build_model
 
     torch.manual_seed(cfg.train.seed)  # as fit() does before building its model
     before = {k: v.clone() for k, v in build_model(cfg.model, 3).backbone.state_dict().items()}
@@ -145,7 +145,7 @@ def test_fine_tune_from_a_frozen_run_with_a_lower_backbone_lr(synth_root, tmp_pa
 
 
 def test_feature_views_are_cached_augmented_views_drawn_at_random(synth_root, tmp_path):
-    from vidclf.models import build_model
+    from vidclf.models.cnn_lstm import build_model
     from vidclf.training.features import feature_dataset
 
     cfg = _config(synth_root, tmp_path, freeze_backbone=True, classes=["SynthWave", "SynthSquat"])

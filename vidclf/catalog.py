@@ -1,8 +1,13 @@
-"""Which trained models exist (shipped ``weights/``, training runs, a Hub model) and what each is."""
+"""Which trained models exist (shipped ``weights/``, training runs, a Hub model) and what each is.
+
+Reading a checkpoint costs tens of milliseconds and megabytes, and the app asks for the list on every page
+load: entries are cached by (file, modification time), so a file is read again only when it changes.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,61 +24,109 @@ RUNS_DIR = ROOT / "runs"
 class ModelEntry:
     """One selectable checkpoint and what a person choosing it needs to know."""
 
-    label: str  # what the selector shows; unique
+    label: str  # what the selector returns; unique
     path: Path
-    backbone: str
+    backbone: str  # "pose", "efficientnet_lite0", ..., or "fusion(pose+efficientnet_lite0)"
     classes: tuple[str, ...]
-    val_acc: float | None
+    val_acc: float | None  # the accuracy a person is shown: cross-validated where there is a figure for it
     source: str  # "shipped", "run" or "hub"
     frame_input: str = "rgb"  # "diff": the model sees frame differences (motion)
+    score_kind: str = "validation"  # "cross-validated" or "validation": what val_acc is
+    sees: str = ""  # what the model looks at, in plain words
+
+    @property
+    def synthetic(self) -> bool:
+        return all(c.startswith("Synth") for c in self.classes)
 
     @property
     def description(self) -> str:
-        acc = f"val acc {self.val_acc:.0%}" if self.val_acc is not None else "val acc n/a"
-        synthetic = " SYNTHETIC" if all(c.startswith("Synth") for c in self.classes) else ""
-        motion = " on frame differences" if self.frame_input == "diff" else ""
-        return f"{self.label}: {self.backbone}{motion}, {len(self.classes)}{synthetic} classes, {acc}"
+        """What the dropdown shows: the name, what it looks at, and how it scored."""
+        what = f"{len(self.classes)} SYNTHETIC actions" if self.synthetic else f"{len(self.classes)} actions"
+        score = f", {self.val_acc:.0%} {self.score_kind}" if self.val_acc is not None else ""
+        return f"{self.label}: {self.sees or self.backbone}; {what}{score}"
 
 
-def _entry(path: Path, label: str, source: str) -> ModelEntry:
+def _sees(backbone: str, frame_input: str) -> str:
+    if backbone.startswith("fusion("):
+        parts = backbone[len("fusion("):-1].split("+")
+        return "body pose + motion" if "pose" in parts else "+".join(parts)
+    if backbone == "pose":
+        return "body pose"
+    return ("motion" if frame_input == "diff" else "pixels") + f" ({backbone})"
+
+
+def read_entry(path: Path, label: str, source: str) -> ModelEntry:
     ck = load_checkpoint(path)
-    val = ck.metrics.get("val_acc")
-    return ModelEntry(label, path, ck.model.backbone, ck.classes, float(val) if val is not None else None, source,
-                      ck.input.frame_input)
+    cv, val = ck.metrics.get("cv_acc"), ck.metrics.get("val_acc")
+    first = ck.streams[0][0] if ck.is_fusion else ck
+    frame_input = first.input.frame_input if first.input is not None else "rgb"
+    return ModelEntry(label, path, ck.backbone, ck.classes, float(cv if cv is not None else val) if (cv or val) is not None else None,
+                      source, frame_input, "cross-validated" if cv is not None else "validation", _sees(ck.backbone, frame_input))
+
+
+_cache: dict[tuple[str, int, str, str], ModelEntry] = {}
+_cache_lock = threading.Lock()
+
+
+def _cached_entry(path: Path, label: str, source: str) -> ModelEntry:
+    key = (str(path), path.stat().st_mtime_ns, label, source)
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is None:
+        hit = read_entry(path, label, source)
+        with _cache_lock:
+            _cache[key] = hit
+    return hit
 
 
 def find_models(weights_dir: Path = WEIGHTS_DIR, runs_dir: Path = RUNS_DIR, extra: list[Path] | None = None) -> list[ModelEntry]:
-    """Shipped checkpoints (``weights/*.pt``) first, then ``runs/**/best.pt`` newest first, then ``extra``.
-
-    Unreadable files are skipped: one bad file must not hide the others.
+    """Shipped checkpoints (``weights/*.pt``) best first (real before synthetic), then ``runs/**/best.pt``
+    newest first, then ``extra``. Unreadable or vanished files are skipped: one bad file must not hide the others.
     """
-    found: list[ModelEntry] = []
     candidates: list[tuple[Path, str, str]] = [(p, p.stem, "shipped") for p in sorted(weights_dir.glob("*.pt"))]
     if runs_dir.is_dir():
-        runs = sorted(runs_dir.rglob("best.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
-        candidates += [(p, "run: " + str(p.parent.relative_to(runs_dir)), "run") for p in runs]
+        runs = []
+        for p in runs_dir.rglob("best.pt"):
+            try:
+                runs.append((p.stat().st_mtime, p))
+            except OSError:
+                continue
+        candidates += [(p, "run: " + str(p.parent.relative_to(runs_dir)), "run") for _, p in sorted(runs, reverse=True)]
     candidates += [(p, f"hub: {p.name}", "hub") for p in extra or []]
+    found: list[ModelEntry] = []
     for path, label, source in candidates:
         try:
-            found.append(_entry(path, label, source))
-        except VidclfError:
+            found.append(_cached_entry(path, label, source))
+        except (VidclfError, OSError):
             continue
-    return found
+    shipped = sorted((m for m in found if m.source == "shipped"), key=lambda m: (m.synthetic, -(m.val_acc or 0.0)))
+    return shipped + [m for m in found if m.source != "shipped"]
+
 
 
 class PredictorPool:
-    """Predictors kept loaded, one per checkpoint file version; safe to use from several request threads."""
+    """Predictors kept loaded, one per checkpoint file version, the least recently used evicted first; safe
+    to use from several request threads. A model is loaded outside the lock, so one slow load does not hold
+    up requests for models already loaded."""
 
     def __init__(self, max_models: int = 4):
         self._lock = threading.Lock()
-        self._models: dict[tuple[str, int], Predictor] = {}
+        self._models: OrderedDict[tuple[str, int], Predictor] = OrderedDict()
         self.max_models = max_models
 
     def get(self, path: Path) -> Predictor:
-        key = (str(path), path.stat().st_mtime_ns)
+        try:
+            key = (str(path), path.stat().st_mtime_ns)
+        except OSError:
+            raise VidclfError(f"the model file {path.name} is gone (removed or replaced): refresh the page and pick another") from None
         with self._lock:
-            if key not in self._models:
-                if len(self._models) >= self.max_models:
-                    self._models.pop(next(iter(self._models)))
-                self._models[key] = Predictor(path)
-            return self._models[key]
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        predictor = Predictor(path)
+        with self._lock:
+            self._models[key] = predictor
+            self._models.move_to_end(key)
+            while len(self._models) > self.max_models:
+                self._models.popitem(last=False)
+            return predictor

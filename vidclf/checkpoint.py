@@ -23,10 +23,11 @@ from typing import Any
 
 import torch
 
-from vidclf.config import FRAME_INPUTS, ModelConfig, coerce, pair_gap
+from vidclf.config import FRAME_INPUTS, Config, ModelConfig, coerce, pair_gap
 from vidclf.data.transforms import ClipTransform
-from vidclf.errors import CheckpointError
+from vidclf.errors import CheckpointError, ConfigError
 from vidclf.models.cnn_lstm import CNNLSTM, build_model
+from vidclf.models.registry import get_backbone
 
 FORMAT = "vidclf-checkpoint"
 FORMAT_VERSION = 1
@@ -43,11 +44,20 @@ class InputSpec:
     sampling: str = "uniform"
     frame_input: str = "rgb"  # "rgb", or "diff": differences of frame pairs diff_gap apart
     diff_gap: int = 2
+    features: str = "pixels"  # "pixels": frames through a CNN; "landmarks": BlazePose landmarks (the pose stream)
 
     @property
     def pair_gap(self) -> int:
         """Frames between the two frames of a pair, or 0 when the model takes plain frames."""
         return pair_gap(self.frame_input, self.diff_gap)
+
+    @classmethod
+    def from_config(cls, config: Config) -> "InputSpec":
+        """The input a model trained with ``config`` reads: the one place a spec is made from a config."""
+        spec = get_backbone(config.model.backbone)
+        d = config.data
+        return cls(d.num_frames, d.img_size, spec.mean, spec.std, "uniform", d.frame_input if spec.input == "pixels" else "rgb",
+                   d.diff_gap, spec.input)
 
     def transform(self) -> ClipTransform:
         """The deterministic transform of evaluation and prediction for this input."""
@@ -56,9 +66,17 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    model: ModelConfig
+    """One CNN-LSTM (``model``, ``input``, ``state_dict``), or a late fusion of several (``streams``): each
+    stream a whole checkpoint of the same classes with its weight; the fused log-probability of a class is
+    the weighted sum of the streams' log-probabilities (a fusion has ``model=None`` and no weights of its own).
+
+    ``reject_threshold``: a top probability below it means "not one of these classes" (set on validation
+    clips so that at least 95 % of clips of known classes are still answered); None: always answer.
+    """
+
+    model: ModelConfig | None
     classes: tuple[str, ...]
-    input: InputSpec
+    input: InputSpec | None
     state_dict: dict[str, torch.Tensor]
     epoch: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -66,9 +84,25 @@ class Checkpoint:
     train_state: dict[str, Any] | None = None  # optimizer, RNG, early-stopping counters: what --resume needs
     config: dict[str, Any] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    streams: tuple[tuple["Checkpoint", float], ...] = ()
+    reject_threshold: float | None = None
+
+    @property
+    def is_fusion(self) -> bool:
+        return bool(self.streams)
+
+    @property
+    def backbone(self) -> str:
+        """``"custom"``, ``"pose"``, ...; a fusion names its streams: ``"fusion(pose+efficientnet_lite0)"``."""
+        if self.is_fusion:
+            return "fusion(" + "+".join(ck.backbone for ck, _ in self.streams) + ")"
+        assert self.model is not None
+        return self.model.backbone
 
     def build_model(self) -> CNNLSTM:
         """The model with this checkpoint's weights, in eval mode, fp32."""
+        if self.model is None:
+            raise CheckpointError(f"a {self.backbone} checkpoint has one model per stream: build each stream's")
         model = build_model(self.model, len(self.classes), load_pretrained=False)
         state = {k: v.float() if v.is_floating_point() else v for k, v in self.state_dict.items()}
         try:
@@ -84,17 +118,31 @@ def _umask() -> int:
     return mask
 
 
-def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, half: bool = False) -> Path:
-    """Write ``ckpt`` atomically. ``half=True`` stores float weights as fp16 and drops the optimizer (shipping)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def fusion_checkpoint(streams: list[tuple[Checkpoint, float]], *, reject_threshold: float | None = None,
+                      metrics: dict[str, Any] | None = None, info: dict[str, Any] | None = None) -> Checkpoint:
+    """A late fusion of trained checkpoints of the same classes, each with its weight."""
+    if len(streams) < 2:
+        raise CheckpointError("a fusion needs at least two streams")
+    classes = streams[0][0].classes
+    for ck, weight in streams:
+        if ck.classes != classes:
+            raise CheckpointError(f"fusion streams must share their classes: {list(ck.classes)} vs {list(classes)}")
+        if ck.is_fusion or weight < 0:
+            raise CheckpointError("a fusion stream must be a single model with a weight >= 0")
+    return Checkpoint(model=None, classes=classes, input=None, state_dict={}, streams=tuple(streams),
+                      reject_threshold=reject_threshold, metrics=dict(metrics or {}), info=dict(info or {}))
+
+
+def _payload(ckpt: Checkpoint, half: bool) -> dict[str, Any]:
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous() for k, v in ckpt.state_dict.items()}
-    payload = {
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "model": dataclasses.asdict(ckpt.model),
+        "kind": "fusion" if ckpt.is_fusion else "cnn_lstm",
+        "model": dataclasses.asdict(ckpt.model) if ckpt.model is not None else None,
         "classes": list(ckpt.classes),
-        "input": {**dataclasses.asdict(ckpt.input), "mean": list(ckpt.input.mean), "std": list(ckpt.input.std)},
+        "input": ({**dataclasses.asdict(ckpt.input), "mean": list(ckpt.input.mean), "std": list(ckpt.input.std)}
+                  if ckpt.input is not None else None),
         "state_dict": state,
         "epoch": ckpt.epoch,
         "metrics": ckpt.metrics,
@@ -102,7 +150,16 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, half: bool = Fals
         "train_state": None if half else ckpt.train_state,
         "config": ckpt.config,
         "info": ckpt.info,
+        "streams": [{"weight": float(w), "checkpoint": _payload(ck, half)} for ck, w in ckpt.streams],
+        "reject_threshold": ckpt.reject_threshold,
     }
+
+
+def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, half: bool = False) -> Path:
+    """Write ``ckpt`` atomically. ``half=True`` stores float weights as fp16 and drops the optimizer (shipping)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = _payload(ckpt, half)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -142,19 +199,31 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     version = raw.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path.name} has checkpoint format version {version}; this vidclf reads version {FORMAT_VERSION}")
+    return _from_payload(raw, path.name)
+
+
+def _from_payload(raw: dict[str, Any], name: str) -> Checkpoint:
     try:
+        threshold = raw.get("reject_threshold")
+        threshold = float(threshold) if threshold is not None else None
+        if raw.get("kind") == "fusion":
+            streams = tuple((_from_payload(s["checkpoint"], name), float(s["weight"])) for s in raw["streams"])
+            return fusion_checkpoint(list(streams), reject_threshold=threshold, metrics=raw.get("metrics") or {},
+                                     info=raw.get("info") or {})
         model_raw = dict(raw["model"])
         known = {f.name for f in dataclasses.fields(ModelConfig)}
         model = ModelConfig(**{k: coerce("model", k, v) for k, v in model_raw.items() if k in known})
         inp = raw["input"]
         spec = InputSpec(int(inp["num_frames"]), int(inp["img_size"]), tuple(inp["mean"]), tuple(inp["std"]), inp.get("sampling", "uniform"),
-                         inp.get("frame_input", "rgb"), int(inp.get("diff_gap", 2)))
+                         inp.get("frame_input", "rgb"), int(inp.get("diff_gap", 2)), inp.get("features", "pixels"))
         if spec.frame_input not in FRAME_INPUTS:
             raise ValueError(f"frame_input {spec.frame_input!r} (this vidclf knows {FRAME_INPUTS})")
         classes = tuple(str(c) for c in raw["classes"])
         state = raw["state_dict"]
     except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path.name} is missing or has a malformed field: {e}") from None
+        raise CheckpointError(f"{name} is missing or has a malformed field: {e}") from None
+    except ConfigError as e:
+        raise CheckpointError(f"{name} was written by another vidclf: {e}") from None
     return Checkpoint(
         model=model,
         classes=classes,
@@ -166,4 +235,5 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         train_state=raw.get("train_state"),
         config=raw.get("config"),
         info=raw.get("info") or {},
+        reject_threshold=threshold,
     )

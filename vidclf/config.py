@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from vidclf.errors import ConfigError
+from vidclf.models.registry import BACKBONES
 
 DEFAULT_PARAMS = Path(__file__).resolve().parent.parent / "params.json"
 
-BACKBONES = ("custom", "resnet18", "efficientnet_lite0")
 OPTIMIZERS = ("adam", "adamw")
+LR_SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("bf16", "fp32")
 TRAIN_SAMPLINGS = ("uniform", "segment")
 FRAME_INPUTS = ("rgb", "diff")
@@ -81,7 +82,7 @@ class DataConfig:
 class ModelConfig:
     """The CNN-LSTM's shape. ``num_classes`` is not here: it is the length of the class list."""
 
-    backbone: str = "custom"  # "custom", "resnet18" or "efficientnet_lite0" (ImageNet weights offline)
+    backbone: str = "custom"  # a name of vidclf.models.registry.BACKBONES: custom, resnet18, efficientnet_lite0, pose
     hidden_size: int = 128  # LSTM hidden size
     num_layers: int = 2  # LSTM layers
     use_pretrained: bool = True  # ImageNet weights (resnet18: torchvision download or backbone_weights; lite0: package)
@@ -90,7 +91,10 @@ class ModelConfig:
     head: str = "lstm"  # "lstm": the LSTM's last hidden state (the seed's); "mean": frame features averaged (order-blind baseline)
 
     def __post_init__(self) -> None:
-        _check(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if self.backbone not in BACKBONES:
+            close = difflib.get_close_matches(self.backbone, list(BACKBONES), n=1)
+            raise ConfigError(f"backbone must be one of {tuple(BACKBONES)}, got {self.backbone!r}"
+                              + (f"; did you mean {close[0]!r}?" if close else ""))
         _check(self.hidden_size >= 1, f"hidden_size must be >= 1, got {self.hidden_size}")
         _check(self.num_layers >= 1, f"num_layers must be >= 1, got {self.num_layers}")
         _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
@@ -104,6 +108,7 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float = 1e-4
     weight_decay: float = 0.0
+    lr_schedule: str = "constant"  # "constant", or "cosine": decay to 0 over the epochs (steadier last epochs)
     label_smoothing: float = 0.0  # CrossEntropy label smoothing
     batch_size: int = 4
     epochs: int = 50
@@ -121,6 +126,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        _check(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         _check(0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")

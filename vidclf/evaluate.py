@@ -8,11 +8,13 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from vidclf.checkpoint import load_checkpoint
+from torch.utils.data import Dataset
+
+from vidclf.checkpoint import Checkpoint, load_checkpoint
 from vidclf.data.dataset import VideoClipDataset, cache_for
-from vidclf.data.index import build_index, split_by_group
+from vidclf.data.index import VideoRecord, build_index, split_by_group
 from vidclf.errors import DatasetError
-from vidclf.training.loop import collect_logits, make_loader
+from vidclf.runtime import collect_logits, make_loader, resolve_device
 
 
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]) -> dict:
@@ -48,6 +50,52 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: 
     }
 
 
+def stream_logits(ck: Checkpoint, records: Sequence[VideoRecord], *, batch_size: int = 4, precision: str = "fp32",
+                  cache_dir: str | None = None, num_workers: int = 0, device: str = "auto",
+                  show_progress: bool = False) -> torch.Tensor:
+    """Log-probabilities ``[N, K]`` of one stream's model on ``records``, in their order.
+
+    Pixels are read through the frame cache (``cache_dir``), landmarks through the landmark cache: a second
+    evaluation of the same clips decodes and estimates nothing.
+    """
+    assert ck.input is not None
+    spec = ck.input
+    dev = resolve_device(device)
+    model = ck.build_model().to(dev)
+    labels = [r.label for r in records]
+    if spec.features == "landmarks":
+        from vidclf.data.landmarks import LandmarkDataset, records_landmarks
+
+        ds: Dataset = LandmarkDataset(records_landmarks(records, spec.num_frames, cache_dir, show_progress=show_progress), labels)
+    else:
+        ds = VideoClipDataset(records, spec.num_frames, spec.img_size, spec.transform(), "uniform", cache_for(cache_dir), spec.pair_gap)
+        if precision == "bf16":
+            model.use_channels_last()
+    loader = make_loader(ds, batch_size, False, num_workers, dev, 0)
+    logits, _ = collect_logits(model, loader, dev, precision, show_progress=show_progress, features=spec.features != "pixels")
+    return logits.log_softmax(-1)
+
+
+def checkpoint_log_probs(ck: Checkpoint, records: Sequence[VideoRecord], **kw) -> torch.Tensor:
+    """Log-probabilities ``[N, K]`` of a checkpoint (one stream, or the weighted sum of a fusion's streams,
+    renormalised) on ``records``."""
+    if not ck.is_fusion:
+        return stream_logits(ck, records, **kw)
+    fused = sum(weight * stream_logits(stream, records, **kw) for stream, weight in ck.streams)
+    assert isinstance(fused, torch.Tensor)
+    return fused.log_softmax(-1)
+
+
+def rejection_metrics(log_probs: torch.Tensor, labels: torch.Tensor, threshold: float | None) -> dict:
+    """How a rejection threshold on the top probability treats clips of known classes: the share still
+    answered, and the accuracy on those."""
+    top = log_probs.exp().max(1)
+    answered = top.values >= threshold if threshold is not None else torch.ones(len(labels), dtype=torch.bool)
+    correct = top.indices == labels
+    return {"threshold": threshold, "answered": answered.float().mean().item(),
+            "answered_acc": correct[answered].float().mean().item() if answered.any() else None}
+
+
 def evaluate_checkpoint(
     checkpoint: str | Path,
     data_root: str | Path,
@@ -57,6 +105,7 @@ def evaluate_checkpoint(
     precision: str = "fp32",
     cache_dir: str | None = None,
     num_workers: int = 0,
+    show_progress: bool = False,
 ) -> dict:
     """Metrics of a checkpoint on ``subset`` of ``data_root``, restricted to the checkpoint's own classes.
 
@@ -67,28 +116,26 @@ def evaluate_checkpoint(
     ck = load_checkpoint(checkpoint)
     index = build_index(data_root, "test" if subset == "test" else "train", split, ck.classes, 0)
     if subset == "val":
-        data_cfg = (ck.config or {}).get("data", {})
-        val_fraction, seed = data_cfg.get("val_fraction", 0.2), data_cfg.get("split_seed", 0)
-        index = split_by_group(index, val_fraction, seed).val
+        held = ck.info.get("val_groups")
+        if held is None:
+            data_cfg = (ck.config or {}).get("data", {})
+            held = split_by_group(index, data_cfg.get("val_fraction", 0.2), data_cfg.get("split_seed", 0)).val_groups
+        index = index.subset([r for r in index.records if r.group in set(held)], f"{index.source} (validation groups)")
         if not index.records:
-            raise DatasetError("the checkpoint's config held out no validation groups (val_fraction 0)")
-    spec = ck.input
-    ds = VideoClipDataset(index.records, spec.num_frames, spec.img_size, spec.transform(), "uniform", cache_for(cache_dir),
-                          spec.pair_gap)
-    device = torch.device("cpu")
-    model = ck.build_model()
-    if precision == "bf16":
-        model.use_channels_last()
-    loader = make_loader(ds, batch_size, False, num_workers, device, 0)
-    logits, labels = collect_logits(model, loader, device, precision)
-    metrics = classification_metrics(logits, labels, ck.classes)
+            raise DatasetError("the checkpoint held out no validation groups of this data (val_fraction 0?)")
+    labels = torch.tensor([r.label for r in index.records])
+    log_probs = checkpoint_log_probs(ck, index.records, batch_size=batch_size, precision=precision, cache_dir=cache_dir,
+                                     num_workers=num_workers, show_progress=show_progress)
+    metrics = classification_metrics(log_probs, labels, ck.classes)
     metrics.update(
         checkpoint=str(checkpoint),
+        model=ck.backbone,
         data=index.source,
         split=split,
         subset=subset,
         skipped_other_classes=index.other_classes,
         missing=index.missing,
         epoch=ck.epoch,
+        rejection=rejection_metrics(log_probs, labels, ck.reject_threshold),
     )
     return metrics

@@ -1,19 +1,32 @@
-"""Classify videos with a trained checkpoint: load once, then predict file after file."""
+"""Classify videos with a trained checkpoint: load once, then predict file after file.
+
+A checkpoint is one stream (a CNN-LSTM on pixels, or the pose stream's LSTM on BlazePose landmarks) or a
+late fusion of several. Whatever the streams, a clip is probed once and decoded in one pass: the frames
+every stream samples are read together, at most :data:`DISPLAY_MAX_SIDE` pixels on their longer side, and
+each stream takes its own from them.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from vidclf.checkpoint import Checkpoint, load_checkpoint
+from vidclf.data.landmarks import POSE_MAX_SIDE
+from vidclf.runtime import autocast, resolve_device
 from vidclf.sampling import paired, paired_indices, uniform_indices, window_starts
-from vidclf.training.loop import autocast
 from vidclf.video import VideoInfo, load_clip, probe, read_frames
+
+DISPLAY_MAX_SIDE = POSE_MAX_SIDE  # frames are decoded at most this large: what BlazePose is given in training too
+# A pose stream that finds a person in fewer of its frames than this cannot vouch for its answer.
+MIN_POSE_FOUND = 0.25
 
 
 @dataclass(frozen=True)
@@ -27,13 +40,24 @@ class Timeline:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Class probabilities of one clip, and the frames the model saw (uint8 ``[T, H, W, 3]``)."""
+    """Class probabilities of one clip, whether the clip is of a known class, and what the model saw.
+
+    ``frames`` (uint8 ``[T, H, W, 3]``, the clip's aspect ratio kept) are the frames shown to a person;
+    ``landmarks`` (``[T, 33, 4]``, NaN where no person was found) the pose stream's skeleton on them, or
+    None without a pose stream. ``streams`` holds each stream's own probabilities for a fusion.
+    """
 
     probs: dict[str, float]  # every class, in the checkpoint's class order; sums to 1
     frames: np.ndarray
     indices: list[int]
     info: VideoInfo
     seconds: float
+    known: bool = True
+    threshold: float | None = None
+    landmarks: np.ndarray | None = None
+    streams: dict[str, dict[str, float]] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+    pose_found: float | None = None  # share of the pose stream's frames with a person
 
     def top(self, k: int = 5) -> list[tuple[str, float]]:
         return sorted(self.probs.items(), key=lambda kv: -kv[1])[:k]
@@ -42,65 +66,195 @@ class Prediction:
     def label(self) -> str:
         return self.top(1)[0][0]
 
+    @property
+    def confidence(self) -> float:
+        return self.top(1)[0][1]
+
+    @property
+    def deciding_stream(self) -> str | None:
+        """The stream whose weighted evidence moved the answer most (a fusion only): the one with the largest
+        weighted log-probability margin of the answer over the runner-up."""
+        if len(self.streams) < 2:
+            return None
+        first, second = (c for c, _ in self.top(2))
+        margin = {name: self.weights[name] * (np.log(max(p[first], 1e-9)) - np.log(max(p[second], 1e-9)))
+                  for name, p in self.streams.items()}
+        return max(margin, key=lambda n: margin[n])
+
+    def to_dict(self, top: int = 5) -> dict:
+        """The JSON-able answer of ``predict --json`` and the API."""
+        # "label" is the closest class either way; "known": false says the clip is none of the classes.
+        out = {"label": self.label, "confidence": self.confidence, "known": self.known, "threshold": self.threshold,
+               "top": [{"class": c, "prob": q} for c, q in self.top(top)], "probs": self.probs,
+               "frame_indices": self.indices, "seconds": self.seconds}
+        if self.streams:
+            out["streams"] = self.streams
+            out["deciding_stream"] = self.deciding_stream
+        if self.pose_found is not None:
+            out["pose_found"] = self.pose_found
+        return out
+
+
+class _Stream:
+    """One CNN-LSTM of a checkpoint, ready for inference, and which frames of a clip it reads."""
+
+    def __init__(self, ck: Checkpoint, device: torch.device, precision: str):
+        assert ck.input is not None
+        self.name = ck.backbone
+        self.spec = ck.input
+        self.model = ck.build_model().to(device)
+        self.device = device
+        self.precision = precision
+        self.pose = ck.input.features == "landmarks"
+        if precision == "bf16" and not self.pose:
+            self.model.use_channels_last()
+        self.transform = ck.input.transform()
+
+    def indices(self, length: int) -> list[int]:
+        """Frame indices this stream reads from a clip of ``length`` frames (pairs for a motion input)."""
+        return paired(uniform_indices, 0 if self.pose else self.spec.pair_gap)(length, self.spec.num_frames)
+
+    def pixels(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 ``[T(*2), H, W, 3]`` -> the model's normalised input ``[T, C, S, S]``."""
+        size = self.spec.img_size
+        resized = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA if min(f.shape[:2]) > size else cv2.INTER_LINEAR)
+                            for f in frames])  # the interpolation video.load_clip uses in training
+        return self.transform(resized)
+
+    @torch.inference_mode()
+    def log_probs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``[B, T, ...]`` model inputs -> ``[B, K]`` log-probabilities."""
+        with autocast(self.device, self.precision):
+            logits = self.model(inputs.to(self.device), features=self.pose)
+        return logits.float().log_softmax(-1).cpu()
+
 
 class Predictor:
-    """A checkpoint's model, ready for inference. ``precision="bf16"`` trades exactness for speed."""
+    """A checkpoint's model(s), ready for inference. ``precision="bf16"`` trades exactness for speed;
+    ``device="auto"`` takes a GPU where there is one."""
 
-    def __init__(self, checkpoint: str | os.PathLike | Checkpoint, precision: str = "fp32", device: str = "cpu"):
+    def __init__(self, checkpoint: str | os.PathLike | Checkpoint, precision: str = "fp32", device: str = "auto"):
         self.checkpoint = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.precision = precision
-        self.model = self.checkpoint.build_model().to(self.device)
-        if precision == "bf16":
-            self.model.use_channels_last()
-        self.transform = self.checkpoint.input.transform()
+        parts = self.checkpoint.streams or ((self.checkpoint, 1.0),)
+        self.streams = [(_Stream(ck, self.device, precision), float(w)) for ck, w in parts]
+        self._estimator = None
+        self._estimator_lock = threading.Lock()
 
     @property
     def classes(self) -> tuple[str, ...]:
         return self.checkpoint.classes
 
-    @torch.inference_mode()
-    def probabilities(self, clips: torch.Tensor) -> torch.Tensor:
-        """``[B, T, C, H, W]`` normalised clips -> ``[B, K]`` probabilities."""
-        with autocast(self.device, self.precision):
-            logits = self.model(clips.to(self.device))
-        return logits.float().softmax(-1).cpu()
+    @property
+    def has_pose(self) -> bool:
+        return any(s.pose for s, _ in self.streams)
+
+    def _pose_estimator(self):
+        with self._estimator_lock:
+            if self._estimator is None:
+                from vidclf.models.pose import PoseEstimator
+
+                self._estimator = PoseEstimator()
+            return self._estimator
+
+    def _landmarks(self, frames: np.ndarray) -> np.ndarray:
+        return self._pose_estimator()(frames)
 
     def predict(self, path: str | os.PathLike) -> Prediction:
         """Sample, decode and classify one video file. Raises ``VideoError`` for files that are not videos."""
         t0 = time.perf_counter()
-        spec = self.checkpoint.input
-        clip = load_clip(Path(path), spec.num_frames, (spec.img_size, spec.img_size), sampler=paired(uniform_indices, spec.pair_gap))
-        probs = self.probabilities(self.transform(clip.frames)[None])[0]
-        step = 2 if spec.pair_gap else 1  # a motion model saw pairs: show the first frame of each
+        wanted: dict[int, list[int]] = {}
+
+        def union(length: int, _: int) -> list[int]:
+            for i, (stream, _w) in enumerate(self.streams):
+                wanted[i] = stream.indices(length)
+            return sorted({j for idx in wanted.values() for j in idx})
+
+        clip = load_clip(Path(path), 1, None, sampler=union, max_side=DISPLAY_MAX_SIDE)
+        row = {idx: k for k, idx in enumerate(clip.indices)}
+        fused = torch.zeros(len(self.classes))
+        per_stream: dict[str, dict[str, float]] = {}
+        weights: dict[str, float] = {}
+        landmarks, shown, pose_found = None, None, None
+        for i, (stream, weight) in enumerate(self.streams):
+            idx = wanted[i]
+            frames = clip.frames[[row[j] for j in idx]]
+            if stream.pose:
+                from vidclf.models.pose import found_mask, normalize_landmarks
+
+                landmarks = self._landmarks(frames)
+                pose_found = float(found_mask(landmarks).mean())
+                shown = (frames, idx)
+                x = torch.from_numpy(normalize_landmarks(landmarks))[None]
+            else:
+                x = stream.pixels(frames)[None]
+                if shown is None:
+                    step = 2 if stream.spec.pair_gap else 1  # a motion model saw pairs: show the first frame of each
+                    shown = (frames[::step], idx[::step])
+            lp = stream.log_probs(x)[0]
+            fused += weight * lp
+            per_stream[stream.name] = {c: float(p) for c, p in zip(self.classes, lp.exp().tolist())}
+            weights[stream.name] = weight
+        probs = fused.softmax(-1)
+        threshold = self.checkpoint.reject_threshold
+        known = threshold is None or float(probs.max()) >= threshold
+        if pose_found is not None and pose_found < MIN_POSE_FOUND and len(self.streams) == 1:
+            known = False  # a pose model with (almost) no person in view has nothing to go on
+        assert shown is not None
         return Prediction(
             probs={c: float(p) for c, p in zip(self.classes, probs.tolist())},
-            frames=clip.frames[::step],
-            indices=clip.indices[::step],
+            frames=shown[0],
+            indices=list(shown[1]),
             info=clip.info,
             seconds=time.perf_counter() - t0,
+            known=known,
+            threshold=threshold,
+            landmarks=landmarks,
+            streams=per_stream if len(self.streams) > 1 else {},
+            weights=weights,
+            pose_found=pose_found,
         )
 
-    def timeline(self, path: str | os.PathLike, window_s: float = 4.0, max_windows: int = 40, batch: int = 8) -> Timeline | None:
+    def timeline(self, path: str | os.PathLike, window_s: float = 4.0, max_windows: int = 40, batch: int = 8,
+                 info: VideoInfo | None = None) -> Timeline | None:
         """Probabilities of ``window_s``-second windows across a clip, or None if the clip is not longer than
-        two windows. Each window is sampled like a whole clip; all windows' frames are decoded in one pass.
+        two windows. Each window is sampled like a whole clip by every stream; all windows' frames are
+        decoded in one pass, and a pose stream estimates each frame once however many windows share it.
         """
-        info = probe(path)
-        spec = self.checkpoint.input
-        window = max(spec.num_frames, int(round(window_s * info.fps)))
+        info = info or probe(path)
+        longest = max(s.spec.num_frames for s, _ in self.streams)
+        window = max(longest, int(round(window_s * info.fps)))
         if info.num_frames < 2 * window:
             return None
         stride = max(window // 2, (info.num_frames - window) // max(max_windows - 1, 1) + 1)
         starts = window_starts(info.num_frames, window, stride)
-        per_window = [[s + i for i in uniform_indices(window, spec.num_frames)] for s in starts]
-        if spec.pair_gap:
-            per_window = [paired_indices(w, spec.pair_gap, info.num_frames) for w in per_window]
-        wanted = sorted({i for w in per_window for i in w})
-        frames = read_frames(path, wanted, (spec.img_size, spec.img_size))
+        plans = []
+        for stream, _ in self.streams:
+            per_window = [[s + i for i in uniform_indices(window, stream.spec.num_frames)] for s in starts]
+            if not stream.pose and stream.spec.pair_gap:
+                per_window = [paired_indices(w, stream.spec.pair_gap, info.num_frames) for w in per_window]
+            plans.append(per_window)
+        wanted = sorted({i for plan in plans for w in plan for i in w})
+        frames = read_frames(path, wanted, _display_size(info))
         row = {idx: k for k, idx in enumerate(wanted)}
-        out = []
-        for b in range(0, len(per_window), batch):
-            clips = torch.stack([self.transform(frames[[row[i] for i in w]]) for w in per_window[b : b + batch]])
-            out.append(self.probabilities(clips))
+        fused = torch.zeros(len(starts), len(self.classes))
+        for (stream, weight), plan in zip(self.streams, plans):
+            if stream.pose:
+                from vidclf.models.pose import normalize_landmarks
+
+                needed = sorted({i for w in plan for i in w})
+                marks = dict(zip(needed, self._landmarks(frames[[row[i] for i in needed]])))
+                inputs = [torch.from_numpy(normalize_landmarks(np.stack([marks[i] for i in w]))) for w in plan]
+            else:
+                inputs = [stream.pixels(frames[[row[i] for i in w]]) for w in plan]
+            out = [stream.log_probs(torch.stack(inputs[b : b + batch])) for b in range(0, len(inputs), batch)]
+            fused += weight * torch.cat(out)
         times = [(s + window / 2) / info.fps for s in starts]
-        return Timeline(times, torch.cat(out).numpy(), self.classes)
+        return Timeline(times, fused.softmax(-1).numpy(), self.classes)
+
+
+def _display_size(info: VideoInfo) -> tuple[int, int] | None:
+    from vidclf.video import fit_within
+
+    return fit_within(info, DISPLAY_MAX_SIDE)

@@ -1,4 +1,5 @@
-"""Settings of the served app, from environment variables, and the guard on server paths.
+"""The app's service: settings from environment variables, the guard on server paths, and what a
+prediction becomes on the page (the answer in words, the frames with their skeletons).
 
 | variable | default | meaning |
 | --- | --- | --- |
@@ -18,7 +19,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from vidclf.errors import VidclfError
+
+if TYPE_CHECKING:
+    from vidclf.catalog import ModelEntry
+    from vidclf.predict import Prediction
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,3 +69,28 @@ def resolve_inside(path: str | os.PathLike, roots: tuple[Path, ...]) -> Path:
         if resolved == root or resolved.is_relative_to(root):
             return resolved
     raise VidclfError(f"{path} is outside the allowed data folders: {', '.join(map(str, roots))}")
+
+
+def answer_markdown(p: "Prediction", entry: "ModelEntry") -> str:
+    """The answer in words, for the line above the chart: the action, or "not one of these" with the closest."""
+    n = len(entry.classes)
+    if p.known:
+        head = f"### {p.label} ({p.confidence:.0%})"
+    else:
+        head = (f"### Not one of the {n} actions this model knows\nClosest: **{p.label}** ({p.confidence:.0%}), below the "
+                f"model's {p.threshold:.0%} threshold for an answer." if p.threshold is not None else
+                f"### Not one of the {n} actions this model knows\nClosest: **{p.label}** ({p.confidence:.0%}); "
+                "no person was found in most frames.")
+    lines = [head]
+    if p.deciding_stream:
+        parts = ", ".join(f"{name}: {probs[p.label]:.0%}" for name, probs in p.streams.items())
+        lines.append(f"Decided mostly by the **{_stream_words(p.deciding_stream)}** stream ({p.label} per stream: {parts}).")
+    if p.pose_found is not None:
+        lines.append(f"A person was found in {p.pose_found:.0%} of the frames the pose stream looked at.")
+    if entry.synthetic:
+        lines.append("These are SYNTHETIC classes (stick figures made by vidclf).")
+    return "  \n".join(lines)
+
+
+def _stream_words(backbone: str) -> str:
+    return "body pose" if backbone == "pose" else f"motion ({backbone})"

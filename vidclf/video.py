@@ -156,13 +156,19 @@ def load_clip(
     size: tuple[int, int] | None,
     sampler: Sampler = uniform_indices,
     max_frames: int | None = None,
+    max_side: int | None = None,
 ) -> Clip:
     """Sample ``num_frames`` frames from the whole clip (or its first ``max_frames``) and decode only those.
+
+    ``size=(H, W)`` resizes every frame; with ``size=None``, ``max_side`` shrinks frames whose longer side
+    is larger, keeping their aspect ratio (a phone's 1080x1920 clip need not be held at full size).
 
     If the header over-states the length (truncated or re-muxed files), the clip is counted by reading and
     sampled again, so a lying header costs time but never a wrong or failed sample.
     """
     info = probe(path)
+    if size is None and max_side is not None:
+        size = fit_within(info, max_side)
     length = info.num_frames if max_frames is None else min(info.num_frames, max_frames)
     indices = sampler(length, num_frames)
     try:
@@ -178,6 +184,15 @@ def load_clip(
         except _StreamEnded as e2:
             raise VideoError(f"{Path(path).name} could not be read consistently ({e2.frames_read} frames)") from None
     return Clip(frames=frames, indices=list(indices), info=info)
+
+
+def fit_within(info: VideoInfo, max_side: int) -> tuple[int, int] | None:
+    """``(H, W)`` of the clip's frames shrunk so that the longer side is at most ``max_side``; None if they fit."""
+    longest = max(info.width, info.height)
+    if longest <= max_side or info.width < 1 or info.height < 1:
+        return None
+    scale = max_side / longest
+    return max(1, round(info.height * scale)), max(1, round(info.width * scale))
 
 
 def _recount(path: str | os.PathLike) -> int:

@@ -15,6 +15,7 @@ from vidclf.data.index import GroupSplit, VideoIndex, VideoRecord, build_index, 
 from vidclf.data.transforms import ClipTransform
 from vidclf.errors import VideoError
 from vidclf.models.backbones import normalization
+from vidclf.models.registry import get_backbone
 from vidclf.sampling import paired, random_segment_indices, uniform_indices
 from vidclf.video import load_clip
 
@@ -77,8 +78,8 @@ def cache_for(cache_dir: str | None) -> FrameCache | None:
 class TrainingData:
     """The training and validation datasets of a config, and where they came from."""
 
-    train: VideoClipDataset
-    val: VideoClipDataset
+    train: Dataset
+    val: Dataset
     classes: tuple[str, ...]
     split: GroupSplit
     index: VideoIndex
@@ -107,6 +108,8 @@ def training_data(config: Config, fold: tuple[int, int] | None = None) -> Traini
     cfg = config.data
     index = build_index(cfg.data_root, "train", cfg.split, cfg.classes, cfg.num_classes)
     split = group_folds(index, fold[1])[fold[0]] if fold else split_by_group(index, cfg.val_fraction, cfg.split_seed)
+    if get_backbone(config.model.backbone).input == "landmarks":
+        return _landmark_data(config, index, split)
     cache = cache_for(cfg.cache_dir)
     mean, std = normalization(config.model.backbone)
     frozen = config.train.freeze_backbone
@@ -117,3 +120,17 @@ def training_data(config: Config, fold: tuple[int, int] | None = None) -> Traini
     val = VideoClipDataset(split.val.records, cfg.num_frames, cfg.img_size, ClipTransform(mean, std, diff=diff), "uniform", cache,
                            cfg.pair_gap)
     return TrainingData(train, val, index.classes, split, index)
+
+
+def _landmark_data(config: Config, index: VideoIndex, split: GroupSplit) -> TrainingData:
+    """The pose stream's datasets: raw landmarks of every clip (estimated once, cached), augmented in
+    landmark space for training."""
+    from vidclf.data.landmarks import LandmarkDataset, records_landmarks
+
+    cfg = config.data
+
+    def dataset(part: VideoIndex, augment: bool) -> LandmarkDataset:
+        raw = records_landmarks(part.records, cfg.num_frames, cfg.cache_dir)
+        return LandmarkDataset(raw, [r.label for r in part.records], augment=augment)
+
+    return TrainingData(dataset(split.train, config.train.augment), dataset(split.val, False), index.classes, split, index)

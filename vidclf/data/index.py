@@ -116,13 +116,13 @@ def read_ucf101_split(lists_dir: str | Path, split: int) -> UcfSplit:
 
 
 def resolve_classes(available: Sequence[str], requested: Sequence[str] | None, num_classes: int) -> tuple[str, ...]:
-    """The class subset: ``requested`` names (or one file listing them), else the first ``num_classes`` (0 = all).
+    """The class subset: ``requested`` names, else the first ``num_classes`` (0 = all).
 
+    Names are only ever names: a name that happens to be a file path is an unknown class, never a file to
+    read (a class list from a file is the CLI's ``--classes-file``, see :func:`read_class_list`).
     Unknown names raise :class:`DatasetError` with the closest known names.
     """
     if requested:
-        if len(requested) == 1 and Path(requested[0]).is_file():
-            requested = [ln.strip() for ln in Path(requested[0]).read_text(encoding="utf-8").splitlines() if ln.strip()]
         by_lower = {c.lower(): c for c in available}
         out = []
         for name in requested:
@@ -139,6 +139,18 @@ def resolve_classes(available: Sequence[str], requested: Sequence[str] | None, n
     if not available:
         raise DatasetError("no classes found")
     return tuple(available if num_classes == 0 else available[:num_classes])
+
+
+def read_class_list(path: str | Path) -> tuple[str, ...]:
+    """Class names from a text file, one per line (blank lines skipped): the CLI's ``--classes-file``."""
+    p = Path(path)
+    try:
+        names = tuple(ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip())
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"cannot read the class list {p}: {type(e).__name__}") from None
+    if not names:
+        raise DatasetError(f"the class list {p} names no classes (one class name per line)")
+    return names
 
 
 def _ucf_classes_on_disk(root: Path, class_ind: list[str]) -> list[str]:

@@ -53,33 +53,74 @@ def _pose(action: str, u: float, cycles: float) -> Pose:
     raise ValueError(f"unknown synthetic action {action!r}")
 
 
-def _draw(canvas: np.ndarray, pose: Pose, cx: float, cy: float, scale: float, color: tuple, width: int) -> None:
+def _joints(pose: Pose, cx: float, cy: float, scale: float) -> dict[str, tuple[float, float]]:
+    """Pixel positions of the stick figure's joints. Side -1 is the image's left: the figure faces the
+    camera, so that is its right side."""
     s = scale
     hip_y = cy + 0.25 * s * pose.squat
     hip = (cx + pose.dx * s * 2, hip_y + pose.dy * s)
     shoulder = (hip[0], hip[1] - 0.45 * s)
-    head = (shoulder[0], shoulder[1] - 0.15 * s)
+    out = {"hip": hip, "shoulder": shoulder, "head": (shoulder[0], shoulder[1] - 0.15 * s)}
     feet_y = cy + 0.5 * s + pose.dy * s
     spread = 0.05 * s + 0.2 * s * pose.legs
     knee_out = 0.15 * s * pose.squat
+    for side, name in ((-1, "right"), (1, "left")):
+        out[f"{name}_knee"] = (hip[0] + side * (spread / 2 + knee_out), (hip[1] + feet_y) / 2)
+        out[f"{name}_foot"] = (hip[0] + side * spread, feet_y)
+        angle = pose.left_arm if side > 0 else pose.right_arm
+        out[f"{name}_hand"] = (shoulder[0] + side * 0.32 * s * math.sin(angle), shoulder[1] + 0.32 * s * math.cos(angle))
+    return out
+
+
+def _draw(canvas: np.ndarray, joints: dict[str, tuple[float, float]], scale: float, color: tuple, width: int) -> None:
     pts = lambda p: (int(round(p[0])), int(round(p[1])))  # noqa: E731
-    for side in (-1, 1):
-        knee = (hip[0] + side * (spread / 2 + knee_out), (hip[1] + feet_y) / 2)
-        foot = (hip[0] + side * spread, feet_y)
-        cv2.line(canvas, pts(hip), pts(knee), color, width, cv2.LINE_AA)
-        cv2.line(canvas, pts(knee), pts(foot), color, width, cv2.LINE_AA)
-        angle = pose.right_arm if side > 0 else pose.left_arm
-        hand = (shoulder[0] + side * 0.32 * s * math.sin(angle), shoulder[1] + 0.32 * s * math.cos(angle))
-        cv2.line(canvas, pts(shoulder), pts(hand), color, width, cv2.LINE_AA)
+    hip, shoulder = joints["hip"], joints["shoulder"]
+    for name in ("left", "right"):
+        cv2.line(canvas, pts(hip), pts(joints[f"{name}_knee"]), color, width, cv2.LINE_AA)
+        cv2.line(canvas, pts(joints[f"{name}_knee"]), pts(joints[f"{name}_foot"]), color, width, cv2.LINE_AA)
+        cv2.line(canvas, pts(shoulder), pts(joints[f"{name}_hand"]), color, width, cv2.LINE_AA)
     cv2.line(canvas, pts(hip), pts(shoulder), color, width, cv2.LINE_AA)
-    cv2.circle(canvas, pts(head), max(2, int(0.09 * s)), color, -1, cv2.LINE_AA)
+    cv2.circle(canvas, pts(joints["head"]), max(2, int(0.09 * scale)), color, -1, cv2.LINE_AA)
+
+
+def _landmarks(joints: dict[str, tuple[float, float]], scale: float, size: tuple[int, int]) -> np.ndarray:
+    """The stick figure's joints as BlazePose would report them: ``[33, 4]`` in units of the longer side."""
+    h, w = size
+    side = float(max(h, w))
+    half = 0.06 * scale  # a stick figure has one shoulder and one hip point: give them a body's width
+    hip, shoulder, head = joints["hip"], joints["shoulder"], joints["head"]
+    pts: dict[int, tuple[float, float]] = {i: head for i in range(11)}
+    for sign, (sh, el, wr, hp, kn, an) in ((-1, (12, 14, 16, 24, 26, 28)), (1, (11, 13, 15, 23, 25, 27))):
+        name = "left" if sign > 0 else "right"
+        s_pt = (shoulder[0] + sign * half, shoulder[1])
+        hand = joints[f"{name}_hand"]
+        pts[sh], pts[wr] = s_pt, hand
+        pts[el] = ((s_pt[0] + hand[0]) / 2, (s_pt[1] + hand[1]) / 2)
+        for j in (wr + 2, wr + 4, wr + 6):  # pinky, index, thumb: at the hand
+            pts[j] = hand
+        pts[hp] = (hip[0] + sign * half, hip[1])
+        pts[kn] = joints[f"{name}_knee"]
+        pts[an] = joints[f"{name}_foot"]
+        pts[an + 2] = pts[an + 4] = joints[f"{name}_foot"]  # heel, toe
+    out = np.zeros((33, 4), np.float32)
+    for i, (x, y) in pts.items():
+        out[i] = (x / side, y / side, 0.0, 1.0)
+    return out
 
 
 def render_clip(action: str, group: int, clip: int, seed: int = 0, size: tuple[int, int] = (96, 96), num_frames: int = 32) -> np.ndarray:
     """uint8 RGB ``[T, H, W, 3]`` of one synthetic clip, a pure function of its arguments."""
+    return render_clip_with_landmarks(action, group, clip, seed=seed, size=size, num_frames=num_frames)[0]
+
+
+def render_clip_with_landmarks(action: str, group: int, clip: int, *, seed: int = 0, size: tuple[int, int] = (96, 96),
+                               num_frames: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic clip, uint8 RGB ``[T, H, W, 3]``, and its figure's landmarks ``[T, 33, 4]`` (BlazePose's
+    layout, as :class:`vidclf.models.pose.PoseEstimator` returns them)."""
     if action == "SynthLowerArms":
         # Exactly SynthRaiseArms played backwards: the same frames in reverse order.
-        return render_clip("SynthRaiseArms", group, clip, seed, size, num_frames)[::-1].copy()
+        frames, marks = render_clip_with_landmarks("SynthRaiseArms", group, clip, seed=seed, size=size, num_frames=num_frames)
+        return frames[::-1].copy(), marks[::-1].copy()
     h, w = size
     actor = np.random.default_rng([seed, group])  # the same "actor" (build, line width, room texture) per group
     rng = np.random.default_rng([seed, group, clip, SYNTH_CLASSES.index(action)])
@@ -95,12 +136,15 @@ def render_clip(action: str, group: int, clip: int, seed: int = 0, size: tuple[i
     cy = h * 0.45 + rng.uniform(-0.05, 0.05) * h
     cycles = rng.uniform(1.5, 3.0)
     frames = np.empty((num_frames, h, w, 3), np.uint8)
+    marks = np.empty((num_frames, 33, 4), np.float32)
     for t in range(num_frames):
         u = t / (num_frames - 1)
         canvas = np.clip(room + texture + rng.normal(0, 3, size=(h, w, 1)), 0, 255).astype(np.uint8)
-        _draw(canvas, _pose(action, u, cycles), cx, cy, scale, figure, width)
+        joints = _joints(_pose(action, u, cycles), cx, cy, scale)
+        _draw(canvas, joints, scale, figure, width)
         frames[t] = canvas
-    return frames
+        marks[t] = _landmarks(joints, scale, size)
+    return frames, marks
 
 
 def make_synthetic_dataset(
@@ -114,7 +158,8 @@ def make_synthetic_dataset(
 ) -> Path:
     """Write the synthetic set under ``out`` in UCF-101's layout and return ``out``.
 
-    ``out/UCF-101/<Class>/v_<Class>_gXX_cYY.avi`` plus ``out/ucfTrainTestlist/`` with ``classInd.txt`` and
+    ``out/UCF-101/<Class>/v_<Class>_gXX_cYY.avi`` (with the figure's landmarks beside each clip as
+    ``.pose.npy``) plus ``out/ucfTrainTestlist/`` with ``classInd.txt`` and
     three splits: split ``s`` tests the groups ``g`` with ``(g - 1) % 3 == s - 1``, trains on the rest.
     """
     out = Path(out)
@@ -129,7 +174,9 @@ def make_synthetic_dataset(
         for g in range(1, groups + 1):
             for c in range(1, clips_per_group + 1):
                 rel = f"{action}/v_{action}_g{g:02d}_c{c:02d}.avi"
-                write_video(videos / rel, render_clip(action, g, c, seed, size, num_frames), fps=25)
+                frames, marks = render_clip_with_landmarks(action, g, c, seed=seed, size=size, num_frames=num_frames)
+                write_video(videos / rel, frames, fps=25)
+                np.save((videos / rel).with_suffix(".pose.npy"), marks)  # what the pose stream reads instead of BlazePose
                 rel_paths.append((rel, ci, g))
     crlf = "\r\n"  # as UCF-101 distributes its lists
     (lists / "classInd.txt").write_text(crlf.join(f"{i} {c}" for i, c in enumerate(classes, 1)) + crlf)

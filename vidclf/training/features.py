@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from vidclf.data.cache import NpyStore, clip_key
 from vidclf.data.dataset import VideoClipDataset
 from vidclf.models.cnn_lstm import CNNLSTM
-from vidclf.training.loop import autocast
+from vidclf.runtime import autocast
 
 
 def backbone_fingerprint(model: CNNLSTM) -> str:

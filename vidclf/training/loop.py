@@ -26,47 +26,10 @@ from vidclf.charts_png import save_curves_png
 from vidclf.checkpoint import Checkpoint, InputSpec, load_checkpoint, save_checkpoint
 from vidclf.config import Config, TrainConfig
 from vidclf.errors import CheckpointError, ConfigError
-from vidclf.models.backbones import normalization
 from vidclf.models.cnn_lstm import CNNLSTM, build_model
-from vidclf.training.distributed import Dist, all_sum, barrier, device_for
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} asked for, but no CUDA GPU is available; use --device cpu")
-    return device
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast for ``precision="bf16"``, nothing for ``"fp32"``."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int, device: torch.device, seed: int,
-                dist: Dist = Dist()) -> DataLoader:
-    """Training (``shuffle=True``): a DistributedSampler even in one process, so that N processes with
-    ``batch_size / N`` each see exactly the global batches one process sees. Evaluation: rank ``r`` takes
-    clips ``r, r + N, ...``, so every clip is counted exactly once (no padding)."""
-    if shuffle:
-        if batch_size % dist.world:
-            raise ConfigError(f"batch_size {batch_size} must be a multiple of the {dist.world} processes")
-        sampler = DistributedSampler(dataset, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=seed)
-        per_rank = batch_size // dist.world
-    else:
-        sampler, per_rank = list(range(dist.rank, len(dataset), dist.world)), batch_size
-    return DataLoader(
-        dataset,
-        batch_size=per_rank,
-        sampler=sampler,
-        num_workers=num_workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=num_workers > 0,
-    )
+from vidclf.models.registry import get_backbone
+from vidclf.runtime import Dist, all_sum, autocast, barrier, collect_logits, make_loader, resolve_device
+from vidclf.training.distributed import device_for
 
 
 def make_optimizer(model: CNNLSTM, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -78,6 +41,16 @@ def make_optimizer(model: CNNLSTM, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """The share of the base learning rate used in ``epoch`` (1-based): 1, or a cosine from 1 towards 0.
+
+    A function of the epoch alone, so ``--resume`` continues the schedule without any saved state.
+    """
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
+    return 1.0
 
 
 StepCallback = Callable[[int, int, float], None]  # (step, steps_in_epoch, running loss)
@@ -126,22 +99,8 @@ def train_one_epoch(
         if on_step is not None:
             on_step(step, len(loader), total_loss / seen)
     bar.close()
-    total_loss, correct, seen = all_sum([total_loss, correct, seen], dist)
+    total_loss, correct, seen = all_sum([total_loss, correct, seen], dist, device)
     return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "clips": int(seen)}
-
-
-@torch.inference_mode()
-def collect_logits(model: CNNLSTM, loader: DataLoader, device: torch.device, precision: str,
-                   show_progress: bool = False, features: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits ``[N, K]`` (fp32, on CPU) and labels ``[N]`` for every clip (or feature sequence) of ``loader``."""
-    model.eval()
-    all_logits, all_labels = [], []
-    for clips, labels in tqdm(loader, desc="evaluating", disable=not show_progress, leave=False):
-        with autocast(device, precision):
-            logits = model(clips.to(device), features=features)
-        all_logits.append(logits.float().cpu())
-        all_labels.append(labels)
-    return torch.cat(all_logits), torch.cat(all_labels)
 
 
 def validate(model: CNNLSTM, loader: DataLoader, device: torch.device, precision: str, features: bool = False,
@@ -150,7 +109,7 @@ def validate(model: CNNLSTM, loader: DataLoader, device: torch.device, precision
     logits, labels = collect_logits(model, loader, device, precision, features=features)
     loss_sum = nn.functional.cross_entropy(logits, labels, reduction="sum").item() if len(labels) else 0.0
     correct = (logits.argmax(1) == labels).sum().item() if len(labels) else 0
-    loss_sum, correct, n = all_sum([loss_sum, correct, len(labels)], dist)
+    loss_sum, correct, n = all_sum([loss_sum, correct, len(labels)], dist, device)
     return {"loss": loss_sum / n, "acc": correct / n, "clips": int(n)}
 
 
@@ -235,9 +194,12 @@ def fit(
     has_val = val_ds is not None and len(val_ds) > 0
     if not has_val:
         log("no validation clips: 'best' is chosen by training accuracy")
-    frozen = tc.freeze_backbone
+    landmarks = get_backbone(config.model.backbone).input == "landmarks"
+    frozen = tc.freeze_backbone and not landmarks
     workers = config.data.num_workers
-    if frozen:
+    if landmarks:
+        workers = 0  # pose landmarks are in memory: the datasets hold them already
+    elif frozen:
         # The CNN never changes: run it once per clip (cached on disk) and train the LSTM and head on features.
         from vidclf.training.features import feature_dataset
 
@@ -256,19 +218,21 @@ def fit(
     train_loader = make_loader(train_ds, tc.batch_size, True, workers, device, tc.seed, dist)
     val_loader = make_loader(val_ds, tc.batch_size, False, workers, device, tc.seed, dist) if has_val else None
     net = DistributedDataParallel(model) if dist.active else model
-    mean, std = normalization(config.model.backbone)
-    spec = InputSpec(config.data.num_frames, config.data.img_size, mean, std, "uniform", config.data.frame_input,
-                     config.data.diff_gap)
+    spec = InputSpec.from_config(config)
+    features = frozen or landmarks  # the loaders yield per-frame features [B, T, D], not clips
 
+    base_lrs = [tc.lr * tc.backbone_lr_scale, tc.lr]  # make_optimizer's groups: backbone, then the rest
     for epoch in range(start_epoch, tc.epochs + 1):
         t0 = time.perf_counter()
+        for group, base in zip(optimizer.param_groups, base_lrs):
+            group["lr"] = base * lr_factor(tc.lr_schedule, epoch, tc.epochs)
         train = train_one_epoch(net, train_loader, optimizer, loss_fn, device, tc.precision,
-                                f"epoch {epoch}/{tc.epochs}", show_progress, on_step, stop, frozen, dist, epoch)
+                                f"epoch {epoch}/{tc.epochs}", show_progress, on_step, stop, features, dist, epoch)
         if stop is not None and stop.is_set():
             result.stopped = "user"  # the unfinished epoch is dropped: last.pt stays at the last whole epoch
             log(f"stopped by user during epoch {epoch}; kept {result.best_path.name} from epoch {result.best_epoch}")
             break
-        val = validate(model, val_loader, device, tc.precision, frozen, dist) if val_loader else {"loss": None, "acc": None}
+        val = validate(model, val_loader, device, tc.precision, features, dist) if val_loader else {"loss": None, "acc": None}
         row = {
             "epoch": epoch,
             "train_loss": train["loss"],

@@ -1,0 +1,145 @@
+"""The pose stream: landmark normalisation, mirroring, augmentation, the cache, and a model that learns."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import CLIPS, needs_shared
+from vidclf.data.synthetic import render_clip_with_landmarks
+from vidclf.models.pose import (
+    LEFT_HIP,
+    MIRROR_ORDER,
+    NUM_LANDMARKS,
+    POSE_FEATURE_DIM,
+    RIGHT_HIP,
+    augment_landmarks,
+    found_mask,
+    mirror_landmarks,
+    normalize_landmarks,
+)
+
+
+def synth_landmarks(action="SynthJumpingJack", num_frames=16):
+    return render_clip_with_landmarks(action, 1, 1, num_frames=num_frames)[1]
+
+
+def test_features_ignore_where_the_person_stands_and_how_large_they_appear():
+    raw = synth_landmarks()
+    moved = raw.copy()
+    moved[:, :, :3] *= 0.5  # half as large (farther from the camera)
+    moved[:, :, 0] += 0.3  # and elsewhere in the frame
+    moved[:, :, 1] -= 0.1
+    a, b = normalize_landmarks(raw), normalize_landmarks(moved)
+    assert a.shape == (16, POSE_FEATURE_DIM) == (16, 136)
+    assert np.allclose(a, b, atol=1e-5)
+    assert not np.allclose(a[0], a[8])  # the pose itself changes over the clip
+
+
+def test_a_frame_without_a_person_is_marked_not_faked():
+    raw = synth_landmarks()
+    raw[3] = np.nan
+    feats = normalize_landmarks(raw)
+    assert found_mask(raw).tolist() == [i != 3 for i in range(16)]
+    assert (feats[3] == 0).all() and feats[2, -1] == 1.0 and feats[3, -1] == 0.0
+    assert (normalize_landmarks(np.full((4, 33, 4), np.nan, np.float32)) == 0).all()
+
+
+def test_mirror_swaps_left_and_right_and_is_its_own_inverse():
+    assert sorted(MIRROR_ORDER) == list(range(NUM_LANDMARKS))
+    assert MIRROR_ORDER[11] == 12 and MIRROR_ORDER[LEFT_HIP] == RIGHT_HIP and MIRROR_ORDER[0] == 0
+    raw = synth_landmarks("SynthWave")  # the figure waves one arm only: mirroring must move it to the other side
+    mirrored = mirror_landmarks(raw)
+    assert np.allclose(mirror_landmarks(mirrored), raw, atol=1e-6)
+    # the person's left wrist (15) in the mirror is where their right wrist (16) was, reflected
+    centre = np.nanmean(raw[:, :, 0])
+    assert np.allclose(mirrored[:, 15, 0], 2 * centre - raw[:, 16, 0], atol=1e-6)
+    assert np.allclose(mirrored[:, 15, 1], raw[:, 16, 1], atol=1e-6)
+    # normalised features of a mirror: x negated, joints swapped
+    a, b = normalize_landmarks(raw), normalize_landmarks(mirrored)
+    assert np.allclose(b[:, 2 * 15], -a[:, 2 * 16], atol=1e-5)
+
+
+def test_augmentation_keeps_shape_and_marks_and_is_reproducible():
+    raw = synth_landmarks(num_frames=32)
+    x = augment_landmarks(raw, np.random.default_rng(3))
+    y = augment_landmarks(raw, np.random.default_rng(3))
+    assert x.shape == raw.shape and x.dtype == np.float32 and np.array_equal(x, y, equal_nan=True)
+    assert not np.array_equal(x, augment_landmarks(raw, np.random.default_rng(4)), equal_nan=True)
+    feats = normalize_landmarks(x)
+    assert np.isfinite(feats).all()
+    assert found_mask(x).mean() > 0.7  # ~10 % of frames dropped, not more
+
+
+def test_synthetic_set_writes_landmarks_beside_each_clip(synth_root):
+    clips = sorted((synth_root / "UCF-101" / "SynthSquat").glob("*.avi"))
+    marks = np.load(clips[0].with_suffix(".pose.npy"))
+    assert marks.shape == (32, 33, 4) and found_mask(marks).all()
+
+
+def test_landmarks_come_from_the_file_beside_the_clip_then_the_cache(synth_root, tmp_path):
+    from vidclf.data.cache import NpyStore
+    from vidclf.data.landmarks import clip_landmarks
+
+    class Forbidden:
+        def __call__(self, frames):
+            raise AssertionError("the pose estimator must not run when landmarks are known")
+
+    clip = next((synth_root / "UCF-101" / "SynthWalk").glob("*.avi"))
+    every = np.load(clip.with_suffix(".pose.npy"))
+    got = clip_landmarks(clip, 8, Forbidden(), NpyStore(tmp_path))
+    assert np.array_equal(got, every[[2, 6, 10, 14, 18, 22, 26, 30]])
+
+    plain = tmp_path / "plain.avi"
+    plain.write_bytes(clip.read_bytes())
+
+    class Counting:
+        calls = 0
+
+        def __call__(self, frames):
+            Counting.calls += 1
+            return np.zeros((len(frames), 33, 4), np.float32)
+
+    store = NpyStore(tmp_path / "cache")
+    first = clip_landmarks(plain, 6, Counting(), store)
+    again = clip_landmarks(plain, 6, Counting(), store)
+    assert Counting.calls == 1 and np.array_equal(first, again) and first.shape == (6, 33, 4)
+
+
+def test_pose_model_learns_the_synthetic_set_including_the_order_of_motion(synth_root, tmp_path):
+    """The generator knows its figures' joints: the pose stream trains on them with no pose estimator."""
+    from vidclf.checkpoint import load_checkpoint
+    from vidclf.config import apply_overrides, load_config
+    from vidclf.data.dataset import training_data
+    from vidclf.evaluate import evaluate_checkpoint
+    from vidclf.training.loop import fit
+
+    cfg = apply_overrides(load_config(), {
+        "data_root": str(synth_root), "num_classes": 0, "backbone": "pose", "num_frames": 16, "lr": 3e-3,
+        "batch_size": 8, "epochs": 25, "lr_schedule": "cosine", "out_dir": str(tmp_path / "run"),
+        "cache_dir": str(tmp_path / "cache"), "device": "cpu"})
+    data = training_data(cfg)
+    x, y = data.train[0]
+    assert x.shape == (16, POSE_FEATURE_DIM) and isinstance(y, int)
+    result = fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    ck = load_checkpoint(result.last_path)
+    assert ck.input.features == "landmarks" and ck.model.backbone == "pose"
+    m = evaluate_checkpoint(result.last_path, synth_root, split=1, subset="test")
+    assert m["top1"] >= 0.9, m["per_class"]
+    # RaiseArms and LowerArms are the same poses in reverse order: only the LSTM's sense of order tells them apart
+    assert m["per_class"]["SynthRaiseArms"]["acc"] >= 0.8 and m["per_class"]["SynthLowerArms"]["acc"] >= 0.8
+
+
+@needs_shared
+def test_blazepose_finds_the_person_in_a_real_clip():
+    pytest.importorskip("mediapipe")
+    from vidclf.models.pose import PoseEstimator
+    from vidclf.video import load_clip
+
+    frames = load_clip(CLIPS / "v_ApplyEyeMakeup_g01_c01.avi", 4, None).frames
+    raw = PoseEstimator()(frames)
+    assert raw.shape == (4, 33, 4) and found_mask(raw).all()
+    nose, shoulders = raw[:, 0, 1], raw[:, [11, 12], 1].mean(1)
+    assert (nose < shoulders).all()  # upright: the head above the shoulders (y grows downwards)
+    # a frame with nobody in it is reported as such
+    empty = PoseEstimator()(np.full((1, 240, 320, 3), 128, np.uint8))
+    assert not found_mask(empty).any()

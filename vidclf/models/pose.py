@@ -1,0 +1,164 @@
+"""The pose stream's frame features: BlazePose landmarks, normalised so that the camera does not matter.
+
+MediaPipe's BlazePose (a CNN, run frozen, on CPU) finds one person per frame and gives 33 landmarks
+``(x, y, z, visibility)``. :class:`PoseEstimator` returns them as raw landmarks ``[T, 33, 4]`` in units of
+the frame's longer side (so a portrait and a landscape frame keep a person's true proportions), with NaN
+rows where no person was found: a missing frame is marked, never faked.
+
+:func:`normalize_landmarks` turns raw landmarks into the features the LSTM reads, ``[T, POSE_FEATURE_DIM]``:
+joint positions relative to the hip centre of the frame, divided by the clip's median torso length (so that
+where the person stands and how large they appear cancel), the hip centre's movement over the clip (a jump,
+a walk), the torso's size relative to the clip's (a lean towards the camera), visibility and a
+person-found flag. :func:`augment_landmarks` works on raw landmarks: mirror (with left and right swapped),
+scale, rotation, speed and temporal jitter, dropped frames and joints.
+
+MediaPipe is imported only when an estimator is built: training and testing the stream on landmarks the
+synthetic set writes needs no pose estimator.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+NUM_LANDMARKS = 33
+# BlazePose's landmark order: 0 nose, 1-3 left eye, 4-6 right eye, 7/8 ears, 9/10 mouth, then left/right
+# pairs: 11/12 shoulders, 13/14 elbows, 15/16 wrists, 17-22 hand points, 23/24 hips, 25/26 knees,
+# 27/28 ankles, 29/30 heels, 31/32 toes.
+LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP = 11, 12, 23, 24
+MIRROR_ORDER = (0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9, *[j + (1 if j % 2 else -1) for j in range(11, 33)])
+# The lines between landmarks that draw a skeleton.
+SKELETON_EDGES = ((11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 24), (23, 25),
+                  (25, 27), (27, 31), (24, 26), (26, 28), (28, 32), (0, 11), (0, 12))
+# Per frame: 33 x (x, y) relative positions, 33 z, 33 visibilities, hip displacement (2), torso ratio, found.
+POSE_FEATURE_DIM = NUM_LANDMARKS * 4 + 4
+
+
+class PoseEstimator:
+    """BlazePose (MediaPipe ``solutions.pose``, the full model bundled in the ``mediapipe==0.10.14`` wheel).
+
+    Each frame is estimated on its own (``static_image_mode``): the frames a model samples are far apart,
+    and a result must not depend on which frames came before. One MediaPipe graph per thread, because a
+    graph is not safe to share between request threads.
+    """
+
+    def __init__(self, min_detection_confidence: float = 0.5):
+        self.min_detection_confidence = min_detection_confidence
+        self._local = threading.local()
+
+    def _graph(self):
+        graph = getattr(self._local, "graph", None)
+        if graph is None:
+            try:
+                from mediapipe.python.solutions import pose as mp_pose
+            except ImportError:
+                from vidclf.errors import BackboneWeightsError
+
+                raise BackboneWeightsError("the pose stream needs MediaPipe: pip install mediapipe==0.10.14") from None
+            graph = mp_pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=False,
+                                 min_detection_confidence=self.min_detection_confidence)
+            self._local.graph = graph
+        return graph
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 RGB frames ``[T, H, W, 3]`` -> raw landmarks float32 ``[T, 33, 4]`` (NaN where no person)."""
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"expected frames [T, H, W, 3], got {tuple(frames.shape)}")
+        t, h, w, _ = frames.shape
+        side = float(max(h, w))
+        out = np.full((t, NUM_LANDMARKS, 4), np.nan, np.float32)
+        graph = self._graph()
+        for i, frame in enumerate(frames):
+            found = graph.process(np.ascontiguousarray(frame)).pose_landmarks
+            if found is None:
+                continue
+            lm = np.array([(p.x, p.y, p.z, p.visibility) for p in found.landmark], np.float32)
+            # MediaPipe's x is a share of the width, y of the height, z on the scale of x.
+            out[i, :, 0] = lm[:, 0] * w / side
+            out[i, :, 1] = lm[:, 1] * h / side
+            out[i, :, 2] = lm[:, 2] * w / side
+            out[i, :, 3] = lm[:, 3]
+        return out
+
+
+def found_mask(raw: np.ndarray) -> np.ndarray:
+    """``[T, 33, 4]`` -> bool ``[T]``: frames where a person was found."""
+    return ~np.isnan(raw[:, :, :2]).any(axis=(1, 2))
+
+
+def normalize_landmarks(raw: np.ndarray) -> np.ndarray:
+    """Raw landmarks ``[T, 33, 4]`` (NaN rows: no person) -> features float32 ``[T, POSE_FEATURE_DIM]``.
+
+    Frames without a person are all zeros with the found flag 0. Joints are hip-centred per frame and
+    divided by the clip's median torso length (shoulder centre to hip centre), so position and size in the
+    frame cancel, but the hip centre's path over the clip is kept, relative to its mean and in torso
+    lengths: a jumping jack moves the whole body, a wall push-up hardly does.
+    """
+    t = raw.shape[0]
+    feats = np.zeros((t, POSE_FEATURE_DIM), np.float32)
+    found = found_mask(raw)
+    if not found.any():
+        return feats
+    lm = raw[found].astype(np.float64)
+    hip = lm[:, [LEFT_HIP, RIGHT_HIP], :2].mean(1)
+    shoulder = lm[:, [LEFT_SHOULDER, RIGHT_SHOULDER], :2].mean(1)
+    torso = np.linalg.norm(shoulder - hip, axis=1)
+    scale = max(float(np.median(torso)), 1e-3)
+    n = NUM_LANDMARKS
+    rel = (lm[:, :, :2] - hip[:, None, :]) / scale
+    feats[found, : 2 * n] = rel.reshape(len(lm), -1)
+    feats[found, 2 * n : 3 * n] = lm[:, :, 2] / scale
+    feats[found, 3 * n : 4 * n] = lm[:, :, 3]
+    feats[found, 4 * n : 4 * n + 2] = (hip - hip.mean(0)) / scale
+    feats[found, 4 * n + 2] = torso / scale - 1.0
+    feats[found, 4 * n + 3] = 1.0
+    return feats
+
+
+def mirror_landmarks(raw: np.ndarray) -> np.ndarray:
+    """The landmarks of the mirrored frames: x reflected about the clip's mean x, left and right swapped."""
+    out = raw[:, list(MIRROR_ORDER)].copy()
+    centre = np.nanmean(raw[:, :, 0]) if found_mask(raw).any() else 0.5
+    out[:, :, 0] = 2 * centre - out[:, :, 0]
+    return out
+
+
+def augment_landmarks(raw: np.ndarray, rng: np.random.Generator, *, num_frames: int | None = None) -> np.ndarray:
+    """A random, clip-consistent variant of raw landmarks ``[T, 33, 4]`` -> ``[num_frames or T, 33, 4]``.
+
+    Mirror (p 0.5), scale x and y independently (0.85-1.15, an aspect change), rotate (+-12 degrees),
+    play a random 65-100 % stretch of the clip at a matching speed, drop frames (p 0.1) and joints (p 0.05),
+    and add a little jitter (0.5 % of the frame).
+    """
+    t = raw.shape[0]
+    out_t = num_frames or t
+    x = mirror_landmarks(raw) if rng.random() < 0.5 else raw.copy()
+    found = found_mask(x)
+    if found.any():
+        centre = np.nanmean(x[:, :, :2].reshape(-1, 2), axis=0)
+        angle = np.deg2rad(rng.uniform(-12, 12))
+        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        scale = rng.uniform(0.85, 1.15, size=2)
+        xy = (x[:, :, :2] - centre) @ rot.T * scale + centre
+        x[:, :, :2] = xy + rng.normal(0, 0.005, size=xy.shape)
+    length = rng.uniform(0.65, 1.0)
+    start = rng.uniform(0, 1 - length)
+    pos = (start + length * (np.arange(out_t) + rng.uniform(0.25, 0.75)) / out_t) * t
+    x = x[np.clip(pos.astype(int), 0, t - 1)]
+    x[rng.random(out_t) < 0.1] = np.nan
+    x[rng.random((out_t, NUM_LANDMARKS)) < 0.05] = np.nan
+    # A dropped hip or shoulder would move the frame's centre: fill it from its partner instead.
+    for a, b in ((LEFT_HIP, RIGHT_HIP), (LEFT_SHOULDER, RIGHT_SHOULDER)):
+        for i, j in ((a, b), (b, a)):
+            gone = np.isnan(x[:, i, 0]) & ~np.isnan(x[:, j, 0])
+            x[gone, i] = x[gone, j]
+    partial = np.isnan(x[:, :, 0]).any(1) & ~np.isnan(x[:, :, 0]).all(1)
+    sub = x[partial]
+    missing = np.isnan(sub[:, :, 0])
+    # A dropped joint is reported at the hip centre with visibility 0, as BlazePose reports a hidden joint.
+    hips = sub[:, [LEFT_HIP, RIGHT_HIP], :3].mean(1)
+    sub[:, :, :3] = np.where(missing[:, :, None], hips[:, None, :], sub[:, :, :3])
+    sub[:, :, 3] = np.where(missing, 0.0, sub[:, :, 3])
+    x[partial] = sub
+    return x.astype(np.float32)

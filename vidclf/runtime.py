@@ -1,0 +1,99 @@
+"""What training, evaluation and prediction all use: the device, autocast, data loaders, batched logits,
+and the sums over processes of a distributed run (a single process is the one-rank case)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as torch_dist
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from tqdm.auto import tqdm
+
+from vidclf.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """Rank 0 writes checkpoints, logs and progress bars."""
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but no CUDA GPU is available; use --device cpu")
+    return device
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast for ``precision="bf16"``, nothing for ``"fp32"``."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int, device: torch.device, seed: int,
+                dist: Dist = Dist()) -> DataLoader:
+    """Training (``shuffle=True``): a DistributedSampler even in one process, so that N processes with
+    ``batch_size / N`` each see exactly the global batches one process sees. Evaluation: rank ``r`` takes
+    clips ``r, r + N, ...``, so every clip is counted exactly once (no padding)."""
+    if shuffle:
+        if batch_size % dist.world:
+            raise ConfigError(f"batch_size {batch_size} must be a multiple of the {dist.world} processes")
+        sampler = DistributedSampler(dataset, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=seed)
+        per_rank = batch_size // dist.world
+    else:
+        sampler, per_rank = list(range(dist.rank, len(dataset), dist.world)), batch_size
+    return DataLoader(
+        dataset,
+        batch_size=per_rank,
+        sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=num_workers > 0,
+    )
+
+
+@torch.inference_mode()
+def collect_logits(model: CNNLSTM, loader: DataLoader, device: torch.device, precision: str,
+                   show_progress: bool = False, features: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits ``[N, K]`` (fp32, on CPU) and labels ``[N]`` for every clip (or feature sequence) of ``loader``."""
+    model.eval()
+    all_logits, all_labels = [], []
+    for clips, labels in tqdm(loader, desc="evaluating", disable=not show_progress, leave=False):
+        with autocast(device, precision):
+            logits = model(clips.to(device), features=features)
+        all_logits.append(logits.float().cpu())
+        all_labels.append(labels)
+    return torch.cat(all_logits), torch.cat(all_labels)
+
+
+def all_sum(values: list[float], dist: Dist, device: torch.device | None = None) -> list[float]:
+    """Element-wise sum of ``values`` over all ranks. ``device`` is the rank's own: NCCL reduces only
+    tensors on the GPU, gloo only on the CPU."""
+    if not dist.active:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    torch_dist.all_reduce(t)
+    return t.tolist()
+
+
+def barrier(dist: Dist) -> None:
+    if dist.active:
+        torch_dist.barrier()
+
+
