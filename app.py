@@ -25,7 +25,7 @@ from vidclf.errors import VidclfError
 from vidclf.models.registry import BACKBONES
 from vidclf.plots import confidence_figure, curves_figure, timeline_figure
 from vidclf.overlay import skeleton_frames
-from vidclf.serving import ServeSettings, answer_markdown, resolve_inside
+from vidclf.serving import ServeSettings, answer_markdown, model_markdown, resolve_inside
 from vidclf.training.job import TrainingJob
 from vidclf.video import VIDEO_EXTENSIONS, probe
 
@@ -124,6 +124,13 @@ def predict(video: str | None, model_label: str | None):
     return p.probs, confidence_figure(p.probs), gallery, timeline_plot, details
 
 
+def describe_model(label: str | None) -> str:
+    try:
+        return model_markdown(entry_for(label))
+    except gr.Error:
+        return "Pick a model."
+
+
 def refresh_models(current: str | None):
     choices = model_choices()
     labels = [label for _, label in choices]
@@ -206,7 +213,8 @@ def build_app() -> gr.Blocks:
                 with gr.Column(scale=1):
                     video = gr.Video(sources=["upload", "webcam"], label="Clip")
                     model = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, label="Model",
-                                        info="backbone, classes and validation accuracy of each checkpoint")
+                                        info="best first: what each model looks at, and how it scored")
+                    about = gr.Markdown(model_markdown(models()[0]) if choices else "No model found in weights/.")
                     button = gr.Button("Predict", variant="primary")
                 with gr.Column(scale=1):
                     details = gr.Markdown()
@@ -215,6 +223,7 @@ def build_app() -> gr.Blocks:
             timeline = gr.Plot(label="Timeline", visible=False)
             frames = gr.Gallery(label="Frames the model saw", columns=10, height=320, object_fit="contain")
             outputs = [label, chart, frames, timeline, details]
+            model.change(describe_model, model, about, api_name=False, show_progress="hidden")
             # One listener for the button, an upload and the end of a webcam recording: one queue, one API.
             gr.on([button.click, video.upload, video.stop_recording], predict, [video, model], outputs, api_name="predict")
             rows = example_rows(choices)

@@ -13,6 +13,7 @@ override the file. Only argument parsing and printing live here: the work is in 
 from __future__ import annotations
 
 import argparse
+import logging
 import dataclasses
 import json
 import sys
@@ -165,6 +166,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from vidclf.calibration import calibrate
+
+    r = calibrate(args.checkpoint, oof=args.oof, data_root=args.data_root, split=args.split, answered=args.answered,
+                  cache_dir=args.cache_dir)
+    cv = f"; cross-validated accuracy {r['cv_acc']:.3f} +- {r['cv_std']:.3f}" if r["cv_acc"] is not None else ""
+    print(f"{args.checkpoint}: 'not one of these' below a top probability of {r['threshold']:.3f} (set on {r['source']}){cv}")
+    return 0
+
+
+def cmd_fuse(args: argparse.Namespace) -> int:
+    from vidclf.calibration import build_fusion
+
+    r = build_fusion(args.stream, args.oof, args.out, max_ratio=args.max_ratio, answered=args.answered)
+    print(f"wrote {args.out}: weights {dict(zip(args.stream, r['weights']))}, threshold {r['threshold']:.3f}; "
+          f"nested cross-validated accuracy {r['cv_acc']:.3f} +- {r['cv_std']:.3f} "
+          f"(streams alone: {', '.join(f'{k} {v:.3f}' for k, v in r['streams_cv_acc'].items())})")
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from vidclf.data.synthetic import make_synthetic_dataset, write_examples
 
@@ -229,6 +250,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
+    p = sub.add_parser("calibrate", help="set a checkpoint's 'not one of these' threshold (and cv accuracy) from validation clips")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--oof", default=None, help="the oof.npz of a `cv` run of the checkpoint's recipe")
+    p.add_argument("--data-root", default=None, help="or: calibrate on the validation groups the checkpoint held out")
+    p.add_argument("--split", type=int, default=1, choices=(1, 2, 3))
+    p.add_argument("--answered", type=float, default=0.95, help="share of known-class clips still answered (default 0.95)")
+    p.add_argument("--cache-dir", default=None)
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("fuse", help="late-fuse trained checkpoints, weights chosen on their cv runs' out-of-fold predictions")
+    p.add_argument("--stream", action="append", required=True, help="a checkpoint (repeat; the first is trusted most)")
+    p.add_argument("--oof", action="append", required=True, help="the oof.npz of each stream's recipe, in the same order")
+    p.add_argument("--out", required=True)
+    p.add_argument("--max-ratio", type=float, default=1.0,
+                   help="no stream weighs more than this times the first (default 1: pose leads; 0 or less: no bound)")
+    p.add_argument("--answered", type=float, default=0.95)
+    p.set_defaults(func=cmd_fuse)
+
     p = sub.add_parser("synth", help="write the SYNTHETIC action dataset (UCF-101 layout)")
     p.add_argument("--out", required=True)
     p.add_argument("--groups", type=int, default=6)
@@ -253,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if getattr(args, "max_ratio", None) is not None and args.max_ratio <= 0:
+        args.max_ratio = None
     try:
         return args.func(args)
     except VidclfError as e:

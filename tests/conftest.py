@@ -40,3 +40,20 @@ def app_url(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     with AppServer(runs, ARTIFACTS / "app.log", VIDCLF_ENABLE_TRAINING="1") as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def synthetic_pose_run(synth_root, tmp_path_factory):
+    """A pose-stream model trained on the SYNTHETIC set's known landmarks (no pose estimator): its run folder."""
+    from vidclf.config import apply_overrides, load_config
+    from vidclf.data.dataset import training_data
+    from vidclf.training.loop import fit
+
+    out = tmp_path_factory.mktemp("pose_run")
+    cfg = apply_overrides(load_config(), {
+        "data_root": str(synth_root), "num_classes": 0, "backbone": "pose", "num_frames": 16, "lr": 3e-3,
+        "batch_size": 8, "epochs": 25, "lr_schedule": "cosine", "out_dir": str(out), "cache_dir": str(out / "cache"),
+        "device": "cpu"})
+    data = training_data(cfg)
+    fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    return out

@@ -14,9 +14,13 @@ cross-validation's ``oof.npz``):
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from vidclf.data.index import group_of
+from vidclf.errors import DatasetError
 
 WEIGHT_GRID = tuple(round(0.1 * i, 1) for i in range(0, 21))  # 0.0 ... 2.0
 
@@ -74,3 +78,35 @@ def nested_fusion_accuracy(log_probs: Sequence[np.ndarray], labels: np.ndarray, 
         chosen.append(w)
     return {"fold_acc": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
             "weights": chosen}
+
+
+def read_oof(path: str | Path, *, num_folds: int = 6) -> dict[str, np.ndarray]:
+    """An ``oof.npz`` of ``train_cli.py cv``: ``paths``, ``labels``, ``log_probs`` (of each fold's last epoch)
+    and ``folds`` (each clip's fold; files without them are recovered from the groups, dealt round-robin over
+    ``num_folds`` as :func:`vidclf.data.index.group_folds` deals them)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            paths, labels, logits = z["paths"], z["labels"], z["logits_last"]
+            folds = z["folds"] if "folds" in z.files else None
+    except (OSError, KeyError, ValueError) as e:
+        raise DatasetError(f"{path} is not an oof.npz written by `train_cli.py cv` ({type(e).__name__})") from None
+    if folds is None:
+        groups = [group_of(Path(p)) for p in paths]
+        order = sorted(set(groups))
+        folds = np.array([order.index(g) % num_folds for g in groups])
+    return {"paths": paths, "labels": labels, "log_probs": _log_softmax(logits.astype(np.float64)), "folds": folds}
+
+
+def align(oofs: Sequence[dict[str, np.ndarray]]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """The streams' log-probabilities on the clips all of them have, in one order; labels; folds."""
+    common = sorted(set.intersection(*(set(o["paths"].tolist()) for o in oofs)))
+    if not common:
+        raise DatasetError("the out-of-fold files share no clips: were they made on the same data?")
+    rows = [{p: i for i, p in enumerate(o["paths"].tolist())} for o in oofs]
+    lps = [o["log_probs"][[r[p] for p in common]] for o, r in zip(oofs, rows)]
+    labels = oofs[0]["labels"][[rows[0][p] for p in common]]
+    folds = oofs[0]["folds"][[rows[0][p] for p in common]]
+    for o, r in zip(oofs[1:], rows[1:]):
+        if not np.array_equal(o["labels"][[r[p] for p in common]], labels):
+            raise DatasetError("the out-of-fold files disagree on the labels: were they made with the same classes?")
+    return lps, labels, folds

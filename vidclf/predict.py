@@ -13,13 +13,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
 import torch
 
 from vidclf.checkpoint import Checkpoint, load_checkpoint
-from vidclf.data.landmarks import POSE_MAX_SIDE
+from vidclf.data.landmarks import POSE_MAX_SIDE, landmarks_beside
 from vidclf.runtime import autocast, resolve_device
 from vidclf.sampling import paired, paired_indices, uniform_indices, window_starts
 from vidclf.video import VideoInfo, load_clip, probe, read_frames
@@ -133,13 +134,14 @@ class Predictor:
     """A checkpoint's model(s), ready for inference. ``precision="bf16"`` trades exactness for speed;
     ``device="auto"`` takes a GPU where there is one."""
 
-    def __init__(self, checkpoint: str | os.PathLike | Checkpoint, precision: str = "fp32", device: str = "auto"):
+    def __init__(self, checkpoint: str | os.PathLike | Checkpoint, precision: str = "fp32", device: str = "auto",
+                 pose_estimator: Callable[[np.ndarray], np.ndarray] | None = None):
         self.checkpoint = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
         self.device = resolve_device(device)
         self.precision = precision
         parts = self.checkpoint.streams or ((self.checkpoint, 1.0),)
         self.streams = [(_Stream(ck, self.device, precision), float(w)) for ck, w in parts]
-        self._estimator = None
+        self._estimator = pose_estimator  # frames [T, H, W, 3] -> landmarks [T, 33, 4]; BlazePose when None
         self._estimator_lock = threading.Lock()
 
     @property
@@ -158,7 +160,12 @@ class Predictor:
                 self._estimator = PoseEstimator()
             return self._estimator
 
-    def _landmarks(self, frames: np.ndarray) -> np.ndarray:
+    def _landmarks(self, frames: np.ndarray, path: str | os.PathLike, indices: list[int]) -> np.ndarray:
+        """Landmarks ``[T, 33, 4]`` of ``frames`` (the clip's frames at ``indices``): from the file beside the
+        clip where one exists (as in training), else estimated."""
+        every = landmarks_beside(path)
+        if every is not None:
+            return every[np.minimum(indices, len(every) - 1)]
         return self._pose_estimator()(frames)
 
     def predict(self, path: str | os.PathLike) -> Prediction:
@@ -183,7 +190,7 @@ class Predictor:
             if stream.pose:
                 from vidclf.models.pose import found_mask, normalize_landmarks
 
-                landmarks = self._landmarks(frames)
+                landmarks = self._landmarks(frames, path, idx)
                 pose_found = float(found_mask(landmarks).mean())
                 shown = (frames, idx)
                 x = torch.from_numpy(normalize_landmarks(landmarks))[None]
@@ -244,7 +251,7 @@ class Predictor:
                 from vidclf.models.pose import normalize_landmarks
 
                 needed = sorted({i for w in plan for i in w})
-                marks = dict(zip(needed, self._landmarks(frames[[row[i] for i in needed]])))
+                marks = dict(zip(needed, self._landmarks(frames[[row[i] for i in needed]], path, needed)))
                 inputs = [torch.from_numpy(normalize_landmarks(np.stack([marks[i] for i in w]))) for w in plan]
             else:
                 inputs = [stream.pixels(frames[[row[i] for i in w]]) for w in plan]

@@ -94,3 +94,25 @@ def answer_markdown(p: "Prediction", entry: "ModelEntry") -> str:
 
 def _stream_words(backbone: str) -> str:
     return "body pose" if backbone == "pose" else f"motion ({backbone})"
+
+
+def model_markdown(entry: "ModelEntry") -> str:
+    """What a person should know before recording: the actions this model knows, what it looks at, how it scored."""
+    names = ", ".join(_readable(c) for c in entry.classes)
+    kind = "SYNTHETIC actions (stick figures made by vidclf; real people are not one of these)" if entry.synthetic else "actions"
+    score = (f" It scored {entry.val_acc:.0%} ({entry.score_kind}, on UCF-101 groups it never trained on)."
+             if entry.val_acc is not None and not entry.synthetic else "")
+    tip = ("" if entry.synthetic else
+           "  \nWorks best with **one person, the whole body in view**, doing the exercise for a few seconds. "
+           "Anything else gets \"not one of these\".")
+    return f"**Knows {len(entry.classes)} {kind}:** {names}.  \nLooks at: {entry.sees or entry.backbone}.{score}{tip}"
+
+
+def _readable(name: str) -> str:
+    """``BodyWeightSquats`` -> ``Body Weight Squats``: UCF-101's class names in words."""
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):
+            out.append(" ")
+        out.append(ch)
+    return "".join(out)

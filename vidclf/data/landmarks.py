@@ -40,6 +40,18 @@ def _key(path: str | os.PathLike, num_frames: int) -> dict:
                     max_side=POSE_MAX_SIDE)
 
 
+def landmarks_beside(path: str | os.PathLike) -> np.ndarray | None:
+    """The landmarks ``[N, 33, 4]`` of every frame of a clip, from ``<clip>.pose.npy`` beside it (written by
+    whoever drew the clip and knows its joints: the synthetic set), or None where there is no such file."""
+    known = Path(path).with_suffix(".pose.npy")
+    if not known.is_file():
+        return None
+    every = np.load(known, allow_pickle=False)
+    if every.ndim != 3 or every.shape[1:] != (NUM_LANDMARKS, 4):
+        raise VideoError(f"{known.name} is not a landmarks file [frames, 33, 4]")
+    return every.astype(np.float32)
+
+
 def clip_landmarks(path: str | os.PathLike, num_frames: int, estimator: PoseEstimator,
                    store: NpyStore | None = None) -> np.ndarray:
     """Raw landmarks ``[num_frames, 33, 4]`` of uniformly sampled frames of one clip.
@@ -48,12 +60,9 @@ def clip_landmarks(path: str | os.PathLike, num_frames: int, estimator: PoseEsti
     else from the cache, else estimated (and cached).
     """
     shape = (num_frames, NUM_LANDMARKS, 4)
-    known = Path(path).with_suffix(".pose.npy")
-    if known.is_file():  # landmarks written beside the clip by whoever drew it (the synthetic set)
-        every = np.load(known, allow_pickle=False)
-        if every.ndim != 3 or every.shape[1:] != (NUM_LANDMARKS, 4):
-            raise VideoError(f"{known.name} is not a landmarks file [frames, 33, 4]")
-        return every[uniform_indices(len(every), num_frames)].astype(np.float32)
+    every = landmarks_beside(path)
+    if every is not None:
+        return every[uniform_indices(len(every), num_frames)]
     if store is not None:
         cached = store.load(_key(path, num_frames), shape, np.float32)
         if cached is not None:

@@ -2,7 +2,7 @@
 
 Besides each fold's best validation accuracy (an upper bound: the epoch was picked on that very fold),
 every fold reports its last epoch's accuracy (nothing picked on validation), and ``oof.npz`` keeps the
-out-of-fold logits of every clip (``paths``, ``labels``, ``logits_last``, ``logits_best``): what fusion
+out-of-fold logits of every clip (``paths``, ``labels``, ``folds``, ``logits_last``, ``logits_best``): what fusion
 weights and rejection thresholds are chosen on.
 """
 
@@ -29,7 +29,7 @@ def cross_validate(config: Config, folds: int, log: Callable[[str], None] = prin
     their mean and standard deviation. Runs go to ``out_dir/fold<i>``; the summary to ``out_dir/cv.json``."""
     out = Path(config.train.out_dir)
     rows = []
-    oof: dict[str, list] = {"paths": [], "labels": [], "logits_last": [], "logits_best": []}
+    oof: dict[str, list] = {"paths": [], "labels": [], "folds": [], "logits_last": [], "logits_best": []}
     for i in range(folds):
         data = training_data(config, fold=(i, folds))
         cfg = apply_overrides(config, {"out_dir": str(out / f"fold{i + 1}")})
@@ -41,6 +41,7 @@ def cross_validate(config: Config, folds: int, log: Callable[[str], None] = prin
         last_acc = float((logits["last"].argmax(1) == labels).mean())
         oof["paths"] += [str(r.path) for r in data.split.val.records]
         oof["labels"].append(labels)
+        oof["folds"].append(np.full(len(labels), i))
         oof["logits_last"].append(logits["last"])
         oof["logits_best"].append(logits["best"])
         rows.append({"fold": i + 1, "val_groups": list(data.split.val_groups), "val_clips": len(data.val),
@@ -55,7 +56,7 @@ def cross_validate(config: Config, folds: int, log: Callable[[str], None] = prin
                "min": min(accs), "max": max(accs), "last_mean": statistics.mean(last),
                "last_std": statistics.stdev(last) if len(last) > 1 else 0.0, "config": config.to_dict()}
     out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "oof.npz", paths=np.array(oof["paths"]), labels=np.concatenate(oof["labels"]),
+    np.savez(out / "oof.npz", paths=np.array(oof["paths"]), labels=np.concatenate(oof["labels"]), folds=np.concatenate(oof["folds"]),
              logits_last=np.concatenate(oof["logits_last"]), logits_best=np.concatenate(oof["logits_best"]))
     (out / "cv.json").write_text(json.dumps(summary, indent=1))
     log(f"cross-validated accuracy: {summary['mean']:.3f} +- {summary['std']:.3f} (folds {summary['min']:.3f}-{summary['max']:.3f}) "

@@ -1,0 +1,89 @@
+"""Give shipped checkpoints their rejection threshold and cross-validated score, and build a fusion.
+
+Everything is chosen on out-of-fold predictions of a group cross-validation (``train_cli.py cv``'s
+``oof.npz``), or on the validation groups a checkpoint held out: never on test clips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from vidclf.checkpoint import Checkpoint, fusion_checkpoint, load_checkpoint, save_checkpoint
+from vidclf.errors import DatasetError
+from vidclf.fusion import align, choose_weights, fuse, nested_fusion_accuracy, read_oof, rejection_threshold
+
+log = logging.getLogger(__name__)
+
+
+def _is_half(ck: Checkpoint) -> bool:
+    parts = [s for s, _ in ck.streams] or [ck]
+    return any(v.dtype == torch.float16 for p in parts for v in p.state_dict.values())
+
+
+def _fold_accuracy(log_probs: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> tuple[float, float]:
+    accs = [float((log_probs[folds == f].argmax(1) == labels[folds == f]).mean()) for f in sorted(set(folds.tolist()))]
+    return float(np.mean(accs)), float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0
+
+
+def calibrate(checkpoint: str | Path, *, oof: str | Path | None = None, data_root: str | Path | None = None,
+              split: int = 1, answered: float = 0.95, cache_dir: str | None = None) -> dict:
+    """Set ``checkpoint``'s rejection threshold (in place) so that ``answered`` of known-class clips are still
+    answered: on the out-of-fold predictions of its recipe (``oof``, which also gives it its cross-validated
+    accuracy), or on the validation groups it held out (``data_root``)."""
+    ck = load_checkpoint(checkpoint)
+    metrics = dict(ck.metrics)
+    if oof is not None:
+        o = read_oof(oof)
+        lp = o["log_probs"]
+        metrics["cv_acc"], metrics["cv_std"] = _fold_accuracy(lp, o["labels"], o["folds"])
+        source = f"out-of-fold predictions of a {len(set(o['folds'].tolist()))}-fold group cross-validation ({len(lp)} clips)"
+    elif data_root is not None:
+        from vidclf.data.index import build_index
+        from vidclf.evaluate import checkpoint_log_probs
+
+        held = set(ck.info.get("val_groups") or [])
+        index = build_index(data_root, "train", split, ck.classes, 0)
+        records = [r for r in index.records if r.group in held]
+        if not records:
+            raise DatasetError(f"{Path(checkpoint).name} names no validation groups of this data to calibrate on")
+        lp = checkpoint_log_probs(ck, records, cache_dir=cache_dir).numpy()
+        source = f"its validation groups {', '.join(sorted(held))} ({len(records)} clips)"
+    else:
+        raise DatasetError("calibrate needs --oof (a cv run's oof.npz) or --data-root (the checkpoint's validation groups)")
+    threshold = rejection_threshold(lp, answered=answered)
+    info = {**ck.info, "reject_calibration": f"answers {answered:.0%} of known-class clips of {source}"}
+    save_checkpoint(checkpoint, dataclasses.replace(ck, reject_threshold=threshold, metrics=metrics, info=info), half=_is_half(ck))
+    log.info("%s: threshold %.3f from %s", Path(checkpoint).name, threshold, source)
+    return {"threshold": threshold, "source": source, "cv_acc": metrics.get("cv_acc"), "cv_std": metrics.get("cv_std")}
+
+
+def build_fusion(streams: Sequence[str | Path], oofs: Sequence[str | Path], out: str | Path, *,
+                 max_ratio: float | None = 1.0, answered: float = 0.95) -> dict:
+    """Fuse trained ``streams`` (the first is the one trusted most: the pose stream) with weights chosen on
+    their recipes' out-of-fold predictions ``oofs`` (one ``oof.npz`` per stream), set the fused rejection
+    threshold on the same clips, and write the fusion checkpoint to ``out``.
+
+    The reported accuracy is nested: each fold's weights are chosen on the other folds' clips.
+    """
+    if len(streams) != len(oofs) or len(streams) < 2:
+        raise DatasetError("give two or more streams, each with the oof.npz of its recipe's cross-validation")
+    cks = [load_checkpoint(s) for s in streams]
+    lps, labels, folds = align([read_oof(o) for o in oofs])
+    weights = choose_weights(lps, labels, max_ratio=max_ratio)
+    fused = fuse(lps, weights)
+    nested = nested_fusion_accuracy(lps, labels, folds, max_ratio=max_ratio)
+    per_stream = {ck.backbone: _fold_accuracy(lp, labels, folds) for ck, lp in zip(cks, lps)}
+    threshold = rejection_threshold(fused, answered=answered)
+    metrics = {"cv_acc": nested["mean"], "cv_std": nested["std"], "cv_fold_acc": nested["fold_acc"],
+               "streams_cv_acc": {k: v[0] for k, v in per_stream.items()}, "oof_clips": len(labels)}
+    info = {"streams": [str(s) for s in streams], "weights": list(weights), "max_ratio": max_ratio,
+            "reject_calibration": f"answers {answered:.0%} of the {len(labels)} out-of-fold known-class clips"}
+    ck = fusion_checkpoint(list(zip(cks, weights)), reject_threshold=threshold, metrics=metrics, info=info)
+    save_checkpoint(out, ck, half=True)
+    return {"weights": weights, "threshold": threshold, **metrics, "nested_weights": nested["weights"]}
