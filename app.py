@@ -6,16 +6,11 @@ Run: ``python app.py`` (port 7860, or $PORT / $GRADIO_SERVER_PORT). Settings: se
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
-import threading
 import time
 from pathlib import Path
 
-import cv2
 import gradio as gr
-import numpy as np
 
 from vidclf import hub
 from vidclf.catalog import ModelEntry, PredictorPool, find_models
@@ -25,7 +20,7 @@ from vidclf.errors import VidclfError
 from vidclf.models.registry import BACKBONES
 from vidclf.plots import confidence_figure, curves_figure, timeline_figure
 from vidclf.overlay import skeleton_frames
-from vidclf.serving import ServeSettings, answer_markdown, model_markdown, resolve_inside
+from vidclf.serving import FrameStore, ServeSettings, answer_markdown, check_length, model_markdown, resolve_inside
 from vidclf.training.job import TrainingJob
 from vidclf.video import VIDEO_EXTENSIONS, probe
 
@@ -34,8 +29,7 @@ EXAMPLES_DIR = ROOT / "examples"
 SYNTHETIC_ROOT = ROOT / ".cache" / "vidclf" / "synthetic-dataset"
 TIMELINE_MIN_SECONDS = 8.0  # clips longer than this also get a sliding-window timeline
 
-FRAMES_DIR = Path(tempfile.gettempdir()) / "vidclf-frames"
-FRAMES_MAX_AGE_S = 3600
+FRAMES = FrameStore()
 
 SETTINGS = ServeSettings.from_env()
 POOL = PredictorPool()
@@ -70,52 +64,22 @@ def entry_for(label: str | None) -> ModelEntry:
     raise gr.Error(f"model {label!r} is not available (any more): pick another one")
 
 
-_last_sweep = [0.0]
-
-
-def frame_files(frames: list[np.ndarray] | np.ndarray, indices: list[int]) -> list[tuple[str, str]]:
-    """The sampled frames as JPEG files for the gallery, named by content and written atomically.
-
-    Gradio's own numpy-image path rewrites an identical image in place, so two identical requests at once
-    could truncate a file while it is being served; its file-path path copies atomically instead.
-    """
-    FRAMES_DIR.mkdir(exist_ok=True)
-    out = []
-    for frame, i in zip(frames, indices):
-        data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
-        path = FRAMES_DIR / f"{hashlib.sha1(data).hexdigest()}.jpg"
-        if not path.exists():
-            tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        out.append((str(path), f"frame {i}"))
-    now = time.time()
-    if now - _last_sweep[0] > 600:  # drop frames of requests older than an hour
-        _last_sweep[0] = now
-        for old in FRAMES_DIR.glob("*.jpg"):
-            if now - old.stat().st_mtime > FRAMES_MAX_AGE_S:
-                old.unlink(missing_ok=True)
-    return out
-
-
 def predict(video: str | None, model_label: str | None):
     """(video file, model label) -> top-5 label, confidence chart, frames, timeline, the answer in words."""
     if not video:
         raise gr.Error("Upload a clip or record one with the webcam first.")
     entry = entry_for(model_label)
     try:
-        info = probe(video)
-        if info.duration_s > SETTINGS.max_seconds:
-            raise gr.Error(f"the clip is {info.duration_s:.0f} s long; this server classifies clips up to "
-                           f"{SETTINGS.max_seconds:.0f} s: cut it and try again")
-        predictor = POOL.get(entry.path)
         t0 = time.perf_counter()
-        p = predictor.predict(video)
+        info = probe(video)
+        check_length(info, SETTINGS.max_seconds)
+        predictor = POOL.get(entry.path)
+        p = predictor.predict(video, info=info)
         timeline = predictor.timeline(video, info=p.info) if p.info.duration_s > TIMELINE_MIN_SECONDS else None
         seconds = time.perf_counter() - t0
     except VidclfError as e:
         raise gr.Error(str(e)) from None
-    gallery = frame_files(skeleton_frames(p.frames, p.landmarks), p.indices)
+    gallery = FRAMES.write(skeleton_frames(p.frames, p.landmarks), [f"frame {i}" for i in p.indices])
     timeline_plot = (gr.Plot(timeline_figure(timeline.times, timeline.probs, timeline.classes), visible=True)
                      if timeline is not None else gr.Plot(None, visible=False))
     details = (f"{answer_markdown(p, entry)}  \n"

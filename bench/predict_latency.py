@@ -8,7 +8,6 @@ cold = a new Predictor (checkpoint load) plus the first call; warm = later calls
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch

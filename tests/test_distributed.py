@@ -26,7 +26,7 @@ def train(synth_root, out, cache, launcher):
 
 
 def test_two_process_torchrun_matches_one_process(synth_root, tmp_path):
-    one = train(synth_root, tmp_path / "one", tmp_path / "cache1", [sys.executable])
+    train(synth_root, tmp_path / "one", tmp_path / "cache1", [sys.executable])
     two = train(synth_root, tmp_path / "two", tmp_path / "cache2",
                 [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"])
     assert "2 processes" in two and two.count("epoch 1/1:") == 1  # rank 0 alone logs

@@ -30,7 +30,7 @@ def test_features_ignore_where_the_person_stands_and_how_large_they_appear():
     moved[:, :, 0] += 0.3  # and elsewhere in the frame
     moved[:, :, 1] -= 0.1
     a, b = normalize_landmarks(raw), normalize_landmarks(moved)
-    assert a.shape == (16, POSE_FEATURE_DIM) == (16, 136)
+    assert a.shape == (16, POSE_FEATURE_DIM) == (16, 146)
     assert np.allclose(a, b, atol=1e-5)
     assert not np.allclose(a[0], a[8])  # the pose itself changes over the clip
 

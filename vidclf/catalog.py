@@ -123,7 +123,7 @@ class PredictorPool:
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
-        predictor = Predictor(path)
+        predictor = Predictor(path, precision="auto")
         with self._lock:
             self._models[key] = predictor
             self._models.move_to_end(key)

@@ -45,7 +45,7 @@ def _panel(series: dict[str, Sequence[float]], title: str, w: int, h: int) -> np
         v = lo + frac * (hi - lo)
         _text(img, f"{v:.2f}", (4, int(y_of(v)) + 4), 0.35)
     _text(img, "epoch", (w // 2 - 15, h - 8), 0.4)
-    _text(img, f"1", (left - 3, h - bottom + 14), 0.35)
+    _text(img, "1", (left - 3, h - bottom + 14), 0.35)
     _text(img, f"{n}", (w - right - 10, h - bottom + 14), 0.35)
     for k, (name, s) in enumerate(series.items()):
         color = _COLORS[k % len(_COLORS)]

@@ -112,10 +112,22 @@ class Checkpoint:
         return model.eval()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _process_umask() -> int:
+    """The process's umask, read without changing it (Linux reports it in /proc; elsewhere it is read once
+    here, at import, before any request thread exists: setting it, even for an instant, would make files that
+    other threads create meanwhile world-writable)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _process_umask()
 
 
 def fusion_checkpoint(streams: list[tuple[Checkpoint, float]], *, reject_threshold: float | None = None,
@@ -166,7 +178,7 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, half: bool = Fals
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; a checkpoint is shared like any output
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; a checkpoint is shared like any output
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -253,10 +253,12 @@ def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
     by_section: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     for key, value in overrides.items():
         section, _, name = key.rpartition(".")
-        section = section or section_of(name)
+        owner = section_of(name)  # raises for unknown keys with a suggestion
+        section = section or owner
         if section not in SECTIONS:
-            raise ConfigError(f"unknown section {section!r} in override {key!r}")
-        section_of(name)  # raises for unknown keys with a suggestion
+            raise ConfigError(f"unknown section {section!r} in override {key!r}; sections are {list(SECTIONS)}")
+        if section != owner:
+            raise ConfigError(f"{name!r} is a {owner} setting, not a {section} one: use {owner}.{name} or just {name}")
         by_section[section][name] = coerce(section, name, value)
     return Config(
         **{name: dataclasses.replace(getattr(config, name), **by_section[name]) for name in SECTIONS}

@@ -21,11 +21,12 @@ import torch
 
 from vidclf.checkpoint import Checkpoint, load_checkpoint
 from vidclf.data.landmarks import POSE_MAX_SIDE, landmarks_beside
-from vidclf.runtime import autocast, resolve_device
+from vidclf.runtime import autocast, resolve_device, resolve_precision
 from vidclf.sampling import paired, paired_indices, uniform_indices, window_starts
-from vidclf.video import VideoInfo, load_clip, probe, read_frames
+from vidclf.video import VideoInfo, fit_within, load_clip, probe, read_frames
 
 DISPLAY_MAX_SIDE = POSE_MAX_SIDE  # frames are decoded at most this large: what BlazePose is given in training too
+TIMELINE_MAX_SIDE = 320  # a timeline reads hundreds of frames: this small
 # A pose stream that finds a person in fewer of its frames than this cannot vouch for its answer.
 MIN_POSE_FOUND = 0.25
 
@@ -131,14 +132,14 @@ class _Stream:
 
 
 class Predictor:
-    """A checkpoint's model(s), ready for inference. ``precision="bf16"`` trades exactness for speed;
-    ``device="auto"`` takes a GPU where there is one."""
+    """A checkpoint's model(s), ready for inference. ``precision="bf16"`` trades exactness for speed
+    (``"auto"``: where the hardware has bf16 units); ``device="auto"`` takes a GPU where there is one."""
 
     def __init__(self, checkpoint: str | os.PathLike | Checkpoint, precision: str = "fp32", device: str = "auto",
                  pose_estimator: Callable[[np.ndarray], np.ndarray] | None = None):
         self.checkpoint = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
         self.device = resolve_device(device)
-        self.precision = precision
+        self.precision = resolve_precision(precision, self.device)
         parts = self.checkpoint.streams or ((self.checkpoint, 1.0),)
         self.streams = [(_Stream(ck, self.device, precision), float(w)) for ck, w in parts]
         self._estimator = pose_estimator  # frames [T, H, W, 3] -> landmarks [T, 33, 4]; BlazePose when None
@@ -160,16 +161,17 @@ class Predictor:
                 self._estimator = PoseEstimator()
             return self._estimator
 
-    def _landmarks(self, frames: np.ndarray, path: str | os.PathLike, indices: list[int]) -> np.ndarray:
+    def _landmarks(self, frames: np.ndarray, path: str | os.PathLike | None, indices: list[int]) -> np.ndarray:
         """Landmarks ``[T, 33, 4]`` of ``frames`` (the clip's frames at ``indices``): from the file beside the
         clip where one exists (as in training), else estimated."""
-        every = landmarks_beside(path)
+        every = landmarks_beside(path) if path is not None else None
         if every is not None:
             return every[np.minimum(indices, len(every) - 1)]
         return self._pose_estimator()(frames)
 
-    def predict(self, path: str | os.PathLike) -> Prediction:
-        """Sample, decode and classify one video file. Raises ``VideoError`` for files that are not videos."""
+    def predict(self, path: str | os.PathLike, info: VideoInfo | None = None) -> Prediction:
+        """Sample, decode and classify one video file (``info``: its probe, if the caller has it). Raises
+        ``VideoError`` for files that are not videos."""
         t0 = time.perf_counter()
         wanted: dict[int, list[int]] = {}
 
@@ -178,15 +180,28 @@ class Predictor:
                 wanted[i] = stream.indices(length)
             return sorted({j for idx in wanted.values() for j in idx})
 
-        clip = load_clip(Path(path), 1, None, sampler=union, max_side=DISPLAY_MAX_SIDE)
-        row = {idx: k for k, idx in enumerate(clip.indices)}
+        clip = load_clip(Path(path), 1, None, sampler=union, max_side=DISPLAY_MAX_SIDE, info=info)
+        return self._classify(clip.frames, clip.indices, wanted, clip.info, t0, path=path)
+
+    def predict_frames(self, frames: np.ndarray, fps: float = 25.0) -> Prediction:
+        """Classify a clip already in memory: uint8 RGB ``[N, H, W, 3]``, every frame of it."""
+        t0 = time.perf_counter()
+        wanted = {i: stream.indices(len(frames)) for i, (stream, _) in enumerate(self.streams)}
+        indices = sorted({j for idx in wanted.values() for j in idx})
+        info = VideoInfo(len(frames), fps, frames.shape[2], frames.shape[1], True)
+        return self._classify(frames[indices], indices, wanted, info, t0, path=None)
+
+    def _classify(self, decoded: np.ndarray, decoded_indices: list[int], wanted: dict[int, list[int]], info: VideoInfo,
+                  t0: float, *, path: str | os.PathLike | None) -> Prediction:
+        """Run every stream on its frames (``decoded`` holds the clip's frames at ``decoded_indices``) and fuse."""
+        row = {idx: k for k, idx in enumerate(decoded_indices)}
         fused = torch.zeros(len(self.classes))
         per_stream: dict[str, dict[str, float]] = {}
         weights: dict[str, float] = {}
         landmarks, shown, pose_found = None, None, None
         for i, (stream, weight) in enumerate(self.streams):
             idx = wanted[i]
-            frames = clip.frames[[row[j] for j in idx]]
+            frames = decoded[[row[j] for j in idx]]
             if stream.pose:
                 from vidclf.models.pose import found_mask, normalize_landmarks
 
@@ -213,7 +228,7 @@ class Predictor:
             probs={c: float(p) for c, p in zip(self.classes, probs.tolist())},
             frames=shown[0],
             indices=list(shown[1]),
-            info=clip.info,
+            info=info,
             seconds=time.perf_counter() - t0,
             known=known,
             threshold=threshold,
@@ -223,8 +238,8 @@ class Predictor:
             pose_found=pose_found,
         )
 
-    def timeline(self, path: str | os.PathLike, window_s: float = 4.0, max_windows: int = 40, batch: int = 8,
-                 info: VideoInfo | None = None) -> Timeline | None:
+    def timeline(self, path: str | os.PathLike, window_s: float = 4.0, max_windows: int = 24, batch: int = 8,
+                 info: VideoInfo | None = None, max_pose_frames: int = 240) -> Timeline | None:
         """Probabilities of ``window_s``-second windows across a clip, or None if the clip is not longer than
         two windows. Each window is sampled like a whole clip by every stream; all windows' frames are
         decoded in one pass, and a pose stream estimates each frame once however many windows share it.
@@ -237,13 +252,24 @@ class Predictor:
         stride = max(window // 2, (info.num_frames - window) // max(max_windows - 1, 1) + 1)
         starts = window_starts(info.num_frames, window, stride)
         plans = []
+        # Pose estimation costs ~25 ms a frame: a pose stream's windows share one grid of at most
+        # max_pose_frames frames across the clip, so a long clip costs a bounded number of estimates.
+        grid = sorted(set(uniform_indices(info.num_frames, min(info.num_frames, max_pose_frames))))
         for stream, _ in self.streams:
+            if stream.pose:
+                per_window = []
+                for s in starts:
+                    inside = [g for g in grid if s <= g < s + window] or [min(grid, key=lambda g: abs(g - s))]
+                    per_window.append([inside[i] for i in uniform_indices(len(inside), stream.spec.num_frames)])
+                plans.append(per_window)
+                continue
             per_window = [[s + i for i in uniform_indices(window, stream.spec.num_frames)] for s in starts]
-            if not stream.pose and stream.spec.pair_gap:
+            if stream.spec.pair_gap:
                 per_window = [paired_indices(w, stream.spec.pair_gap, info.num_frames) for w in per_window]
             plans.append(per_window)
         wanted = sorted({i for plan in plans for w in plan for i in w})
-        frames = read_frames(path, wanted, _display_size(info))
+        # Hundreds of frames: read them small (a pixel stream shrinks them to its own size anyway).
+        frames = read_frames(path, wanted, fit_within(info, TIMELINE_MAX_SIDE))
         row = {idx: k for k, idx in enumerate(wanted)}
         fused = torch.zeros(len(starts), len(self.classes))
         for (stream, weight), plan in zip(self.streams, plans):
@@ -259,9 +285,3 @@ class Predictor:
             fused += weight * torch.cat(out)
         times = [(s + window / 2) / info.fps for s in starts]
         return Timeline(times, fused.softmax(-1).numpy(), self.classes)
-
-
-def _display_size(info: VideoInfo) -> tuple[int, int] | None:
-    from vidclf.video import fit_within
-
-    return fit_within(info, DISPLAY_MAX_SIDE)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as torch_dist
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
@@ -69,7 +70,7 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: i
 
 
 @torch.inference_mode()
-def collect_logits(model: CNNLSTM, loader: DataLoader, device: torch.device, precision: str,
+def collect_logits(model: nn.Module, loader: DataLoader, device: torch.device, precision: str,
                    show_progress: bool = False, features: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits ``[N, K]`` (fp32, on CPU) and labels ``[N]`` for every clip (or feature sequence) of ``loader``."""
     model.eval()
@@ -97,3 +98,12 @@ def barrier(dist: Dist) -> None:
         torch_dist.barrier()
 
 
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"auto"``: bf16 where the hardware runs it natively (a GPU, or a CPU with bf16 units), else fp32."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16"
+    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"

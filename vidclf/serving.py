@@ -15,17 +15,24 @@ prediction becomes on the page (the answer in words, the frames with their skele
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
-from typing import TYPE_CHECKING
+import cv2
+import numpy as np
 
 from vidclf.errors import VidclfError
 
 if TYPE_CHECKING:
     from vidclf.catalog import ModelEntry
     from vidclf.predict import Prediction
+    from vidclf.video import VideoInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,3 +123,59 @@ def _readable(name: str) -> str:
             out.append(" ")
         out.append(ch)
     return "".join(out)
+
+
+# Frame rates above this are not believed when judging a clip's length: a header that claims 1000 fps would
+# make a long clip look short.
+PLAUSIBLE_FPS = 120.0
+
+
+def check_length(info: "VideoInfo", max_seconds: float) -> None:
+    """Refuse a clip longer than ``max_seconds``, judging its length at no more than :data:`PLAUSIBLE_FPS`."""
+    seconds = max(info.duration_s, info.num_frames / PLAUSIBLE_FPS)
+    if seconds > max_seconds:
+        raise VidclfError(f"the clip is {seconds:.0f} s long; this server classifies clips up to {max_seconds:.0f} s: "
+                          "cut it and try again")
+
+
+class FrameStore:
+    """The frames a page shows, as JPEG files in a private folder of this process (``mkdtemp``: not a name in
+    the shared temp folder that another user could take or fill), each named by its content and written
+    atomically: Gradio serves files by path, and two identical requests at once must never see a
+    half-written file. Files older than ``max_age_s`` (and writes cut short) are swept away now and then.
+    """
+
+    def __init__(self, max_age_s: float = 3600.0, sweep_every_s: float = 600.0):
+        self.root = Path(tempfile.mkdtemp(prefix="vidclf-frames-"))
+        self.max_age_s = max_age_s
+        self.sweep_every_s = sweep_every_s
+        self._last_sweep = time.time()
+
+    def write(self, frames: "Sequence[np.ndarray]", captions: "Sequence[str]") -> list[tuple[str, str]]:
+        """uint8 RGB frames -> ``[(file, caption)]`` for a ``gr.Gallery``."""
+        out = []
+        for frame, caption in zip(frames, captions):
+            data = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR),
+                                [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+            path = self.root / f"{hashlib.sha1(data).hexdigest()}.jpg"
+            if not path.exists():
+                tmp = path.with_name(f"{path.stem}.{os.getpid()}-{threading.get_ident()}.tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+            out.append((str(path), caption))
+        if time.time() - self._last_sweep > self.sweep_every_s:
+            self.sweep()
+        return out
+
+    def sweep(self) -> int:
+        """Remove files older than ``max_age_s``; returns how many."""
+        now = self._last_sweep = time.time()
+        gone = 0
+        for old in list(self.root.glob("*.jpg")) + list(self.root.glob("*.tmp")):
+            try:
+                if now - old.stat().st_mtime > self.max_age_s:
+                    old.unlink()
+                    gone += 1
+            except OSError:
+                continue  # another thread swept it first
+        return gone

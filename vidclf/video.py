@@ -157,6 +157,7 @@ def load_clip(
     sampler: Sampler = uniform_indices,
     max_frames: int | None = None,
     max_side: int | None = None,
+    info: VideoInfo | None = None,
 ) -> Clip:
     """Sample ``num_frames`` frames from the whole clip (or its first ``max_frames``) and decode only those.
 
@@ -166,7 +167,7 @@ def load_clip(
     If the header over-states the length (truncated or re-muxed files), the clip is counted by reading and
     sampled again, so a lying header costs time but never a wrong or failed sample.
     """
-    info = probe(path)
+    info = info or probe(path)  # a caller that probed already passes what it found: one probe per request
     if size is None and max_side is not None:
         size = fit_within(info, max_side)
     length = info.num_frames if max_frames is None else min(info.num_frames, max_frames)

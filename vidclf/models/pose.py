@@ -8,8 +8,8 @@ rows where no person was found: a missing frame is marked, never faked.
 :func:`normalize_landmarks` turns raw landmarks into the features the LSTM reads, ``[T, POSE_FEATURE_DIM]``:
 joint positions relative to the hip centre of the frame, divided by the clip's median torso length (so that
 where the person stands and how large they appear cancel), the hip centre's movement over the clip (a jump,
-a walk), the torso's size relative to the clip's (a lean towards the camera), visibility and a
-person-found flag. :func:`augment_landmarks` works on raw landmarks: mirror (with left and right swapped),
+a walk), the torso's size relative to the clip's (a lean towards the camera), visibility, a person-found
+flag, the cosines of the elbow, shoulder, hip and knee angles, and the torso's direction. :func:`augment_landmarks` works on raw landmarks: mirror (with left and right swapped),
 scale, rotation, speed and temporal jitter, dropped frames and joints.
 
 MediaPipe is imported only when an estimator is built: training and testing the stream on landmarks the
@@ -31,8 +31,12 @@ MIRROR_ORDER = (0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9, *[j + (1 if j % 2 else -1) for
 # The lines between landmarks that draw a skeleton.
 SKELETON_EDGES = ((11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 24), (23, 25),
                   (25, 27), (27, 31), (24, 26), (26, 28), (28, 32), (0, 11), (0, 12))
-# Per frame: 33 x (x, y) relative positions, 33 z, 33 visibilities, hip displacement (2), torso ratio, found.
-POSE_FEATURE_DIM = NUM_LANDMARKS * 4 + 4
+# The joint angles (at the middle landmark of each triple) that say what a limb is doing whatever the camera:
+# elbows, shoulders, hips, knees.
+ANGLES = ((11, 13, 15), (12, 14, 16), (13, 11, 23), (14, 12, 24), (11, 23, 25), (12, 24, 26), (23, 25, 27), (24, 26, 28))
+# Per frame: 33 x (x, y) relative positions, 33 z, 33 visibilities, hip displacement (2), torso ratio, found,
+# cosine of each joint angle, and the torso's direction (sin, cos; upright or upside down).
+POSE_FEATURE_DIM = NUM_LANDMARKS * 4 + 4 + len(ANGLES) + 2
 
 
 class PoseEstimator:
@@ -113,6 +117,14 @@ def normalize_landmarks(raw: np.ndarray) -> np.ndarray:
     feats[found, 4 * n : 4 * n + 2] = (hip - hip.mean(0)) / scale
     feats[found, 4 * n + 2] = torso / scale - 1.0
     feats[found, 4 * n + 3] = 1.0
+    xy = lm[:, :, :2]
+    for k, (a, b, c) in enumerate(ANGLES):
+        u, v = xy[:, a] - xy[:, b], xy[:, c] - xy[:, b]
+        denom = np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1)
+        feats[found, 4 * n + 4 + k] = np.where(denom > 1e-9, (u * v).sum(1) / np.maximum(denom, 1e-9), 0.0)
+    up = (shoulder - hip) / np.maximum(torso, 1e-9)[:, None]
+    feats[found, 4 * n + 4 + len(ANGLES)] = up[:, 0]
+    feats[found, 4 * n + 5 + len(ANGLES)] = up[:, 1]
     return feats
 
 

@@ -45,7 +45,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         BackboneSpec("efficientnet_lite0", "vidclf.models.backbones:efficientnet_lite0", 1280,
                      mean=(127 / 255,) * 3, std=(128 / 255,) * 3, pretrained="offline, from a PyPI package",
                      sees="the moving pixels (EfficientNet-Lite0, ImageNet features)"),
-        BackboneSpec("pose", "vidclf.models.backbones:pose_features", 136, input="landmarks",
+        BackboneSpec("pose", "vidclf.models.backbones:pose_features", 146, input="landmarks",
                      sees="the body's pose (33 BlazePose landmarks per frame)"),
     )
 }

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import threading
@@ -25,7 +24,7 @@ from tqdm.auto import tqdm
 from vidclf.charts_png import save_curves_png
 from vidclf.checkpoint import Checkpoint, InputSpec, load_checkpoint, save_checkpoint
 from vidclf.config import Config, TrainConfig
-from vidclf.errors import CheckpointError, ConfigError
+from vidclf.errors import CheckpointError
 from vidclf.models.cnn_lstm import CNNLSTM, build_model
 from vidclf.models.registry import get_backbone
 from vidclf.runtime import Dist, all_sum, autocast, barrier, collect_logits, make_loader, resolve_device
@@ -155,13 +154,17 @@ def fit(
     """
     tc, out_dir = config.train, Path(config.train.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if dist.main:
+        for stale in out_dir.glob(".*.pt.*.tmp"):  # a checkpoint write cut short by a kill: never a checkpoint
+            stale.unlink(missing_ok=True)
     device = resolve_device(device_for(dist, tc.device))
     show_progress = show_progress and dist.main
     if not dist.main:
         log = lambda s: None  # noqa: E731
     torch.manual_seed(tc.seed)
 
-    model = build_model(config.model, len(classes), load_pretrained=tc.init_from is None).to(device)
+    # Resuming or starting from a checkpoint overwrites every weight: no ImageNet weights to fetch (offline too).
+    model = build_model(config.model, len(classes), load_pretrained=not resume and tc.init_from is None).to(device)
     if tc.init_from and not resume:
         start = load_checkpoint(tc.init_from)
         if tuple(start.classes) != tuple(classes) or start.model.backbone != config.model.backbone:
@@ -311,4 +314,10 @@ def _resume_from(path: Path, config: Config, classes: Sequence[str]) -> Checkpoi
         raise CheckpointError(f"--resume: {path} was trained on classes {list(ck.classes)}, not {list(classes)}")
     if ck.model != config.model:
         raise CheckpointError(f"--resume: {path} has model {ck.model}, but the config asks for {config.model}")
+    wanted = InputSpec.from_config(config)
+    if ck.input != wanted:
+        changed = [f"{f}: {getattr(ck.input, f)!r} -> {getattr(wanted, f)!r}" for f in ("num_frames", "img_size", "frame_input",
+                   "diff_gap", "features", "mean", "std") if getattr(ck.input, f) != getattr(wanted, f)]
+        raise CheckpointError(f"--resume: {path} was trained on other inputs ({'; '.join(changed)}); resume with the "
+                              "run's own settings, or start a new --out-dir")
     return ck

@@ -1,0 +1,196 @@
+"""Defects a review found, each pinned by a test that failed before its fix."""
+
+import os
+import stat
+import threading
+
+import pytest
+import torch
+
+from conftest import ROOT
+from vidclf.checkpoint import load_checkpoint, save_checkpoint
+from vidclf.config import apply_overrides, load_config
+from vidclf.errors import CheckpointError, ConfigError, VidclfError
+
+
+def test_a_checkpoint_save_never_sets_the_process_umask(tmp_path, monkeypatch):
+    """Setting the umask to 0, even for an instant, makes files other threads create meanwhile world-writable."""
+    calls = []
+    real = os.umask
+    monkeypatch.setattr(os, "umask", lambda m: calls.append(m) or real(m))
+    ck = load_checkpoint(ROOT / "weights" / "synthetic.pt")
+    path = save_checkpoint(tmp_path / "a.pt", ck, half=True)
+    assert calls == []
+    mode = stat.S_IMODE(path.stat().st_mode)
+    assert mode & 0o002 == 0 and mode & 0o400  # readable by its owner, never world-writable
+
+
+def test_an_override_in_the_wrong_section_is_a_config_error():
+    with pytest.raises(ConfigError, match="train setting, not a data one"):
+        apply_overrides(load_config(), {"data.lr": 1e-3})
+    with pytest.raises(ConfigError, match="unknown section"):
+        apply_overrides(load_config(), {"dat.lr": 1e-3})
+    assert apply_overrides(load_config(), {"train.lr": 1e-3}).train.lr == 1e-3
+
+
+def test_reduced_tensors_live_on_the_ranks_device(monkeypatch):
+    """NCCL reduces only GPU tensors: the sum must be made on the rank's device, not on the CPU."""
+    import vidclf.runtime as runtime
+
+    seen = []
+    monkeypatch.setattr(runtime.torch_dist, "all_reduce", lambda t: seen.append(t.device))
+    device = torch.device("meta")  # any device other than the CPU shows the choice
+    try:
+        runtime.all_sum([1.0, 2.0], runtime.Dist(rank=0, world=2), device)
+    except (NotImplementedError, RuntimeError):
+        pass  # a meta tensor has no values to read back; the device it was made on is what counts
+    assert seen == [device]
+
+
+def test_resume_refuses_a_run_with_other_inputs(synth_root, tmp_path):
+    from vidclf.data.dataset import training_data
+    from vidclf.training.loop import fit
+
+    cfg = apply_overrides(load_config(), {"data_root": str(synth_root), "classes": ["SynthWave", "SynthSquat"], "num_frames": 4,
+                                          "img_size": 32, "epochs": 1, "out_dir": str(tmp_path), "cache_dir": None,
+                                          "device": "cpu"})
+    data = training_data(cfg)
+    fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    other = apply_overrides(cfg, {"num_frames": 6, "epochs": 2})
+    with pytest.raises(CheckpointError, match="num_frames: 4 -> 6"):
+        fit(other, data.train, data.val, data.classes, resume=True, show_progress=False, log=lambda s: None)
+
+
+def test_resume_does_not_fetch_pretrained_weights_it_is_about_to_overwrite(synth_root, tmp_path, monkeypatch):
+    """An offline --resume of a --use-pretrained ResNet-18 must not try to download ImageNet weights."""
+    from vidclf.data.dataset import training_data
+    from vidclf.models import backbones
+    from vidclf.training.loop import fit
+
+    real = backbones.resnet18
+    downloads = []
+
+    def online(**kw):
+        downloads.append(kw.get("use_pretrained"))
+        return real(**{**kw, "use_pretrained": False})
+
+    def offline(**kw):
+        if kw.get("use_pretrained"):
+            raise VidclfError("no network: the ImageNet download failed")
+        return real(**kw)
+
+    cfg = apply_overrides(load_config(), {"data_root": str(synth_root), "classes": ["SynthWave", "SynthSquat"], "num_frames": 2,
+                                          "img_size": 32, "epochs": 1, "out_dir": str(tmp_path), "cache_dir": None,
+                                          "backbone": "resnet18", "use_pretrained": True, "device": "cpu", "batch_size": 8})
+    data = training_data(cfg)
+    monkeypatch.setattr(backbones, "resnet18", online)
+    fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    assert downloads == [True]
+    monkeypatch.setattr(backbones, "resnet18", offline)
+    more = apply_overrides(cfg, {"epochs": 2})
+    result = fit(more, data.train, data.val, data.classes, resume=True, show_progress=False, log=lambda s: None)
+    assert [h["epoch"] for h in result.history] == [1, 2]
+
+
+def test_a_killed_write_leaves_no_temporary_checkpoint_behind(synth_root, tmp_path):
+    from vidclf.data.dataset import training_data
+    from vidclf.training.loop import fit
+
+    stale = tmp_path / ".last.pt.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    cfg = apply_overrides(load_config(), {"data_root": str(synth_root), "classes": ["SynthWave", "SynthSquat"], "num_frames": 2,
+                                          "img_size": 32, "epochs": 1, "out_dir": str(tmp_path), "cache_dir": None, "device": "cpu"})
+    data = training_data(cfg)
+    fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    assert not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_frames_are_stored_privately_and_swept(tmp_path):
+    import numpy as np
+
+    from vidclf.serving import FrameStore
+
+    a, b = FrameStore(), FrameStore()
+    assert a.root != b.root and stat.S_IMODE(a.root.stat().st_mode) == 0o700
+    frames = [np.full((8, 8, 3), v, np.uint8) for v in (10, 200)]
+    files = a.write(frames, ["frame 0", "frame 5"])
+    assert [c for _, c in files] == ["frame 0", "frame 5"] and all(os.path.isfile(f) for f, _ in files)
+    (a.root / "x.123-4.tmp").write_bytes(b"cut short")
+    a.max_age_s = -1
+    assert a.sweep() == 3 and list(a.root.iterdir()) == []
+
+
+def test_a_clip_is_judged_long_by_its_frames_too():
+    from vidclf.serving import check_length
+    from vidclf.video import VideoInfo
+
+    check_length(VideoInfo(300, 30.0, 320, 240, False), 600)
+    with pytest.raises(VidclfError, match="up to 600 s"):
+        check_length(VideoInfo(1_000_000, 999.0, 320, 240, False), 600)  # the header's 1000 fps would say 1000 s
+
+
+def test_the_pool_loads_once_evicts_the_least_recent_and_says_when_a_file_is_gone(tmp_path, monkeypatch):
+    import vidclf.catalog as catalog
+
+    loads = []
+
+    class Fake:
+        def __init__(self, path, **kw):
+            loads.append(path.name)
+
+    monkeypatch.setattr(catalog, "Predictor", Fake)
+    paths = []
+    for name in "abc":
+        p = tmp_path / f"{name}.pt"
+        p.write_bytes(b"x")
+        paths.append(p)
+    pool = catalog.PredictorPool(max_models=2)
+    pool.get(paths[0]), pool.get(paths[1]), pool.get(paths[0]), pool.get(paths[2]), pool.get(paths[0])
+    assert loads == ["a.pt", "b.pt", "c.pt"]  # b was least recently used when c came
+    pool.get(paths[1])
+    assert loads[-1] == "b.pt"
+    paths[2].unlink()
+    with pytest.raises(VidclfError, match="c.pt is gone"):
+        pool.get(paths[2])
+
+
+def test_the_catalog_reads_a_checkpoint_once_until_it_changes(tmp_path, monkeypatch):
+    import vidclf.catalog as catalog
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    target = weights / "synthetic.pt"
+    target.write_bytes((ROOT / "weights" / "synthetic.pt").read_bytes())
+    reads = []
+    real = catalog.read_entry
+    monkeypatch.setattr(catalog, "read_entry", lambda *a: reads.append(a[0]) or real(*a))
+    for _ in range(3):
+        assert [m.label for m in catalog.find_models(weights, tmp_path / "runs")] == ["synthetic"]
+    assert len(reads) == 1
+    os.utime(target, ns=(1, 1))
+    catalog.find_models(weights, tmp_path / "runs")
+    assert len(reads) == 2
+
+
+def test_a_loaded_model_is_shared_by_request_threads(tmp_path, monkeypatch):
+    import time
+
+    import vidclf.catalog as catalog
+
+    loads = []
+
+    class Slow:
+        def __init__(self, path, **kw):
+            loads.append(path)
+            time.sleep(0.05)
+
+    monkeypatch.setattr(catalog, "Predictor", Slow)
+    p = tmp_path / "a.pt"
+    p.write_bytes(b"x")
+    pool = catalog.PredictorPool()
+    first = pool.get(p)
+    threads = [threading.Thread(target=pool.get, args=(p,)) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(loads) == 1 and pool.get(p) is first
