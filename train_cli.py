@@ -186,6 +186,15 @@ def cmd_fuse(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from vidclf.calibration import build_ensemble
+
+    r = build_ensemble(args.checkpoint, args.oof, args.out, oof_out=args.oof_out, answered=args.answered)
+    print(f"wrote {args.out}: {len(args.checkpoint)} models averaged; cross-validated accuracy {r['cv_acc']:.3f} +- "
+          f"{r['cv_std']:.3f} (each alone: {', '.join(f'{a:.3f}' for a in r['members_cv_acc'])}); threshold {r['threshold']:.3f}")
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from vidclf.data.synthetic import make_synthetic_dataset, write_examples
 
@@ -267,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no stream weighs more than this times the first (default 1: pose leads; 0 or less: no bound)")
     p.add_argument("--answered", type=float, default=0.95)
     p.set_defaults(func=cmd_fuse)
+
+    p = sub.add_parser("ensemble", help="average models of one recipe trained with different seeds into one checkpoint")
+    p.add_argument("--checkpoint", nargs="+", required=True)
+    p.add_argument("--oof", nargs="+", required=True, help="each seed's cv oof.npz, in the same order")
+    p.add_argument("--out", required=True)
+    p.add_argument("--oof-out", default=None, help="also write the averaged out-of-fold predictions here (for `fuse`)")
+    p.add_argument("--answered", type=float, default=0.95)
+    p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("synth", help="write the SYNTHETIC action dataset (UCF-101 layout)")
     p.add_argument("--out", required=True)

@@ -146,3 +146,18 @@ def test_blazepose_finds_the_person_in_a_real_clip():
     # a frame with nobody in it is reported as such
     empty = PoseEstimator()(np.full((1, 240, 320, 3), 128, np.uint8))
     assert not found_mask(empty).any()
+
+
+def test_the_skeleton_is_drawn_where_the_landmarks_are():
+    from vidclf.overlay import draw_skeleton, skeleton_frames
+
+    frames, marks = render_clip_with_landmarks("SynthJumpingJack", 1, 1, size=(120, 160), num_frames=4)
+    drawn = draw_skeleton(frames[0], marks[0])
+    assert drawn.shape == frames[0].shape and not np.array_equal(drawn, frames[0])
+    x, y = (marks[0, 11, :2] * 160).round().astype(int)  # the left shoulder, in pixels of the 160 px side
+    assert tuple(drawn[y, x]) == (255, 255, 255)  # a joint dot
+    changed = np.argwhere((drawn != frames[0]).any(-1))
+    assert changed[:, 1].min() >= (marks[0, :, 0] * 160).min() - 4  # nothing drawn far from the body
+    nobody = np.full((33, 4), np.nan, np.float32)
+    assert np.array_equal(draw_skeleton(frames[0], nobody), frames[0])
+    assert len(skeleton_frames(frames, None)) == 4

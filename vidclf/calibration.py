@@ -75,6 +75,10 @@ def build_fusion(streams: Sequence[str | Path], oofs: Sequence[str | Path], out:
         raise DatasetError("give two or more streams, each with the oof.npz of its recipe's cross-validation")
     cks = [load_checkpoint(s) for s in streams]
     lps, labels, folds = align([read_oof(o) for o in oofs])
+    # An ensemble (a fusion of one backbone's seeds) is one stream here; its members share its weight.
+    def members(ck: Checkpoint, weight: float) -> list[tuple[Checkpoint, float]]:
+        return [(m, weight * w) for m, w in ck.streams] if ck.is_fusion else [(ck, weight)]
+
     weights = choose_weights(lps, labels, max_ratio=max_ratio)
     fused = fuse(lps, weights)
     nested = nested_fusion_accuracy(lps, labels, folds, max_ratio=max_ratio)
@@ -84,6 +88,35 @@ def build_fusion(streams: Sequence[str | Path], oofs: Sequence[str | Path], out:
                "streams_cv_acc": {k: v[0] for k, v in per_stream.items()}, "oof_clips": len(labels)}
     info = {"streams": [str(s) for s in streams], "weights": list(weights), "max_ratio": max_ratio,
             "reject_calibration": f"answers {answered:.0%} of the {len(labels)} out-of-fold known-class clips"}
-    ck = fusion_checkpoint(list(zip(cks, weights)), reject_threshold=threshold, metrics=metrics, info=info)
+    ck = fusion_checkpoint([m for c, w in zip(cks, weights) for m in members(c, w)], reject_threshold=threshold,
+                           metrics=metrics, info=info)
     save_checkpoint(out, ck, half=True)
     return {"weights": weights, "threshold": threshold, **metrics, "nested_weights": nested["weights"]}
+
+
+def build_ensemble(checkpoints: Sequence[str | Path], oofs: Sequence[str | Path], out: str | Path, *,
+                   oof_out: str | Path | None = None, answered: float = 0.95) -> dict:
+    """Average models of one recipe trained with different seeds (equal weights, one file), with the
+    cross-validated accuracy and rejection threshold of the averaged out-of-fold predictions; ``oof_out``
+    keeps those predictions, for choosing fusion weights later."""
+    if len(checkpoints) != len(oofs) or len(checkpoints) < 2:
+        raise DatasetError("give two or more checkpoints of one recipe, each with the oof.npz of that seed's cross-validation")
+    cks = [load_checkpoint(c) for c in checkpoints]
+    if len({ck.backbone for ck in cks}) != 1 or any(ck.is_fusion for ck in cks):
+        raise DatasetError("an ensemble averages single models of one backbone; use `fuse` to combine streams")
+    read = [read_oof(o) for o in oofs]
+    lps, labels, folds = align(read)
+    mean = fuse(lps, [1.0 / len(lps)] * len(lps))
+    acc, std = _fold_accuracy(mean, labels, folds)
+    threshold = rejection_threshold(mean, answered=answered)
+    singles = [_fold_accuracy(lp, labels, folds)[0] for lp in lps]
+    metrics = {"cv_acc": acc, "cv_std": std, "members_cv_acc": singles, "oof_clips": len(labels)}
+    info = {"members": [str(c) for c in checkpoints], "data": cks[0].info.get("data"),
+            "reject_calibration": f"answers {answered:.0%} of the {len(labels)} out-of-fold known-class clips"}
+    ck = fusion_checkpoint([(c, 1.0 / len(cks)) for c in cks], reject_threshold=threshold, metrics=metrics, info=info)
+    save_checkpoint(out, ck, half=True)
+    if oof_out is not None:
+        common = sorted(set.intersection(*(set(o["paths"].tolist()) for o in read)))
+        Path(oof_out).parent.mkdir(parents=True, exist_ok=True)
+        np.savez(oof_out, paths=np.array(common), labels=labels, folds=folds, logits_last=mean, logits_best=mean)
+    return {"threshold": threshold, **metrics}

@@ -50,7 +50,7 @@ def _sees(backbone: str, frame_input: str) -> str:
     if backbone.startswith("fusion("):
         parts = backbone[len("fusion("):-1].split("+")
         return "body pose + motion" if "pose" in parts else "+".join(parts)
-    if backbone == "pose":
+    if backbone.startswith("pose"):
         return "body pose"
     return ("motion" if frame_input == "diff" else "pixels") + f" ({backbone})"
 

@@ -95,7 +95,10 @@ class Checkpoint:
     def backbone(self) -> str:
         """``"custom"``, ``"pose"``, ...; a fusion names its streams: ``"fusion(pose+efficientnet_lite0)"``."""
         if self.is_fusion:
-            return "fusion(" + "+".join(ck.backbone for ck, _ in self.streams) + ")"
+            names = list(dict.fromkeys(ck.backbone for ck, _ in self.streams))  # an ensemble's seeds: one name
+            if len(names) == 1:
+                return f"{names[0]} (ensemble of {len(self.streams)})"
+            return "fusion(" + "+".join(names) + ")"
         assert self.model is not None
         return self.model.backbone
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -81,7 +83,10 @@ def checkpoint_log_probs(ck: Checkpoint, records: Sequence[VideoRecord], **kw) -
     renormalised) on ``records``."""
     if not ck.is_fusion:
         return stream_logits(ck, records, **kw)
-    fused = sum(weight * stream_logits(stream, records, **kw) for stream, weight in ck.streams)
+    with contextlib.ExitStack() as stack:
+        if kw.get("cache_dir") is None:  # streams that read the same frames or landmarks share them through a cache
+            kw["cache_dir"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="vidclf-eval-"))
+        fused = sum(weight * stream_logits(stream, records, **kw) for stream, weight in ck.streams)
     assert isinstance(fused, torch.Tensor)
     return fused.log_softmax(-1)
 

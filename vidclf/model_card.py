@@ -7,7 +7,30 @@ from pathlib import Path
 
 import torch
 
-from vidclf.checkpoint import load_checkpoint, save_checkpoint
+from vidclf.checkpoint import Checkpoint, InputSpec, load_checkpoint, save_checkpoint
+
+
+def _input_line(spec: InputSpec) -> str:
+    if spec.features == "landmarks":
+        return (f"- **Input**: {spec.num_frames} frames sampled uniformly; on each, MediaPipe BlazePose (frozen, the full "
+                "model bundled with mediapipe 0.10.14) finds 33 body landmarks, which are hip-centred and divided by the "
+                "clip's torso length (plus joint angles, the hips' path, visibility and a person-found flag)")
+    return (f"- **Input**: {spec.num_frames} frames sampled uniformly, {spec.img_size}x{spec.img_size}, normalised with mean "
+            f"{[round(m, 3) for m in spec.mean]} and std {[round(s, 3) for s in spec.std]} on [0, 1] pixels"
+            + (f"; each model frame is the frame {spec.diff_gap} later minus the sampled one (motion: frame differences)"
+               if spec.pair_gap else ""))
+
+
+def _shared_lines(ck: Checkpoint) -> list[str]:
+    lines = []
+    cv = ck.metrics.get("cv_acc")
+    if cv is not None:
+        lines.append(f"- **Cross-validated accuracy** (group folds of the training groups, each clip predicted by a model that "
+                     f"never trained on its group): {cv:.3f} ± {ck.metrics.get('cv_std', 0.0):.3f}")
+    if ck.reject_threshold is not None:
+        lines.append(f"- **\"Not one of these\"** below a top probability of {ck.reject_threshold:.3f} "
+                     f"({ck.info.get('reject_calibration', 'set on validation clips')})")
+    return lines
 
 
 def model_card(ckpt_path: str | Path, notes: list[str] | None = None, run_history: list[dict] | None = None) -> str:
@@ -17,24 +40,35 @@ def model_card(ckpt_path: str | Path, notes: list[str] | None = None, run_histor
     up to itself.
     """
     ck = load_checkpoint(ckpt_path)
+    synthetic = all(c.startswith("Synth") for c in ck.classes)
+    kind = " late fusion" if ck.is_fusion else (" LSTM on body landmarks" if ck.backbone == "pose" else " CNN-LSTM")
+    title = f"# {Path(ckpt_path).stem}: {ck.backbone}{kind}"
+    lines = [title + (" (SYNTHETIC data)" if synthetic else ""), "", f"- **Classes ({len(ck.classes)})**: {', '.join(ck.classes)}"]
+    if ck.is_fusion:
+        weights = ", ".join(f"{stream.backbone} × {w:g}" for stream, w in ck.streams)
+        lines += [f"- **Streams**: {weights}: the fused log-probability of a class is the weighted sum of the streams' "
+                  "log-probabilities (weights chosen on out-of-fold predictions of the training groups, never on test clips)",
+                  *_shared_lines(ck)]
+        per_stream = ck.metrics.get("streams_cv_acc") or {}
+        if per_stream:
+            lines.append("- **Each stream alone, same clips**: " + ", ".join(f"{k} {v:.3f}" for k, v in per_stream.items()))
+        for stream, _ in ck.streams:
+            assert stream.input is not None
+            lines.append(_input_line(stream.input).replace("- **Input**", f"- **{stream.backbone} input**"))
+        lines += [f"- {note}" for note in notes or []]
+        return "\n".join(lines) + "\n"
+    assert ck.input is not None
     history = run_history or ck.history
     seconds = sum(h.get("seconds", 0.0) for h in history)
     val = ck.metrics.get("val_acc")
     cfg = ck.config or {}
-    synthetic = all(c.startswith("Synth") for c in ck.classes)
-    lines = [
-        f"# {Path(ckpt_path).stem}: {ck.model.backbone} CNN-LSTM" + (" (SYNTHETIC data)" if synthetic else ""),
-        "",
-        f"- **Classes ({len(ck.classes)})**: {', '.join(ck.classes)}",
+    lines += [
         f"- **Data**: {ck.info.get('data', 'n/a')}; validation groups held out: {', '.join(ck.info.get('val_groups', [])) or 'none'}",
-        f"- **Validation accuracy** (best epoch {ck.epoch}): {val:.3f}" if val is not None else "- **Validation accuracy**: n/a",
+        f"- **Validation accuracy** (best epoch {ck.epoch}): {val:.3f}" if val is not None else "- **Validation accuracy**: n/a (trained on every group)",
+        *_shared_lines(ck),
         f"- **Train accuracy at that epoch**: {ck.metrics.get('train_acc', float('nan')):.3f}",
-        f"- **Epochs run**: {len(history)}; wall time {seconds / 60:.1f} min "
-        f"({seconds / max(len(history), 1):.0f} s/epoch)",
-        f"- **Input**: {ck.input.num_frames} frames sampled uniformly, {ck.input.img_size}x{ck.input.img_size}, "
-        f"normalised with mean {[round(m, 3) for m in ck.input.mean]} and std {[round(s, 3) for s in ck.input.std]} "
-        "on [0, 1] pixels" + (f"; each model frame is the frame {ck.input.diff_gap} later minus the sampled one (motion: frame differences)"
-                              if ck.input.pair_gap else ""),
+        f"- **Epochs run**: {len(history)}; wall time {seconds / 60:.1f} min ({seconds / max(len(history), 1):.0f} s/epoch)",
+        _input_line(ck.input),
         f"- **Model**: {ck.model}",
         f"- **Training config**: `{cfg.get('train', {})}`",
         f"- **Machine**: {platform.machine()} CPU, {torch.get_num_threads()} threads visible, torch {torch.__version__}",

@@ -199,13 +199,18 @@ class Predictor:
         per_stream: dict[str, dict[str, float]] = {}
         weights: dict[str, float] = {}
         landmarks, shown, pose_found = None, None, None
+        estimated: dict[tuple[int, ...], np.ndarray] = {}
+        by_name: dict[str, torch.Tensor] = {}
         for i, (stream, weight) in enumerate(self.streams):
             idx = wanted[i]
             frames = decoded[[row[j] for j in idx]]
             if stream.pose:
                 from vidclf.models.pose import found_mask, normalize_landmarks
 
-                landmarks = self._landmarks(frames, path, idx)
+                key = tuple(idx)
+                if key not in estimated:  # an ensemble's pose streams read the same frames: estimate them once
+                    estimated[key] = self._landmarks(frames, path, idx)
+                landmarks = estimated[key]
                 pose_found = float(found_mask(landmarks).mean())
                 shown = (frames, idx)
                 x = torch.from_numpy(normalize_landmarks(landmarks))[None]
@@ -216,12 +221,16 @@ class Predictor:
                     shown = (frames[::step], idx[::step])
             lp = stream.log_probs(x)[0]
             fused += weight * lp
-            per_stream[stream.name] = {c: float(p) for c, p in zip(self.classes, lp.exp().tolist())}
-            weights[stream.name] = weight
+            # an ensemble's seeds are one stream to a person: sum them under the backbone's name
+            by_name[stream.name] = by_name.get(stream.name, 0) + weight * lp
+            weights[stream.name] = weights.get(stream.name, 0.0) + weight
+        for name, lp_sum in by_name.items():
+            probs_of = (lp_sum / max(weights[name], 1e-9)).softmax(-1)
+            per_stream[name] = {c: float(p) for c, p in zip(self.classes, probs_of.tolist())}
         probs = fused.softmax(-1)
         threshold = self.checkpoint.reject_threshold
         known = threshold is None or float(probs.max()) >= threshold
-        if pose_found is not None and pose_found < MIN_POSE_FOUND and len(self.streams) == 1:
+        if pose_found is not None and pose_found < MIN_POSE_FOUND and len(per_stream) == 1:
             known = False  # a pose model with (almost) no person in view has nothing to go on
         assert shown is not None
         return Prediction(
@@ -233,7 +242,7 @@ class Predictor:
             known=known,
             threshold=threshold,
             landmarks=landmarks,
-            streams=per_stream if len(self.streams) > 1 else {},
+            streams=per_stream if len(per_stream) > 1 else {},
             weights=weights,
             pose_found=pose_found,
         )
@@ -272,12 +281,15 @@ class Predictor:
         frames = read_frames(path, wanted, fit_within(info, TIMELINE_MAX_SIDE))
         row = {idx: k for k, idx in enumerate(wanted)}
         fused = torch.zeros(len(starts), len(self.classes))
+        estimated: dict[tuple[int, ...], np.ndarray] = {}
         for (stream, weight), plan in zip(self.streams, plans):
             if stream.pose:
                 from vidclf.models.pose import normalize_landmarks
 
                 needed = sorted({i for w in plan for i in w})
-                marks = dict(zip(needed, self._landmarks(frames[[row[i] for i in needed]], path, needed)))
+                if tuple(needed) not in estimated:
+                    estimated[tuple(needed)] = self._landmarks(frames[[row[i] for i in needed]], path, needed)
+                marks = dict(zip(needed, estimated[tuple(needed)]))
                 inputs = [torch.from_numpy(normalize_landmarks(np.stack([marks[i] for i in w]))) for w in plan]
             else:
                 inputs = [stream.pixels(frames[[row[i] for i in w]]) for w in plan]

@@ -48,11 +48,16 @@ class CNNLSTM(nn.Module):
 
         Runs in fp32 even under autocast: it is a sliver of the compute and the recurrence accumulates error.
         """
+        return self.fc(self.summarize(features))
+
+    def summarize(self, features: torch.Tensor) -> torch.Tensor:
+        """``[B, T, D] -> [B, H]``: what the classifier reads (the LSTM's last hidden state of the top layer,
+        or the features averaged over time). Also what "not one of these" measures distances in."""
         with torch.autocast(features.device.type, enabled=False):
             if self.lstm is None:
-                return self.fc(features.float().mean(1))
+                return features.float().mean(1)
             _, (h_n, _) = self.lstm(features.float())
-            return self.fc(h_n[-1])
+            return h_n[-1]
 
     def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor:
         """Clips ``[B, T, C, H, W]``, or with ``features=True`` precomputed features ``[B, T, D]`` -> ``[B, K]``.

@@ -18,7 +18,10 @@ synthetic set writes needs no pose estimator.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
+import warnings
 
 import numpy as np
 
@@ -54,14 +57,20 @@ class PoseEstimator:
     def _graph(self):
         graph = getattr(self._local, "graph", None)
         if graph is None:
+            # MediaPipe's C++ logs a few lines of start-up chatter per graph: nothing a user can act on.
+            os.environ.setdefault("GLOG_minloglevel", "2")
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
             try:
                 from mediapipe.python.solutions import pose as mp_pose
             except ImportError:
                 from vidclf.errors import BackboneWeightsError
 
                 raise BackboneWeightsError("the pose stream needs MediaPipe: pip install mediapipe==0.10.14") from None
-            graph = mp_pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=False,
-                                 min_detection_confidence=self.min_detection_confidence)
+            with _quiet_stderr():  # TFLite writes its start-up lines straight to file descriptor 2
+                graph = mp_pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=False,
+                                     min_detection_confidence=self.min_detection_confidence)
+                graph.process(np.zeros((64, 64, 3), np.uint8))
             self._local.graph = graph
         return graph
 
@@ -84,6 +93,23 @@ class PoseEstimator:
             out[i, :, 2] = lm[:, 2] * w / side
             out[i, :, 3] = lm[:, 3]
         return out
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Send file descriptor 2 to /dev/null for the duration (C++ libraries write there, past Python)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def found_mask(raw: np.ndarray) -> np.ndarray:
