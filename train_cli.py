@@ -18,7 +18,8 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from vidclf.config import SECTIONS, Config, _base_type, field_types, load_config
 from vidclf.errors import VidclfError

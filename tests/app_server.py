@@ -28,7 +28,7 @@ class AppServer:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "AppServer":
+    def __enter__(self) -> AppServer:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=self.env,
                                      stdout=self.log, stderr=subprocess.STDOUT)

@@ -6,7 +6,7 @@ The app uses interactive plotly figures (``vidclf.plots``); these are for files 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

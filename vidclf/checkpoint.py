@@ -52,7 +52,7 @@ class InputSpec:
         return pair_gap(self.frame_input, self.diff_gap)
 
     @classmethod
-    def from_config(cls, config: Config) -> "InputSpec":
+    def from_config(cls, config: Config) -> InputSpec:
         """The input a model trained with ``config`` reads: the one place a spec is made from a config."""
         spec = get_backbone(config.model.backbone)
         d = config.data
@@ -84,7 +84,7 @@ class Checkpoint:
     train_state: dict[str, Any] | None = None  # optimizer, RNG, early-stopping counters: what --resume needs
     config: dict[str, Any] | None = None
     info: dict[str, Any] = field(default_factory=dict)
-    streams: tuple[tuple["Checkpoint", float], ...] = ()
+    streams: tuple[tuple[Checkpoint, float], ...] = ()
     reject_threshold: float | None = None
 
     @property

@@ -6,7 +6,7 @@ same rule serves training, evaluation, caching and prediction.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -22,7 +22,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -49,7 +50,7 @@ class ServeSettings:
     queue_size: int = 64
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "ServeSettings":
+    def from_env(cls, env: dict[str, str] | None = None) -> ServeSettings:
         env = dict(os.environ if env is None else env)
         roots = tuple(Path(p).expanduser().resolve() for p in env.get("VIDCLF_DATA_ROOTS", "").split(os.pathsep) if p.strip())
         try:
@@ -78,7 +79,7 @@ def resolve_inside(path: str | os.PathLike, roots: tuple[Path, ...]) -> Path:
     raise VidclfError(f"{path} is outside the allowed data folders: {', '.join(map(str, roots))}")
 
 
-def answer_markdown(p: "Prediction", entry: "ModelEntry") -> str:
+def answer_markdown(p: Prediction, entry: ModelEntry) -> str:
     """The answer in words, for the line above the chart: the action, or "not one of these" with the closest."""
     n = len(entry.classes)
     if p.known:
@@ -103,7 +104,7 @@ def _stream_words(backbone: str) -> str:
     return "body pose" if backbone == "pose" else f"motion ({backbone})"
 
 
-def model_markdown(entry: "ModelEntry") -> str:
+def model_markdown(entry: ModelEntry) -> str:
     """What a person should know before recording: the actions this model knows, what it looks at, how it scored."""
     names = ", ".join(_readable(c) for c in entry.classes)
     kind = "SYNTHETIC actions (stick figures made by vidclf; real people are not one of these)" if entry.synthetic else "actions"
@@ -130,7 +131,7 @@ def _readable(name: str) -> str:
 PLAUSIBLE_FPS = 120.0
 
 
-def check_length(info: "VideoInfo", max_seconds: float) -> None:
+def check_length(info: VideoInfo, max_seconds: float) -> None:
     """Refuse a clip longer than ``max_seconds``, judging its length at no more than :data:`PLAUSIBLE_FPS`."""
     seconds = max(info.duration_s, info.num_frames / PLAUSIBLE_FPS)
     if seconds > max_seconds:
@@ -151,7 +152,7 @@ class FrameStore:
         self.sweep_every_s = sweep_every_s
         self._last_sweep = time.time()
 
-    def write(self, frames: "Sequence[np.ndarray]", captions: "Sequence[str]") -> list[tuple[str, str]]:
+    def write(self, frames: Sequence[np.ndarray], captions: Sequence[str]) -> list[tuple[str, str]]:
         """uint8 RGB frames -> ``[(file, caption)]`` for a ``gr.Gallery``."""
         out = []
         for frame, caption in zip(frames, captions):

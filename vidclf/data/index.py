@@ -16,7 +16,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -57,7 +57,7 @@ class VideoIndex:
             out[self.classes[r.label]] += 1
         return out
 
-    def subset(self, records: Iterable[VideoRecord], source: str) -> "VideoIndex":
+    def subset(self, records: Iterable[VideoRecord], source: str) -> VideoIndex:
         return VideoIndex(self.classes, tuple(records), 0, 0, source)
 
 

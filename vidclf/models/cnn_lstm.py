@@ -26,7 +26,7 @@ class CNNLSTM(nn.Module):
         self.fc = nn.Linear(hidden_size if head == "lstm" else feature_dim, num_classes)
         self.channels_last = False
 
-    def use_channels_last(self) -> "CNNLSTM":
+    def use_channels_last(self) -> CNNLSTM:
         """Store the CNN's weights and inputs NHWC: on CPUs with oneDNN and on GPUs, convolutions run faster."""
         self.backbone.to(memory_format=torch.channels_last)
         self.channels_last = True
