@@ -6,6 +6,7 @@ Run: ``python app.py`` (port 7860, or $PORT / $GRADIO_SERVER_PORT). Settings: se
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -20,7 +21,15 @@ from vidclf.errors import VidclfError
 from vidclf.models.registry import BACKBONES
 from vidclf.plots import confidence_figure, curves_figure, timeline_figure
 from vidclf.overlay import skeleton_frames
-from vidclf.serving import FrameStore, ServeSettings, answer_markdown, check_length, model_markdown, resolve_inside
+from vidclf.serving import (
+    FrameStore,
+    ServeSettings,
+    answer_markdown,
+    check_length,
+    model_markdown,
+    public_message,
+    resolve_inside,
+)
 from vidclf.training.job import TrainingJob
 from vidclf.video import VIDEO_EXTENSIONS, probe
 
@@ -31,6 +40,7 @@ TIMELINE_MIN_SECONDS = 8.0  # clips longer than this also get a sliding-window t
 
 FRAMES = FrameStore()
 
+log = logging.getLogger("vidclf.app")
 SETTINGS = ServeSettings.from_env()
 POOL = PredictorPool()
 JOB = TrainingJob()
@@ -45,8 +55,16 @@ def hub_checkpoints() -> list[Path]:
         try:
             _hub_state["path"] = hub.download_checkpoint(SETTINGS.hub_model)
         except VidclfError as e:
-            _hub_state["error"] = str(e)
+            _hub_state["error"] = public_message(e)
+            log.warning("Hub model %s not loaded: %s", SETTINGS.hub_model, _hub_state["error"])
     return [_hub_state["path"]] if "path" in _hub_state else []
+
+
+def user_error(error: BaseException | str) -> gr.Error:
+    """A user's mistake: one log line, and a message that stays on the page (no server paths, no traceback)."""
+    message = public_message(error) if isinstance(error, BaseException) else error
+    log.info("request refused: %s", message)
+    return gr.Error(message, duration=None, print_exception=False, title="Could not do that")
 
 
 def models() -> list[ModelEntry]:
@@ -61,13 +79,13 @@ def entry_for(label: str | None) -> ModelEntry:
     for m in models():
         if m.label == label:
             return m
-    raise gr.Error(f"model {label!r} is not available (any more): pick another one")
+    raise user_error(f"model {label!r} is not available (any more): pick another one")
 
 
 def predict(video: str | None, model_label: str | None):
     """(video file, model label) -> top-5 label, confidence chart, frames, timeline, the answer in words."""
     if not video:
-        raise gr.Error("Upload a clip or record one with the webcam first.")
+        raise user_error("Upload a clip or record one with the webcam first.")
     entry = entry_for(model_label)
     try:
         t0 = time.perf_counter()
@@ -78,7 +96,7 @@ def predict(video: str | None, model_label: str | None):
         timeline = predictor.timeline(video, info=p.info) if p.info.duration_s > TIMELINE_MIN_SECONDS else None
         seconds = time.perf_counter() - t0
     except VidclfError as e:
-        raise gr.Error(str(e)) from None
+        raise user_error(e) from None
     gallery = FRAMES.write(skeleton_frames(p.frames, p.landmarks), [f"frame {i}" for i in p.indices])
     timeline_plot = (gr.Plot(timeline_figure(timeline.times, timeline.probs, timeline.classes), visible=True)
                      if timeline is not None else gr.Plot(None, visible=False))
@@ -101,22 +119,30 @@ def refresh_models(current: str | None):
     return gr.Dropdown(choices=choices, value=current if current in labels else (labels[0] if labels else None))
 
 
-def example_rows(choices: list[tuple[str, str]]) -> list[list[str]]:
-    """Every clip in examples/: synthetic_* clips go with a model trained on the synthetic set."""
+def example_rows(choices: list[tuple[str, str]]) -> tuple[list[list[str]], list[str]]:
+    """Every clip in examples/ and a readable label for each: synthetic_* clips go with the model trained on
+    the synthetic set (the real models need a real person)."""
     labels = [label for _, label in choices]
     synthetic = next((label for label in labels if "synthetic" in label.lower()), None)
-    rows = []
+    rows, names = [], []
     for clip in sorted(EXAMPLES_DIR.glob("*")):
         if clip.suffix.lower() in VIDEO_EXTENSIONS and labels:
-            use = synthetic if clip.name.startswith("synthetic") and synthetic else labels[0]
-            rows.append([str(clip), use])
-    return rows
+            is_synthetic = clip.name.startswith("synthetic") and synthetic is not None
+            rows.append([str(clip), synthetic if is_synthetic else labels[0]])
+            words = clip.stem.removeprefix("synthetic_").replace("sequence_", "").replace("_", ", ")
+            words = " ".join(w for w in _split_camel(words).split())
+            names.append(f"SYNTHETIC stick figure: {words.lower()}" if is_synthetic else words)
+    return rows, names
+
+
+def _split_camel(text: str) -> str:
+    return "".join(f" {c}" if c.isupper() and i and text[i - 1].islower() else c for i, c in enumerate(text))
 
 
 def start_training(source, folder, classes, split, val_fraction, backbone, pretrained, freeze, views, frame_input, epochs, lr,
                    batch_size, num_frames, img_size):
     if not SETTINGS.training_enabled:
-        raise gr.Error("Training is turned off on this server (set VIDCLF_ENABLE_TRAINING=1).")
+        raise user_error("Training is turned off on this server (set VIDCLF_ENABLE_TRAINING=1).")
     prepare = None
     if source.startswith("Synthetic"):
         root, class_list = SYNTHETIC_ROOT, None
@@ -128,7 +154,7 @@ def start_training(source, folder, classes, split, val_fraction, backbone, pretr
         try:
             root = resolve_inside(folder or "", SETTINGS.data_roots)
         except VidclfError as e:
-            raise gr.Error(str(e)) from None
+            raise user_error(e) from None
         class_list = [c.strip() for c in (classes or "").replace(",", " ").split() if c.strip()] or None
     out_dir = SETTINGS.runs_dir / "app" / f"{time.strftime('%Y%m%d-%H%M%S')}-{backbone}"
     try:
@@ -142,7 +168,7 @@ def start_training(source, folder, classes, split, val_fraction, backbone, pretr
         })
         JOB.start(config, prepare)
     except VidclfError as e:
-        raise gr.Error(str(e)) from None
+        raise user_error(e) from None
     return f"Started: {backbone} on {'the SYNTHETIC set' if prepare else root}, writing {out_dir.name}"
 
 
@@ -160,9 +186,11 @@ def poll_training(seen_runs: int, current_model: str | None):
         eta = f", about {s.eta_s:.0f} s left" if s.eta_s and s.running else ""
         progress = f"epoch {s.epoch}/{s.epochs}, step {s.step}/{s.steps}{eta}" if s.steps else ""
         text = f"**{s.state}** {progress}  \n{s.message}"
-    curves = curves_figure(s.history, "Training curves (live)") if s.history else gr.skip()
+    live = s.running
+    curves = curves_figure(s.history, "Training curves (live)" if live else "Training curves") if s.history else gr.skip()
     models_update = refresh_models(current_model) if s.finished_runs != seen_runs else gr.skip()
-    return text, curves, models_update, s.finished_runs
+    # The timer ticks only while a run is going: an idle page sends nothing through the queue.
+    return text, curves, models_update, s.finished_runs, gr.Timer(active=live)
 
 
 def build_app() -> gr.Blocks:
@@ -170,8 +198,11 @@ def build_app() -> gr.Blocks:
     defaults = load_config()
     # delete_cache: uploaded and recorded clips are removed from the server an hour after their request.
     with gr.Blocks(title="vidclf: action classification", delete_cache=(600, 3600)) as demo:
-        gr.Markdown("# vidclf: what action is in this clip?\nA CNN + LSTM trained on UCF-101's exercise classes. "
-                    "Upload a short clip or record one with your webcam.")
+        gr.Markdown("# vidclf: which exercise is in this clip?\nRecord yourself with the webcam or upload a short clip of "
+                    "one person exercising. The default model reads the body's pose (BlazePose) and the motion (a CNN + "
+                    "LSTM), and says so when a clip is none of the exercises it knows.")
+        if "error" in _hub_state:
+            gr.Markdown(f"**The Hub model {SETTINGS.hub_model} could not be loaded:** {_hub_state['error']}")
         with gr.Tab("Predict"):
             with gr.Row():
                 with gr.Column(scale=1):
@@ -190,9 +221,11 @@ def build_app() -> gr.Blocks:
             model.change(describe_model, model, about, api_name=False, show_progress="hidden")
             # One listener for the button, an upload and the end of a webcam recording: one queue, one API.
             gr.on([button.click, video.upload, video.stop_recording], predict, [video, model], outputs, api_name="predict")
-            rows = example_rows(choices)
+            rows, names = example_rows(choices)
             if rows:
-                gr.Examples(rows, [video, model], label="Examples (SYNTHETIC clips made by vidclf go with the synthetic model)")
+                gr.Examples(rows, [video, model], example_labels=names,
+                            label="Examples: SYNTHETIC stick figures made by vidclf, for the synthetic model. "
+                                  "The real models need a real person: record yourself or upload a clip.")
 
         with gr.Tab("Train"):
             if not SETTINGS.training_enabled:
@@ -229,14 +262,18 @@ def build_app() -> gr.Blocks:
             start.click(start_training, [source, folder, classes, split, val_fraction, backbone, pretrained, freeze, views,
                                          frame_input, epochs, lr, batch_size, num_frames, img_size], status, api_name="train")
             stop.click(stop_training, None, status, api_name="stop_training")
-            gr.Timer(1.0).tick(poll_training, [seen_runs, model], [status, curves, model, seen_runs],
-                               api_name="training_status", show_progress="hidden")
+            timer = gr.Timer(1.0, active=SETTINGS.training_enabled and JOB.status().running)
+            timer.tick(poll_training, [seen_runs, model], [status, curves, model, seen_runs, timer],
+                       api_name=False, show_progress="hidden")
+            # starting a run turns the timer on; its last tick, after the run, turns it off
+            start.click(lambda: gr.Timer(active=True), None, timer, api_name=False, show_progress="hidden")
         demo.load(refresh_models, model, model, api_name="models")
     demo.queue(default_concurrency_limit=SETTINGS.concurrency, max_size=SETTINGS.queue_size)
     return demo
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     port = int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", 7860)))
     build_app().launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"), server_port=port,
                        max_file_size=f"{SETTINGS.max_upload_mb}mb", theme=gr.themes.Soft())

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from vidclf.config import SECTIONS, Config, apply_overrides, load_config
+from conftest import ROOT
 from vidclf.errors import ConfigError
 
 
@@ -71,3 +72,22 @@ def test_feature_views_need_a_frozen_backbone():
     assert cfg.train.feature_views == 6
     with pytest.raises(ConfigError, match="feature_views must be >= 1"):
         apply_overrides(load_config(), {"feature_views": 0, "freeze_backbone": True})
+
+
+@pytest.mark.parametrize("preset", sorted((ROOT / "presets").glob("*.json")), ids=lambda p: p.stem)
+def test_every_preset_is_a_valid_params_file_for_its_backbone(preset):
+    from vidclf.config import load_config
+
+    config = load_config(preset)
+    assert config.model.backbone == preset.stem
+
+
+def test_the_config_offers_exactly_the_registered_backbones():
+    from vidclf.config import ModelConfig
+    from vidclf.errors import ConfigError
+    from vidclf.models.registry import BACKBONES
+
+    for name in BACKBONES:
+        assert ModelConfig(backbone=name).backbone == name
+    with pytest.raises(ConfigError, match="did you mean 'resnet18'"):
+        ModelConfig(backbone="resnet19")

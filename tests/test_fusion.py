@@ -9,7 +9,7 @@ import torch
 from conftest import ROOT
 from vidclf.checkpoint import fusion_checkpoint, load_checkpoint, save_checkpoint
 from vidclf.errors import CheckpointError
-from vidclf.fusion import choose_weights, fuse, nested_fusion_accuracy, rejection_threshold
+from vidclf.fusion import choose_weights, evidence, fuse, nested_fusion_accuracy, rejection_threshold
 
 
 def log_probs_of(correct_share, labels, k, rng, confidence=3.0):
@@ -28,7 +28,7 @@ def test_weights_favour_the_better_stream_and_the_fusion_beats_both():
     w = choose_weights([good, weak], labels)
     assert w[0] > w[1] > 0
     fused = fuse([good, weak], w)
-    assert np.allclose(np.exp(fused).sum(1), 1)
+    assert np.allclose(fused, w[0] * good + w[1] * weak)
     acc = lambda lp: (lp.argmax(1) == labels).mean()  # noqa: E731
     assert acc(fused) > acc(good) > acc(weak)
     assert choose_weights([good, weak], labels, max_ratio=0.5)[1] <= 0.5 * choose_weights([good, weak], labels, max_ratio=0.5)[0]
@@ -36,13 +36,18 @@ def test_weights_favour_the_better_stream_and_the_fusion_beats_both():
     assert len(nested["fold_acc"]) == 6 and abs(nested["mean"] - acc(fused)) < 0.05
 
 
-def test_rejection_threshold_answers_the_asked_share():
+def test_rejection_threshold_answers_the_asked_share_and_evidence_sees_disagreement():
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 4, 400)
-    lp = log_probs_of(0.9, labels, 4, rng)
-    t = rejection_threshold(lp, answered=0.95)
-    answered = (np.exp(lp).max(1) >= t).mean()
+    lg = log_probs_of(0.9, labels, 4, rng)
+    t = rejection_threshold(lg, answered=0.95)
+    answered = (evidence(lg) >= t).mean()
     assert 0.95 <= answered <= 0.96
+    sure, unsure = np.array([[6.0, 0.0, 0.0]]), np.array([[1.0, 0.0, 0.0]])
+    assert evidence(sure)[0] > evidence(unsure)[0]
+    agree = fuse([sure, sure], [1.0, 1.0])
+    disagree = fuse([sure, np.array([[0.0, 6.0, 0.0]])], [1.0, 1.0])
+    assert evidence(agree)[0] > evidence(disagree)[0] + 5  # two streams that disagree: little evidence for any class
 
 
 def test_fusion_checkpoint_round_trip_and_prediction(synthetic_pose_run, synth_root, tmp_path):
@@ -51,7 +56,7 @@ def test_fusion_checkpoint_round_trip_and_prediction(synthetic_pose_run, synth_r
     pose = load_checkpoint(synthetic_pose_run / "last.pt")
     pixels = load_checkpoint(ROOT / "weights" / "synthetic.pt")
     assert pose.classes == pixels.classes
-    ck = fusion_checkpoint([(pose, 1.0), (pixels, 0.5)], reject_threshold=0.4, metrics={"cv_acc": 0.9})
+    ck = fusion_checkpoint([(pose, 1.0), (pixels, 0.5)], reject_threshold=0.4, metrics={"cv_acc": 0.9})  # on the evidence
     path = save_checkpoint(tmp_path / "fusion.pt", ck, half=True)
     back = load_checkpoint(path)
     assert back.is_fusion and back.backbone == "fusion(pose+custom)" and back.reject_threshold == 0.4
@@ -66,12 +71,13 @@ def test_fusion_checkpoint_round_trip_and_prediction(synthetic_pose_run, synth_r
     pose_alone = Predictor(pose).predict(clip)
     pixels_alone = Predictor(pixels).predict(clip)
     expected = torch.tensor([np.log(pose_alone.probs[c]) + 0.5 * np.log(pixels_alone.probs[c]) for c in pose.classes]).softmax(0)
+    assert p.known == (p.score >= 0.4) and np.isfinite(p.score)
     assert np.allclose([p.probs[c] for c in pose.classes], expected.numpy(), atol=2e-3)  # fp16 weights
     assert set(p.streams) == {"pose", "custom"} and p.deciding_stream in {"pose", "custom"}
     assert p.landmarks is not None and p.landmarks.shape == (16, 33, 4)
     assert p.frames.shape[0] == 16  # the frames the pose stream saw, with their skeletons drawable
     d = p.to_dict()
-    assert d["known"] == (p.confidence >= 0.4) and d["label"] == p.label and "streams" in d
+    assert d["known"] == (d["evidence"] >= 0.4) and d["label"] == p.label and "streams" in d
 
 
 def test_fusion_refuses_streams_of_other_classes(synthetic_pose_run):
@@ -87,11 +93,11 @@ def test_a_clip_below_the_threshold_is_not_one_of_these(synth_root, tmp_path, ca
     from train_cli import main
 
     ck = load_checkpoint(ROOT / "weights" / "synthetic.pt")
-    strict = save_checkpoint(tmp_path / "strict.pt", dataclasses.replace(ck, reject_threshold=0.999), half=True)
+    strict = save_checkpoint(tmp_path / "strict.pt", dataclasses.replace(ck, reject_threshold=1e6), half=True)
     clip = next((synth_root / "UCF-101" / "SynthWave").glob("*.avi"))
     assert main(["predict", "--checkpoint", str(strict), str(clip), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["known"] is False and out["threshold"] == 0.999 and out["label"] in ck.classes
+    assert out["known"] is False and out["threshold"] == 1e6 and out["label"] in ck.classes and out["evidence"] < 1e6
     assert main(["predict", "--checkpoint", str(strict), str(clip)]) == 0
     assert "not one of the 6 actions this model knows" in capsys.readouterr().out
     assert main(["predict", "--checkpoint", str(ROOT / "weights" / "synthetic.pt"), str(clip), "--json"]) == 0
@@ -112,7 +118,7 @@ def test_calibrate_and_fuse_from_out_of_fold_files(synthetic_pose_run, tmp_path,
     target = save_checkpoint(tmp_path / "pose.pt", pose, half=True)
     assert main(["calibrate", "--checkpoint", str(target), "--oof", str(tmp_path / "a.npz")]) == 0
     cal = load_checkpoint(target)
-    assert 0 < cal.reject_threshold < 1 and 0.7 < cal.metrics["cv_acc"] < 1
+    assert np.isfinite(cal.reject_threshold) and 0.7 < cal.metrics["cv_acc"] < 1
     other = save_checkpoint(tmp_path / "synth.pt", load_checkpoint(ROOT / "weights" / "synthetic.pt"), half=True)
     out = tmp_path / "fusion.pt"
     assert main(["fuse", "--stream", str(target), "--oof", str(tmp_path / "a.npz"), "--stream", str(other),

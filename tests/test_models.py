@@ -8,6 +8,7 @@ from torch import nn
 from vidclf.config import ModelConfig
 from vidclf.errors import BackboneWeightsError
 from vidclf.models.cnn_lstm import build_model
+from vidclf.models.registry import BACKBONES
 from vidclf.models.backbones import custom_cnn, resnet18
 
 
@@ -121,3 +122,17 @@ def test_mean_head_is_order_blind_and_lstm_is_not():
     assert torch.allclose(mean.forward_head(feats), mean.forward_head(feats.flip(1)), atol=1e-6)
     lstm = build_model(ModelConfig(use_pretrained=False), num_classes=3).eval()
     assert not torch.allclose(lstm.forward_head(feats), lstm.forward_head(feats.flip(1)))
+
+
+@pytest.mark.parametrize("name", list(BACKBONES))
+def test_every_registered_backbone_builds_with_the_dimension_it_declares(name):
+    from vidclf.models.backbones import build_backbone
+    from vidclf.models.registry import get_backbone
+
+    spec = get_backbone(name)
+    net, dim = build_backbone(name, use_pretrained=False)
+    assert dim == spec.feature_dim
+    x = torch.randn(2, spec.feature_dim) if spec.input == "landmarks" else torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert net.eval()(x).shape == (2, dim)
+    assert len(spec.mean) == len(spec.std) == 3 and spec.sees

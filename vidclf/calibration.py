@@ -26,8 +26,8 @@ def _is_half(ck: Checkpoint) -> bool:
     return any(v.dtype == torch.float16 for p in parts for v in p.state_dict.values())
 
 
-def _fold_accuracy(log_probs: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> tuple[float, float]:
-    accs = [float((log_probs[folds == f].argmax(1) == labels[folds == f]).mean()) for f in sorted(set(folds.tolist()))]
+def _fold_accuracy(logits: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> tuple[float, float]:
+    accs = [float((logits[folds == f].argmax(1) == labels[folds == f]).mean()) for f in sorted(set(folds.tolist()))]
     return float(np.mean(accs)), float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0
 
 
@@ -40,19 +40,19 @@ def calibrate(checkpoint: str | Path, *, oof: str | Path | None = None, data_roo
     metrics = dict(ck.metrics)
     if oof is not None:
         o = read_oof(oof)
-        lp = o["log_probs"]
+        lp = o["logits"]
         metrics["cv_acc"], metrics["cv_std"] = _fold_accuracy(lp, o["labels"], o["folds"])
         source = f"out-of-fold predictions of a {len(set(o['folds'].tolist()))}-fold group cross-validation ({len(lp)} clips)"
     elif data_root is not None:
         from vidclf.data.index import build_index
-        from vidclf.evaluate import checkpoint_log_probs
+        from vidclf.evaluate import checkpoint_logits
 
         held = set(ck.info.get("val_groups") or [])
         index = build_index(data_root, "train", split, ck.classes, 0)
         records = [r for r in index.records if r.group in held]
         if not records:
             raise DatasetError(f"{Path(checkpoint).name} names no validation groups of this data to calibrate on")
-        lp = checkpoint_log_probs(ck, records, cache_dir=cache_dir).numpy()
+        lp = checkpoint_logits(ck, records, cache_dir=cache_dir).numpy()
         source = f"its validation groups {', '.join(sorted(held))} ({len(records)} clips)"
     else:
         raise DatasetError("calibrate needs --oof (a cv run's oof.npz) or --data-root (the checkpoint's validation groups)")

@@ -55,7 +55,7 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: 
 def stream_logits(ck: Checkpoint, records: Sequence[VideoRecord], *, batch_size: int = 4, precision: str = "fp32",
                   cache_dir: str | None = None, num_workers: int = 0, device: str = "auto",
                   show_progress: bool = False) -> torch.Tensor:
-    """Log-probabilities ``[N, K]`` of one stream's model on ``records``, in their order.
+    """Logits ``[N, K]`` of one stream's model on ``records``, in their order.
 
     Pixels are read through the frame cache (``cache_dir``), landmarks through the landmark cache: a second
     evaluation of the same clips decodes and estimates nothing.
@@ -75,12 +75,12 @@ def stream_logits(ck: Checkpoint, records: Sequence[VideoRecord], *, batch_size:
             model.use_channels_last()
     loader = make_loader(ds, batch_size, False, num_workers, dev, 0)
     logits, _ = collect_logits(model, loader, dev, precision, show_progress=show_progress, features=spec.features != "pixels")
-    return logits.log_softmax(-1)
+    return logits
 
 
-def checkpoint_log_probs(ck: Checkpoint, records: Sequence[VideoRecord], **kw) -> torch.Tensor:
-    """Log-probabilities ``[N, K]`` of a checkpoint (one stream, or the weighted sum of a fusion's streams,
-    renormalised) on ``records``."""
+def checkpoint_logits(ck: Checkpoint, records: Sequence[VideoRecord], **kw) -> torch.Tensor:
+    """Logits ``[N, K]`` of a checkpoint (one stream, or the weighted sum of a fusion's streams' logits) on
+    ``records``."""
     if not ck.is_fusion:
         return stream_logits(ck, records, **kw)
     with contextlib.ExitStack() as stack:
@@ -88,15 +88,15 @@ def checkpoint_log_probs(ck: Checkpoint, records: Sequence[VideoRecord], **kw) -
             kw["cache_dir"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="vidclf-eval-"))
         fused = sum(weight * stream_logits(stream, records, **kw) for stream, weight in ck.streams)
     assert isinstance(fused, torch.Tensor)
-    return fused.log_softmax(-1)
+    return fused
 
 
-def rejection_metrics(log_probs: torch.Tensor, labels: torch.Tensor, threshold: float | None) -> dict:
-    """How a rejection threshold on the top probability treats clips of known classes: the share still
-    answered, and the accuracy on those."""
-    top = log_probs.exp().max(1)
-    answered = top.values >= threshold if threshold is not None else torch.ones(len(labels), dtype=torch.bool)
-    correct = top.indices == labels
+def rejection_metrics(logits: torch.Tensor, labels: torch.Tensor, threshold: float | None) -> dict:
+    """How a rejection threshold on the evidence (:func:`vidclf.fusion.evidence`) treats clips of known
+    classes: the share still answered, and the accuracy on those."""
+    score = torch.logsumexp(logits.float(), 1)
+    answered = score >= threshold if threshold is not None else torch.ones(len(labels), dtype=torch.bool)
+    correct = logits.argmax(1) == labels
     return {"threshold": threshold, "answered": answered.float().mean().item(),
             "answered_acc": correct[answered].float().mean().item() if answered.any() else None}
 
@@ -129,9 +129,9 @@ def evaluate_checkpoint(
         if not index.records:
             raise DatasetError("the checkpoint held out no validation groups of this data (val_fraction 0?)")
     labels = torch.tensor([r.label for r in index.records])
-    log_probs = checkpoint_log_probs(ck, index.records, batch_size=batch_size, precision=precision, cache_dir=cache_dir,
+    logits = checkpoint_logits(ck, index.records, batch_size=batch_size, precision=precision, cache_dir=cache_dir,
                                      num_workers=num_workers, show_progress=show_progress)
-    metrics = classification_metrics(log_probs, labels, ck.classes)
+    metrics = classification_metrics(logits, labels, ck.classes)
     metrics.update(
         checkpoint=str(checkpoint),
         model=ck.backbone,
@@ -141,6 +141,6 @@ def evaluate_checkpoint(
         skipped_other_classes=index.other_classes,
         missing=index.missing,
         epoch=ck.epoch,
-        rejection=rejection_metrics(log_probs, labels, ck.reject_threshold),
+        rejection=rejection_metrics(logits, labels, ck.reject_threshold),
     )
     return metrics

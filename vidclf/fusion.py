@@ -1,11 +1,11 @@
 """Late fusion and rejection, chosen on out-of-fold validation predictions (never on test clips).
 
-Pure functions on log-probabilities ``[N, K]`` of clips whose model never trained on them (a group
+Pure functions on logits ``[N, K]`` of clips whose model never trained on them (a group
 cross-validation's ``oof.npz``):
 
 * :func:`choose_weights` finds the streams' weights that minimise the fused negative log-likelihood, so the
   fused probabilities are calibrated as well as accurate;
-* :func:`rejection_threshold` sets the top-probability threshold below which a clip is "not one of these",
+* :func:`rejection_threshold` sets the :func:`evidence` threshold below which a clip is "not one of these",
   so that a chosen share (95 %) of clips of known classes is still answered;
 * :func:`nested_fusion_accuracy` measures the recipe honestly: each group fold's weights are chosen on the
   other folds only.
@@ -30,16 +30,25 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return x - np.log(np.exp(x).sum(1, keepdims=True))
 
 
-def fuse(log_probs: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
-    """Fused log-probabilities ``[N, K]``: the weighted sum of the streams' log-probabilities, renormalised."""
-    return _log_softmax(sum(w * lp for w, lp in zip(weights, log_probs)))
+def evidence(logits: np.ndarray) -> np.ndarray:
+    """``[N, K]`` logits -> ``[N]`` evidence that a clip is one of the K classes: the log-sum-exp of the logits
+    (the negative energy of Liu et al., 2020). It drops where no class scores high, and, for a fusion, where
+    the streams disagree; the softmax's top probability sees neither (it is scale-free)."""
+    m = logits.max(1)
+    return m + np.log(np.exp(logits - m[:, None]).sum(1))
 
 
-def nll(log_probs: np.ndarray, labels: np.ndarray) -> float:
-    return float(-log_probs[np.arange(len(labels)), labels].mean())
+def fuse(logits: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """Fused logits ``[N, K]``: the weighted sum of the streams' logits. Its softmax is the renormalised
+    weighted sum of the streams' log-probabilities (each stream's normaliser is the same for every class)."""
+    return sum(w * lg for w, lg in zip(weights, logits))
 
 
-def choose_weights(log_probs: Sequence[np.ndarray], labels: np.ndarray, *, grid: Sequence[float] = WEIGHT_GRID,
+def nll(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float(-_log_softmax(logits)[np.arange(len(labels)), labels].mean())
+
+
+def choose_weights(logits: Sequence[np.ndarray], labels: np.ndarray, *, grid: Sequence[float] = WEIGHT_GRID,
                    max_ratio: float | None = None) -> tuple[float, ...]:
     """The weights (one per stream, from ``grid``, not all zero) with the lowest fused NLL on ``labels``.
 
@@ -48,23 +57,22 @@ def choose_weights(log_probs: Sequence[np.ndarray], labels: np.ndarray, *, grid:
     validation groups of one data set cannot show.
     """
     best, best_w = np.inf, None
-    for w in itertools.product(grid, repeat=len(log_probs)):
+    for w in itertools.product(grid, repeat=len(logits)):
         if not any(w) or (max_ratio is not None and any(x > max_ratio * w[0] for x in w[1:])):
             continue
-        score = nll(fuse(log_probs, w), labels)
+        score = nll(fuse(logits, w), labels)
         if score < best:
             best, best_w = score, w
     assert best_w is not None
     return tuple(float(x) for x in best_w)
 
 
-def rejection_threshold(log_probs: np.ndarray, *, answered: float = 0.95) -> float:
-    """The top-probability threshold that still answers ``answered`` of these (known-class) clips."""
-    top = np.exp(log_probs).max(1)
-    return float(np.quantile(top, 1 - answered, method="lower"))
+def rejection_threshold(logits: np.ndarray, *, answered: float = 0.95) -> float:
+    """The :func:`evidence` threshold that still answers ``answered`` of these (known-class) clips."""
+    return float(np.quantile(evidence(logits), 1 - answered, method="lower"))
 
 
-def nested_fusion_accuracy(log_probs: Sequence[np.ndarray], labels: np.ndarray, folds: np.ndarray, **kw) -> dict:
+def nested_fusion_accuracy(logits: Sequence[np.ndarray], labels: np.ndarray, folds: np.ndarray, **kw) -> dict:
     """Accuracy of the fusion recipe with each fold's weights chosen on the other folds' clips only.
 
     ``folds`` gives each clip's fold id. Returns per-fold accuracies, their mean and standard deviation.
@@ -72,8 +80,8 @@ def nested_fusion_accuracy(log_probs: Sequence[np.ndarray], labels: np.ndarray, 
     accs, chosen = [], []
     for f in sorted(set(folds.tolist())):
         held = folds == f
-        w = choose_weights([lp[~held] for lp in log_probs], labels[~held], **kw)
-        fused = fuse([lp[held] for lp in log_probs], w)
+        w = choose_weights([lg[~held] for lg in logits], labels[~held], **kw)
+        fused = fuse([lg[held] for lg in logits], w)
         accs.append(float((fused.argmax(1) == labels[held]).mean()))
         chosen.append(w)
     return {"fold_acc": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
@@ -81,7 +89,7 @@ def nested_fusion_accuracy(log_probs: Sequence[np.ndarray], labels: np.ndarray, 
 
 
 def read_oof(path: str | Path, *, num_folds: int = 6) -> dict[str, np.ndarray]:
-    """An ``oof.npz`` of ``train_cli.py cv``: ``paths``, ``labels``, ``log_probs`` (of each fold's last epoch)
+    """An ``oof.npz`` of ``train_cli.py cv``: ``paths``, ``labels``, ``logits`` (of each fold's last epoch)
     and ``folds`` (each clip's fold; files without them are recovered from the groups, dealt round-robin over
     ``num_folds`` as :func:`vidclf.data.index.group_folds` deals them)."""
     try:
@@ -94,16 +102,16 @@ def read_oof(path: str | Path, *, num_folds: int = 6) -> dict[str, np.ndarray]:
         groups = [group_of(Path(p)) for p in paths]
         order = sorted(set(groups))
         folds = np.array([order.index(g) % num_folds for g in groups])
-    return {"paths": paths, "labels": labels, "log_probs": _log_softmax(logits.astype(np.float64)), "folds": folds}
+    return {"paths": paths, "labels": labels, "logits": logits.astype(np.float64), "folds": folds}
 
 
 def align(oofs: Sequence[dict[str, np.ndarray]]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """The streams' log-probabilities on the clips all of them have, in one order; labels; folds."""
+    """The streams' logits on the clips all of them have, in one order; labels; folds."""
     common = sorted(set.intersection(*(set(o["paths"].tolist()) for o in oofs)))
     if not common:
         raise DatasetError("the out-of-fold files share no clips: were they made on the same data?")
     rows = [{p: i for i, p in enumerate(o["paths"].tolist())} for o in oofs]
-    lps = [o["log_probs"][[r[p] for p in common]] for o, r in zip(oofs, rows)]
+    lps = [o["logits"][[r[p] for p in common]] for o, r in zip(oofs, rows)]
     labels = oofs[0]["labels"][[rows[0][p] for p in common]]
     folds = oofs[0]["folds"][[rows[0][p] for p in common]]
     for o, r in zip(oofs[1:], rows[1:]):

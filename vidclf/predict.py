@@ -55,11 +55,12 @@ class Prediction:
     info: VideoInfo
     seconds: float
     known: bool = True
-    threshold: float | None = None
+    threshold: float | None = None  # on ``score``; below it the clip is "not one of these"
     landmarks: np.ndarray | None = None
     streams: dict[str, dict[str, float]] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
     pose_found: float | None = None  # share of the pose stream's frames with a person
+    score: float = 0.0  # evidence that the clip is one of the classes: log-sum-exp of the fused logits
 
     def top(self, k: int = 5) -> list[tuple[str, float]]:
         return sorted(self.probs.items(), key=lambda kv: -kv[1])[:k]
@@ -86,7 +87,8 @@ class Prediction:
     def to_dict(self, top: int = 5) -> dict:
         """The JSON-able answer of ``predict --json`` and the API."""
         # "label" is the closest class either way; "known": false says the clip is none of the classes.
-        out = {"label": self.label, "confidence": self.confidence, "known": self.known, "threshold": self.threshold,
+        out = {"label": self.label, "confidence": self.confidence, "known": self.known, "evidence": self.score,
+               "threshold": self.threshold,
                "top": [{"class": c, "prob": q} for c, q in self.top(top)], "probs": self.probs,
                "frame_indices": self.indices, "seconds": self.seconds}
         if self.streams:
@@ -124,11 +126,11 @@ class _Stream:
         return self.transform(resized)
 
     @torch.inference_mode()
-    def log_probs(self, inputs: torch.Tensor) -> torch.Tensor:
-        """``[B, T, ...]`` model inputs -> ``[B, K]`` log-probabilities."""
+    def logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``[B, T, ...]`` model inputs -> ``[B, K]`` logits."""
         with autocast(self.device, self.precision):
             logits = self.model(inputs.to(self.device), features=self.pose)
-        return logits.float().log_softmax(-1).cpu()
+        return logits.float().cpu()
 
 
 class Predictor:
@@ -219,17 +221,18 @@ class Predictor:
                 if shown is None:
                     step = 2 if stream.spec.pair_gap else 1  # a motion model saw pairs: show the first frame of each
                     shown = (frames[::step], idx[::step])
-            lp = stream.log_probs(x)[0]
-            fused += weight * lp
+            lg = stream.logits(x)[0]
+            fused += weight * lg
             # an ensemble's seeds are one stream to a person: sum them under the backbone's name
-            by_name[stream.name] = by_name.get(stream.name, 0) + weight * lp
+            by_name[stream.name] = by_name.get(stream.name, 0) + weight * lg
             weights[stream.name] = weights.get(stream.name, 0.0) + weight
         for name, lp_sum in by_name.items():
             probs_of = (lp_sum / max(weights[name], 1e-9)).softmax(-1)
             per_stream[name] = {c: float(p) for c, p in zip(self.classes, probs_of.tolist())}
         probs = fused.softmax(-1)
+        score = float(torch.logsumexp(fused, 0))  # the evidence (vidclf.fusion.evidence) the threshold is set on
         threshold = self.checkpoint.reject_threshold
-        known = threshold is None or float(probs.max()) >= threshold
+        known = threshold is None or score >= threshold
         if pose_found is not None and pose_found < MIN_POSE_FOUND and len(per_stream) == 1:
             known = False  # a pose model with (almost) no person in view has nothing to go on
         assert shown is not None
@@ -245,6 +248,7 @@ class Predictor:
             streams=per_stream if len(per_stream) > 1 else {},
             weights=weights,
             pose_found=pose_found,
+            score=score,
         )
 
     def timeline(self, path: str | os.PathLike, window_s: float = 4.0, max_windows: int = 24, batch: int = 8,
@@ -293,7 +297,7 @@ class Predictor:
                 inputs = [torch.from_numpy(normalize_landmarks(np.stack([marks[i] for i in w]))) for w in plan]
             else:
                 inputs = [stream.pixels(frames[[row[i] for i in w]]) for w in plan]
-            out = [stream.log_probs(torch.stack(inputs[b : b + batch])) for b in range(0, len(inputs), batch)]
+            out = [stream.logits(torch.stack(inputs[b : b + batch])) for b in range(0, len(inputs), batch)]
             fused += weight * torch.cat(out)
         times = [(s + window / 2) / info.fps for s in starts]
         return Timeline(times, fused.softmax(-1).numpy(), self.classes)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import threading
 import time
@@ -85,10 +86,9 @@ def answer_markdown(p: Prediction, entry: ModelEntry) -> str:
     if p.known:
         head = f"### {p.label} ({p.confidence:.0%})"
     else:
-        head = (f"### Not one of the {n} actions this model knows\nClosest: **{p.label}** ({p.confidence:.0%}), below the "
-                f"model's {p.threshold:.0%} threshold for an answer." if p.threshold is not None else
-                f"### Not one of the {n} actions this model knows\nClosest: **{p.label}** ({p.confidence:.0%}); "
-                "no person was found in most frames.")
+        why = ("the model's evidence for every one of them is weaker than for 95% of the clips of them it was checked on"
+               if p.threshold is not None and p.score < p.threshold else "no person was found in most frames")
+        head = f"### Not one of the {n} actions this model knows\nClosest: **{p.label}** ({p.confidence:.0%}), but {why}."
     lines = [head]
     if p.deciding_stream:
         parts = ", ".join(f"{name}: {probs[p.label]:.0%}" for name, probs in p.streams.items())
@@ -180,3 +180,11 @@ class FrameStore:
             except OSError:
                 continue  # another thread swept it first
         return gone
+
+
+_SERVER_PATH = re.compile(r"(?:[A-Za-z]:)?[\\/](?:[^\s\\/:;,'\"()]+[\\/])+([^\s\\/:;,'\"()]+)")
+
+
+def public_message(error: BaseException) -> str:
+    """An error's message as a web page may show it: every server path cut to its file name."""
+    return _SERVER_PATH.sub(lambda m: m.group(1), str(error))
