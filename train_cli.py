@@ -135,7 +135,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 print(f"  {name:<24} {acc}  ({pc['n']} clips)")
             rej = m["rejection"]
             if rej["threshold"] is not None:
-                print(f"  'not one of these' below a top probability of {rej['threshold']:.2f}: {rej['answered']:.1%} of these "
+                print(f"  'not one of these' below an evidence of {rej['threshold']:.2f}: {rej['answered']:.1%} of these "
                       f"clips answered, accuracy {rej['answered_acc'] or 0:.4f} on those")
             if m["skipped_other_classes"] or m["missing"]:
                 print(f"  skipped: {m['skipped_other_classes']} clips of other classes, {m['missing']} listed but missing on disk")
@@ -173,7 +173,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     r = calibrate(args.checkpoint, oof=args.oof, data_root=args.data_root, split=args.split, answered=args.answered,
                   cache_dir=args.cache_dir)
     cv = f"; cross-validated accuracy {r['cv_acc']:.3f} +- {r['cv_std']:.3f}" if r["cv_acc"] is not None else ""
-    print(f"{args.checkpoint}: 'not one of these' below a top probability of {r['threshold']:.3f} (set on {r['source']}){cv}")
+    print(f"{args.checkpoint}: 'not one of these' below an evidence of {r['threshold']:.3f} (set on {r['source']}){cv}")
     return 0
 
 

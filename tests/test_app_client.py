@@ -30,9 +30,12 @@ def test_timeline_for_a_long_clip(client):
 
 @needs_shared
 def test_predict_api_on_a_real_clip(client, jumping_jack_clip):
-    label, *_ = client.predict(gradio_client.handle_file(str(jumping_jack_clip)), "custom", api_name="/predict")
-    assert len(label["confidences"]) == 5
-    assert abs(sum(c["confidence"] for c in label["confidences"])) <= 1.0 + 1e-6
+    label, chart, frames, timeline, answer = client.predict(gradio_client.handle_file(str(jumping_jack_clip)), "fusion",
+                                                            api_name="/predict")
+    confidences = [c["confidence"] for c in label["confidences"]]
+    assert len(confidences) == 5 and confidences == sorted(confidences, reverse=True) and 0 < confidences[-1]
+    assert label["label"] == label["confidences"][0]["label"] == "JumpingJack"
+    assert "JumpingJack" in answer and "Decided mostly by the" in answer and len(frames) == 32
 
 
 def test_bad_file_gives_a_clear_error_and_the_app_keeps_serving(client, tmp_path):

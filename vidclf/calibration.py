@@ -31,8 +31,27 @@ def _fold_accuracy(logits: np.ndarray, labels: np.ndarray, folds: np.ndarray) ->
     return float(np.mean(accs)), float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0
 
 
+def person_found(ck: Checkpoint, paths: Sequence[str], cache_dir: str | None) -> np.ndarray | None:
+    """For a checkpoint with a pose stream: which clips show a person in at least one of its frames (the
+    predictor's person gate), from the landmark cache (estimated where missing); None without a pose stream."""
+    pose = [s for s, _ in (ck.streams or ((ck, 1.0),)) if s.input is not None and s.input.features == "landmarks"]
+    if not pose:
+        return None
+    from vidclf.data.index import VideoRecord
+    from vidclf.data.landmarks import records_landmarks
+    from vidclf.models.pose import found_mask
+
+    assert pose[0].input is not None
+    if not all(Path(p).is_file() for p in paths):
+        log.warning("the out-of-fold clips are not all on disk: the threshold ignores the person gate")
+        return None
+    records = [VideoRecord(Path(p), 0, "") for p in paths]
+    raw = records_landmarks(records, pose[0].input.num_frames, cache_dir, show_progress=False)
+    return np.array([found_mask(r).any() for r in raw])
+
+
 def calibrate(checkpoint: str | Path, *, oof: str | Path | None = None, data_root: str | Path | None = None,
-              split: int = 1, answered: float = 0.95, cache_dir: str | None = None) -> dict:
+              split: int = 1, answered: float = 0.95, cache_dir: str | None = ".cache/vidclf") -> dict:
     """Set ``checkpoint``'s rejection threshold (in place) so that ``answered`` of known-class clips are still
     answered: on the out-of-fold predictions of its recipe (``oof``, which also gives it its cross-validated
     accuracy), or on the validation groups it held out (``data_root``)."""
@@ -41,6 +60,7 @@ def calibrate(checkpoint: str | Path, *, oof: str | Path | None = None, data_roo
     if oof is not None:
         o = read_oof(oof)
         lp = o["logits"]
+        paths = o["paths"].tolist()
         metrics["cv_acc"], metrics["cv_std"] = _fold_accuracy(lp, o["labels"], o["folds"])
         source = f"out-of-fold predictions of a {len(set(o['folds'].tolist()))}-fold group cross-validation ({len(lp)} clips)"
     elif data_root is not None:
@@ -53,18 +73,18 @@ def calibrate(checkpoint: str | Path, *, oof: str | Path | None = None, data_roo
         if not records:
             raise DatasetError(f"{Path(checkpoint).name} names no validation groups of this data to calibrate on")
         lp = checkpoint_logits(ck, records, cache_dir=cache_dir).numpy()
+        paths = [str(r.path) for r in records]
         source = f"its validation groups {', '.join(sorted(held))} ({len(records)} clips)"
     else:
         raise DatasetError("calibrate needs --oof (a cv run's oof.npz) or --data-root (the checkpoint's validation groups)")
-    threshold = rejection_threshold(lp, answered=answered)
+    threshold = rejection_threshold(lp, answered=answered, passed=person_found(ck, paths, cache_dir))
     info = {**ck.info, "reject_calibration": f"answers {answered:.0%} of known-class clips of {source}"}
     save_checkpoint(checkpoint, dataclasses.replace(ck, reject_threshold=threshold, metrics=metrics, info=info), half=_is_half(ck))
-    log.info("%s: threshold %.3f from %s", Path(checkpoint).name, threshold, source)
     return {"threshold": threshold, "source": source, "cv_acc": metrics.get("cv_acc"), "cv_std": metrics.get("cv_std")}
 
 
 def build_fusion(streams: Sequence[str | Path], oofs: Sequence[str | Path], out: str | Path, *,
-                 max_ratio: float | None = 1.0, answered: float = 0.95) -> dict:
+                 max_ratio: float | None = 1.0, answered: float = 0.95, cache_dir: str | None = ".cache/vidclf") -> dict:
     """Fuse trained ``streams`` (the first is the one trusted most: the pose stream) with weights chosen on
     their recipes' out-of-fold predictions ``oofs`` (one ``oof.npz`` per stream), set the fused rejection
     threshold on the same clips, and write the fusion checkpoint to ``out``.
@@ -74,7 +94,9 @@ def build_fusion(streams: Sequence[str | Path], oofs: Sequence[str | Path], out:
     if len(streams) != len(oofs) or len(streams) < 2:
         raise DatasetError("give two or more streams, each with the oof.npz of its recipe's cross-validation")
     cks = [load_checkpoint(s) for s in streams]
-    lps, labels, folds = align([read_oof(o) for o in oofs])
+    read = [read_oof(o) for o in oofs]
+    lps, labels, folds = align(read)
+    paths = sorted(set.intersection(*(set(o["paths"].tolist()) for o in read)))
     # An ensemble (a fusion of one backbone's seeds) is one stream here; its members share its weight.
     def members(ck: Checkpoint, weight: float) -> list[tuple[Checkpoint, float]]:
         return [(m, weight * w) for m, w in ck.streams] if ck.is_fusion else [(ck, weight)]
@@ -83,7 +105,8 @@ def build_fusion(streams: Sequence[str | Path], oofs: Sequence[str | Path], out:
     fused = fuse(lps, weights)
     nested = nested_fusion_accuracy(lps, labels, folds, max_ratio=max_ratio)
     per_stream = {ck.backbone: _fold_accuracy(lp, labels, folds) for ck, lp in zip(cks, lps)}
-    threshold = rejection_threshold(fused, answered=answered)
+    ck = fusion_checkpoint([m for c, w in zip(cks, weights) for m in members(c, w)], metrics={})
+    threshold = rejection_threshold(fused, answered=answered, passed=person_found(ck, paths, cache_dir))
     metrics = {"cv_acc": nested["mean"], "cv_std": nested["std"], "cv_fold_acc": nested["fold_acc"],
                "streams_cv_acc": {k: v[0] for k, v in per_stream.items()}, "oof_clips": len(labels)}
     info = {"streams": [str(s) for s in streams], "weights": list(weights), "max_ratio": max_ratio,
@@ -95,7 +118,7 @@ def build_fusion(streams: Sequence[str | Path], oofs: Sequence[str | Path], out:
 
 
 def build_ensemble(checkpoints: Sequence[str | Path], oofs: Sequence[str | Path], out: str | Path, *,
-                   oof_out: str | Path | None = None, answered: float = 0.95) -> dict:
+                   oof_out: str | Path | None = None, answered: float = 0.95, cache_dir: str | None = ".cache/vidclf") -> dict:
     """Average models of one recipe trained with different seeds (equal weights, one file), with the
     cross-validated accuracy and rejection threshold of the averaged out-of-fold predictions; ``oof_out``
     keeps those predictions, for choosing fusion weights later."""
@@ -108,7 +131,8 @@ def build_ensemble(checkpoints: Sequence[str | Path], oofs: Sequence[str | Path]
     lps, labels, folds = align(read)
     mean = fuse(lps, [1.0 / len(lps)] * len(lps))
     acc, std = _fold_accuracy(mean, labels, folds)
-    threshold = rejection_threshold(mean, answered=answered)
+    common = sorted(set.intersection(*(set(o["paths"].tolist()) for o in read)))
+    threshold = rejection_threshold(mean, answered=answered, passed=person_found(cks[0], common, cache_dir))
     singles = [_fold_accuracy(lp, labels, folds)[0] for lp in lps]
     metrics = {"cv_acc": acc, "cv_std": std, "members_cv_acc": singles, "oof_clips": len(labels)}
     info = {"members": [str(c) for c in checkpoints], "data": cks[0].info.get("data"),
@@ -116,7 +140,6 @@ def build_ensemble(checkpoints: Sequence[str | Path], oofs: Sequence[str | Path]
     ck = fusion_checkpoint([(c, 1.0 / len(cks)) for c in cks], reject_threshold=threshold, metrics=metrics, info=info)
     save_checkpoint(out, ck, half=True)
     if oof_out is not None:
-        common = sorted(set.intersection(*(set(o["paths"].tolist()) for o in read)))
         Path(oof_out).parent.mkdir(parents=True, exist_ok=True)
         np.savez(oof_out, paths=np.array(common), labels=labels, folds=folds, logits_last=mean, logits_best=mean)
     return {"threshold": threshold, **metrics}

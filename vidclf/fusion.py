@@ -67,9 +67,20 @@ def choose_weights(logits: Sequence[np.ndarray], labels: np.ndarray, *, grid: Se
     return tuple(float(x) for x in best_w)
 
 
-def rejection_threshold(logits: np.ndarray, *, answered: float = 0.95) -> float:
-    """The :func:`evidence` threshold that still answers ``answered`` of these (known-class) clips."""
-    return float(np.quantile(evidence(logits), 1 - answered, method="lower"))
+def rejection_threshold(logits: np.ndarray, *, answered: float = 0.95, passed: np.ndarray | None = None) -> float:
+    """The :func:`evidence` threshold that still answers ``answered`` of these (known-class) clips.
+
+    ``passed`` marks the clips that an earlier rule lets through (the person gate: a pose model refuses a clip
+    in which no frame shows a person); the threshold then answers ``answered`` of *all* clips together with it.
+    """
+    ev = evidence(logits)
+    if passed is None:
+        passed = np.ones(len(ev), bool)
+    need = int(np.ceil(answered * len(ev)))
+    kept = np.sort(ev[passed])[::-1]
+    if need > len(kept):
+        raise ValueError(f"the earlier rule alone refuses more than {1 - answered:.0%} of known clips")
+    return float(kept[need - 1])
 
 
 def nested_fusion_accuracy(logits: Sequence[np.ndarray], labels: np.ndarray, folds: np.ndarray, **kw) -> dict:

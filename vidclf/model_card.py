@@ -28,7 +28,7 @@ def _shared_lines(ck: Checkpoint) -> list[str]:
         lines.append(f"- **Cross-validated accuracy** (group folds of the training groups, each clip predicted by a model that "
                      f"never trained on its group): {cv:.3f} ± {ck.metrics.get('cv_std', 0.0):.3f}")
     if ck.reject_threshold is not None:
-        lines.append(f"- **\"Not one of these\"** below a top probability of {ck.reject_threshold:.3f} "
+        lines.append(f"- **\"Not one of these\"** below an evidence (log-sum-exp of the logits) of {ck.reject_threshold:.3f} "
                      f"({ck.info.get('reject_calibration', 'set on validation clips')})")
     return lines
 

@@ -27,8 +27,6 @@ from vidclf.video import VideoInfo, fit_within, load_clip, probe, read_frames
 
 DISPLAY_MAX_SIDE = POSE_MAX_SIDE  # frames are decoded at most this large: what BlazePose is given in training too
 TIMELINE_MAX_SIDE = 320  # a timeline reads hundreds of frames: this small
-# A pose stream that finds a person in fewer of its frames than this cannot vouch for its answer.
-MIN_POSE_FOUND = 0.25
 
 
 @dataclass(frozen=True)
@@ -233,8 +231,8 @@ class Predictor:
         score = float(torch.logsumexp(fused, 0))  # the evidence (vidclf.fusion.evidence) the threshold is set on
         threshold = self.checkpoint.reject_threshold
         known = threshold is None or score >= threshold
-        if pose_found is not None and pose_found < MIN_POSE_FOUND and len(per_stream) == 1:
-            known = False  # a pose model with (almost) no person in view has nothing to go on
+        if pose_found is not None and pose_found == 0:
+            known = False  # the person gate: a model that reads the body cannot vouch for a clip with no body in it
         assert shown is not None
         return Prediction(
             probs={c: float(p) for c, p in zip(self.classes, probs.tolist())},

@@ -87,7 +87,7 @@ def answer_markdown(p: Prediction, entry: ModelEntry) -> str:
         head = f"### {p.label} ({p.confidence:.0%})"
     else:
         why = ("the model's evidence for every one of them is weaker than for 95% of the clips of them it was checked on"
-               if p.threshold is not None and p.score < p.threshold else "no person was found in most frames")
+               if p.threshold is not None and p.score < p.threshold else "no person was found in any frame it looked at")
         head = f"### Not one of the {n} actions this model knows\nClosest: **{p.label}** ({p.confidence:.0%}), but {why}."
     lines = [head]
     if p.deciding_stream:

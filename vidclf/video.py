@@ -147,6 +147,24 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int], size: tuple[int
         ) from None
 
 
+def read_all_frames(path: str | os.PathLike, size: tuple[int, int] | None = None, max_frames: int = 100_000) -> np.ndarray:
+    """Every frame of a clip (up to ``max_frames``) as uint8 RGB ``[N, H, W, 3]``, read until the stream ends:
+    a header that over-states the length costs nothing here."""
+    cap = _open(path)
+    frames = []
+    try:
+        while len(frames) < max_frames:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                break
+            frames.append(_to_rgb(frame, size))
+    finally:
+        cap.release()
+    if not frames:
+        raise VideoError(f"{Path(path).name} has no decodable video frames (corrupt or truncated)")
+    return np.stack(frames)
+
+
 Sampler = Callable[[int, int], list[int]]
 
 
