@@ -40,7 +40,8 @@ def test_a_frame_without_a_person_is_marked_not_faked():
     raw[3] = np.nan
     feats = normalize_landmarks(raw)
     assert found_mask(raw).tolist() == [i != 3 for i in range(16)]
-    assert (feats[3] == 0).all() and feats[2, -1] == 1.0 and feats[3, -1] == 0.0
+    flag = NUM_LANDMARKS * 4 + 3  # the person-found flag
+    assert (feats[3] == 0).all() and feats[2, flag] == 1.0 and feats[3, flag] == 0.0
     assert (normalize_landmarks(np.full((4, 33, 4), np.nan, np.float32)) == 0).all()
 
 

@@ -48,7 +48,9 @@ class CNNLSTM(nn.Module):
 
         Runs in fp32 even under autocast: it is a sliver of the compute and the recurrence accumulates error.
         """
-        return self.fc(self.summarize(features))
+        summary = self.summarize(features)
+        with torch.autocast(features.device.type, enabled=False):
+            return self.fc(summary)
 
     def summarize(self, features: torch.Tensor) -> torch.Tensor:
         """``[B, T, D] -> [B, H]``: what the classifier reads (the LSTM's last hidden state of the top layer,
