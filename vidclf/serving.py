@@ -86,8 +86,8 @@ def answer_markdown(p: Prediction, entry: ModelEntry) -> str:
     if p.known:
         head = f"### {p.label} ({p.confidence:.0%})"
     else:
-        why = ("the model's evidence for every one of them is weaker than for 95% of the clips of them it was checked on"
-               if p.threshold is not None and p.score < p.threshold else "no person was found in any frame it looked at")
+        why = ("no person was found in any frame it looked at: is the whole body in view?" if p.pose_found == 0 else
+               "the model's evidence for every one of them is weaker than for 95% of the clips of them it was checked on")
         head = f"### Not one of the {n} actions this model knows\nClosest: **{p.label}** ({p.confidence:.0%}), but {why}."
     lines = [head]
     if p.deciding_stream:
