@@ -53,16 +53,18 @@ def test_train_evaluate_predict_end_to_end(synth_root, tmp_path):
         (["predict", "--checkpoint", "{junk}", "x.avi"], "not a readable checkpoint"),
     ],
 )
-def test_bad_inputs_give_one_line_errors(synth_root, tmp_path, args, message):
+def test_bad_inputs_give_one_line_errors(synth_root, tmp_path, args, message, capsys):
+    from train_cli import main  # in-process: the same code path as the command, without a new Python each time
+
     bad_config = tmp_path / "params.json"
     bad_config.write_text('{"train": {"lr": }')
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
     args = [a.format(synth=synth_root, bad_config=bad_config, junk=junk) for a in args]
-    r = run(*args)
-    assert r.returncode == 2
-    assert message in r.stderr and "Traceback" not in r.stderr
-    assert r.stderr.strip().count("\n") == 0
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert err.strip().count("\n") == 0
 
 
 def test_predict_reports_a_bad_video_and_goes_on(synth_root, tmp_path):

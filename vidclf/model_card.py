@@ -41,20 +41,28 @@ def model_card(ckpt_path: str | Path, notes: list[str] | None = None, run_histor
     """
     ck = load_checkpoint(ckpt_path)
     synthetic = all(c.startswith("Synth") for c in ck.classes)
-    kind = " late fusion" if ck.is_fusion else (" LSTM on body landmarks" if ck.backbone == "pose" else " CNN-LSTM")
+    ensemble = ck.is_fusion and "ensemble" in ck.backbone
+    kind = "" if ensemble else " late fusion" if ck.is_fusion else (" LSTM on body landmarks" if ck.backbone == "pose" else " CNN-LSTM")
     title = f"# {Path(ckpt_path).stem}: {ck.backbone}{kind}"
     lines = [title + (" (SYNTHETIC data)" if synthetic else ""), "", f"- **Classes ({len(ck.classes)})**: {', '.join(ck.classes)}"]
     if ck.is_fusion:
-        weights = ", ".join(f"{stream.backbone} × {w:g}" for stream, w in ck.streams)
-        lines += [f"- **Streams**: {weights}: the fused log-probability of a class is the weighted sum of the streams' "
-                  "log-probabilities (weights chosen on out-of-fold predictions of the training groups, never on test clips)",
-                  *_shared_lines(ck)]
+        weights = ", ".join(f"{stream.backbone} × {w:.3g}" for stream, w in ck.streams)
+        how = ("the models of one recipe trained with different seeds, their logits averaged" if ensemble else
+               "the fused logits are the weighted sum of the streams' logits (weights chosen on out-of-fold predictions of "
+               "the training groups, never on test clips)")
+        lines += [f"- **Streams**: {weights}: {how}", *_shared_lines(ck)]
         per_stream = ck.metrics.get("streams_cv_acc") or {}
         if per_stream:
             lines.append("- **Each stream alone, same clips**: " + ", ".join(f"{k} {v:.3f}" for k, v in per_stream.items()))
-        for stream, _ in ck.streams:
-            assert stream.input is not None
-            lines.append(_input_line(stream.input).replace("- **Input**", f"- **{stream.backbone} input**"))
+        members = ck.metrics.get("members_cv_acc")
+        if members:
+            lines.append("- **Each seed alone, same clips**: " + ", ".join(f"{v:.3f}" for v in members))
+        inputs = {stream.backbone: stream.input for stream, _ in ck.streams}
+        for name, spec in inputs.items():
+            assert spec is not None
+            lines.append(_input_line(spec).replace("- **Input**", f"- **{name} input**"))
+        first = ck.streams[0][0]
+        lines.append(f"- **Training config** ({first.backbone}): `{(first.config or {}).get('train', {})}`")
         lines += [f"- {note}" for note in notes or []]
         return "\n".join(lines) + "\n"
     assert ck.input is not None
