@@ -141,7 +141,7 @@ class Predictor:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         parts = self.checkpoint.streams or ((self.checkpoint, 1.0),)
-        self.streams = [(_Stream(ck, self.device, precision), float(w)) for ck, w in parts]
+        self.streams = [(_Stream(ck, self.device, self.precision), float(w)) for ck, w in parts]
         self._estimator = pose_estimator  # frames [T, H, W, 3] -> landmarks [T, 33, 4]; BlazePose when None
         self._estimator_lock = threading.Lock()
 
