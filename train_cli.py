@@ -87,7 +87,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     say(f"done ({result.stopped}); best epoch {result.best_epoch}")
     if len(data.val) == 0 or not dist.main:
         return 0
-    # As the seed does: loss and accuracy of both the best and the last weights on the validation clips.
+    # Loss and accuracy of both the best and the last weights on the validation clips.
     device = resolve_device(config.train.device)
     loader = make_loader(data.val, config.train.batch_size, False, config.data.num_workers, device, 0)
     report = {}

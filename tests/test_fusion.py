@@ -128,3 +128,21 @@ def test_calibrate_and_fuse_from_out_of_fold_files(synthetic_pose_run, tmp_path,
     assert fused.is_fusion and w[0] >= w[1] and fused.reject_threshold is not None
     assert fused.metrics["cv_acc"] >= fused.metrics["streams_cv_acc"]["custom"]
     assert "nested cross-validated accuracy" in capsys.readouterr().out
+
+
+def test_evaluate_a_fusion_checkpoint_streams_weighted(synthetic_pose_run, synth_root, tmp_path):
+    from vidclf.data.index import build_index
+    from vidclf.evaluate import checkpoint_logits, evaluate_checkpoint, stream_logits
+
+    pose = load_checkpoint(synthetic_pose_run / "last.pt")
+    pixels = load_checkpoint(ROOT / "weights" / "synthetic.pt")
+    path = save_checkpoint(tmp_path / "fusion.pt", fusion_checkpoint([(pose, 1.0), (pixels, 0.5)], reject_threshold=2.0))
+    records = build_index(synth_root, "test", 1, pose.classes, 0).records
+    fused = checkpoint_logits(load_checkpoint(path), records)
+    expected = stream_logits(pose, records) + 0.5 * stream_logits(pixels, records)
+    assert fused.shape == (36, 6) and torch.allclose(fused, expected, atol=1e-4)
+    m = evaluate_checkpoint(path, synth_root, split=1, subset="test")
+    assert m["model"] == "fusion(pose+custom)" and m["num_clips"] == 36
+    assert m["top1"] == (fused.argmax(1) == torch.tensor([r.label for r in records])).float().mean().item()
+    answered = (torch.logsumexp(fused, 1) >= 2.0).float().mean().item()
+    assert m["rejection"]["threshold"] == 2.0 and abs(m["rejection"]["answered"] - answered) < 1e-6

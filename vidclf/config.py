@@ -54,7 +54,7 @@ class DataConfig:
     val_fraction: float = 0.2  # share of training *groups* held out for validation
     train_sampling: str = "uniform"  # "uniform" (same frames every epoch, cacheable) or "segment" (TSN jitter)
     # "diff" (default): each input is the frame diff_gap later minus the sampled frame (motion, TSN's RGB
-    # difference), the input that won on real clips (docs/accuracy.md); "rgb": the seed's plain frames
+    # difference), the input that won on real clips (docs/accuracy.md); "rgb": plain frames
     frame_input: str = "diff"
     diff_gap: int = 2  # with frame_input="diff": frames between the two frames of a difference
     cache_dir: str | None = ".cache/vidclf"  # decoded-frame cache; None disables it
@@ -88,7 +88,7 @@ class ModelConfig:
     use_pretrained: bool = True  # ImageNet weights (resnet18: torchvision download or backbone_weights; lite0: package)
     backbone_weights: str | None = None  # local file with ImageNet weights for the backbone (offline use)
     dropout: float = 0.5  # the custom CNN's Dropout before pooling
-    head: str = "lstm"  # "lstm": the LSTM's last hidden state (the seed's); "mean": frame features averaged (order-blind baseline)
+    head: str = "lstm"  # "lstm": the LSTM's last hidden state; "mean": frame features averaged (an order-blind baseline)
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:

@@ -51,12 +51,6 @@ class VideoIndex:
     def groups(self) -> list[str]:
         return sorted({r.group for r in self.records})
 
-    def counts(self) -> dict[str, int]:
-        out = {c: 0 for c in self.classes}
-        for r in self.records:
-            out[self.classes[r.label]] += 1
-        return out
-
     def subset(self, records: Iterable[VideoRecord], source: str) -> VideoIndex:
         return VideoIndex(self.classes, tuple(records), 0, 0, source)
 

@@ -70,5 +70,3 @@ class ClipTransform:
             x = x.flip(-1)
         return x
 
-    def to_dict(self) -> dict:
-        return {"mean": list(self.mean), "std": list(self.std)}

@@ -61,10 +61,6 @@ class TrainingJob:
     def stop(self) -> None:
         self._stop.set()
 
-    def wait(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
     def _update(self, **kw) -> None:
         with self._lock:
             for k, v in kw.items():
