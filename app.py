@@ -82,18 +82,24 @@ def entry_for(label: str | None) -> ModelEntry:
     raise user_error(f"model {label!r} is not available (any more): pick another one")
 
 
-def predict(video: str | None, model_label: str | None):
+def predict(video: str | None, model_label: str | None, progress=gr.Progress()):
     """(video file, model label) -> top-5 label, confidence chart, frames, timeline, the answer in words."""
     if not video:
         raise user_error("Upload a clip or record one with the webcam first.")
     entry = entry_for(model_label)
     try:
         t0 = time.perf_counter()
+        progress(0.05, desc="reading the clip")
         info = probe(video)
         check_length(info, SETTINGS.max_seconds)
+        progress(0.15, desc="loading the model")
         predictor = POOL.get(entry.path)
+        progress(0.3, desc="finding the body and the motion")
         p = predictor.predict(video, info=info)
-        timeline = predictor.timeline(video, info=p.info) if p.info.duration_s > TIMELINE_MIN_SECONDS else None
+        timeline = None
+        if p.info.duration_s > TIMELINE_MIN_SECONDS:
+            progress(0.6, desc=f"timeline of a {p.info.duration_s:.0f} s clip")
+            timeline = predictor.timeline(video, info=p.info)
         seconds = time.perf_counter() - t0
     except VidclfError as e:
         raise user_error(e) from None
@@ -215,10 +221,10 @@ def build_app() -> gr.Blocks:
                     about = gr.Markdown(model_markdown(models()[0]) if choices else "No model found in weights/.")
                     button = gr.Button("Predict", variant="primary")
                 with gr.Column(scale=1):
-                    details = gr.Markdown()
+                    details = gr.Markdown(label="Answer")
                     label = gr.Label(num_top_classes=5, label="Top classes")
             chart = gr.Plot(label="Confidence per class")
-            timeline = gr.Plot(label="Timeline", visible=False)
+            timeline = gr.Plot(label="When does each exercise happen? (4-second windows)", visible=False)
             frames = gr.Gallery(label="Frames the model saw", columns=10, height=320, object_fit="contain")
             outputs = [label, chart, frames, timeline, details]
             model.change(describe_model, model, about, api_name=False, show_progress="hidden")
@@ -263,8 +269,9 @@ def build_app() -> gr.Blocks:
             curves = gr.Plot(label="Training curves")
             seen_runs = gr.State(0)
             start.click(start_training, [source, folder, classes, split, val_fraction, backbone, pretrained, freeze, views,
-                                         frame_input, epochs, lr, batch_size, num_frames, img_size], status, api_name="train")
-            stop.click(stop_training, None, status, api_name="stop_training")
+                                         frame_input, epochs, lr, batch_size, num_frames, img_size], status,
+                        api_name="train" if SETTINGS.training_enabled else False)
+            stop.click(stop_training, None, status, api_name="stop_training" if SETTINGS.training_enabled else False)
             timer = gr.Timer(1.0, active=SETTINGS.training_enabled and JOB.status().running)
             timer.tick(poll_training, [seen_runs, model], [status, curves, model, seen_runs, timer],
                        api_name=False, show_progress="hidden")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import dataclasses
 import json
 import sys
@@ -65,12 +66,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from vidclf.data.dataset import training_data
-    from vidclf.evaluate import classification_metrics
-    from vidclf.charts_png import save_confusion_png
-    from vidclf.checkpoint import load_checkpoint
-    from vidclf.runtime import collect_logits, make_loader, resolve_device
     from vidclf.training import distributed
     from vidclf.training.loop import fit
+    from vidclf.training.report import report_run
 
     config = config_from_args(args)
     dist = distributed.init(config.train.device)  # a no-op unless launched by torchrun
@@ -79,28 +77,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     say(data.describe())
     say(f"model: {config.model.backbone} CNN-LSTM, {len(data.classes)} classes; writing to {config.train.out_dir}"
         + (f"; {dist.world} processes" if dist.active else ""))
+    interrupted = False
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM ends the run like Ctrl-C: the report is still written
     try:
         result = fit(config, data.train, data.val, data.classes, resume=args.resume, show_progress=not args.no_progress,
                      info={"data": data.index.source, "val_groups": list(data.split.val_groups)}, dist=dist)
+        say(f"done ({result.stopped}); best epoch {result.best_epoch}")
+    except KeyboardInterrupt:
+        interrupted = True
+        say("interrupted: the checkpoints of the finished epochs are kept; writing their report")
     finally:
+        signal.signal(signal.SIGTERM, previous)
         distributed.shutdown(dist)
-    say(f"done ({result.stopped}); best epoch {result.best_epoch}")
-    if len(data.val) == 0 or not dist.main:
-        return 0
-    # Loss and accuracy of both the best and the last weights on the validation clips.
-    device = resolve_device(config.train.device)
-    loader = make_loader(data.val, config.train.batch_size, False, config.data.num_workers, device, 0)
-    report = {}
-    for name, path in (("best", result.best_path), ("last", result.last_path)):
-        ck = load_checkpoint(path)
-        logits, labels = collect_logits(ck.build_model().to(device), loader, device, "fp32", features=ck.input.features != "pixels")
-        m = classification_metrics(logits, labels, data.classes)
-        report[name] = m
-        print(f"{name} (epoch {ck.epoch}): validation loss {m['loss']:.4f}  top-1 {m['top1']:.4f}  "
-              f"top-5 {m['top5']:.4f}  mean class acc {m['mean_class_acc']:.4f}")
-        save_confusion_png(m["confusion"], data.classes, Path(config.train.out_dir) / f"confusion_{name}.png")
-    (Path(config.train.out_dir) / "validation.json").write_text(json.dumps(report, indent=1))
-    return 0
+    if dist.main:
+        # Loss and accuracy of both the best and the last weights on the validation clips.
+        for name, m in report_run(config.train.out_dir, data.val, data.classes, batch_size=config.train.batch_size,
+                                  device=config.train.device).items():
+            print(f"{name} (epoch {m['epoch']}): validation loss {m['loss']:.4f}  top-1 {m['top1']:.4f}  "
+                  f"top-5 {m['top5']:.4f}  mean class acc {m['mean_class_acc']:.4f}")
+    return 130 if interrupted else 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_cv(args: argparse.Namespace) -> int:

@@ -8,22 +8,26 @@ import numpy as np
 import plotly.graph_objects as go
 
 
-def confidence_figure(probs: dict[str, float], title: str = "Confidence per class") -> go.Figure:
-    """Horizontal bars, most likely class on top; tall enough to read 101 classes."""
+FONT = dict(size=14)
+
+
+def confidence_figure(probs: dict[str, float]) -> go.Figure:
+    """Horizontal bars in %, most likely class on top; tall enough to read 101 classes. No title: the
+    component's label is the title."""
     items = sorted(probs.items(), key=lambda kv: kv[1])  # plotly draws the first bar at the bottom
     names = [k for k, _ in items]
-    values = [v for _, v in items]
+    values = [100 * v for _, v in items]
     top = names[-1] if names else None
     fig = go.Figure(go.Bar(
         x=values, y=names, orientation="h",
         marker_color=["#4f46e5" if n == top else "#a5b4fc" for n in names],
-        text=[f"{v:.1%}" for v in values], textposition="outside", cliponaxis=False,
-        hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+        text=[f"{v:.0f}%" if v >= 1 else "" for v in values], textposition="auto", insidetextanchor="end",
+        hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
     ))
     fig.update_layout(
-        title=title, height=max(260, 60 + 22 * len(names)), margin=dict(l=10, r=40, t=40, b=30),
-        xaxis=dict(range=[0, 1.12], tickformat=".0%", title="probability"), yaxis=dict(automargin=True, dtick=1),
-        template="plotly_white",
+        height=max(280, 50 + 26 * len(names)), margin=dict(l=10, r=20, t=10, b=40), font=FONT,
+        xaxis=dict(range=[0, 100], ticksuffix="%", title="probability", fixedrange=True),
+        yaxis=dict(automargin=True, dtick=1, fixedrange=True), template="plotly_white",
     )
     return fig
 
@@ -47,15 +51,16 @@ def curves_figure(history: Sequence[dict], title: str = "Training curves") -> go
 
 
 def timeline_figure(times: Sequence[float], probs: np.ndarray, classes: Sequence[str], top_k: int = 5) -> go.Figure:
-    """Probability over time of the ``top_k`` classes with the highest peak; ``probs`` is ``[W, K]``."""
+    """Probability (%) over time of the ``top_k`` classes with the highest peak; ``probs`` is ``[W, K]``."""
     probs = np.asarray(probs)
     order = np.argsort(-probs.max(0))[:top_k]
     fig = go.Figure()
     for k in order:
-        fig.add_trace(go.Scatter(x=list(times), y=probs[:, k].tolist(), name=classes[k], mode="lines"))
+        fig.add_trace(go.Scatter(x=list(times), y=(100 * probs[:, k]).tolist(), name=classes[k], mode="lines",
+                                 hovertemplate="%{x:.1f} s: %{y:.0f}%<extra>" + classes[k] + "</extra>"))
     fig.update_layout(
-        title="When does the action happen? (sliding windows)", height=320, template="plotly_white",
-        xaxis=dict(title="time in clip (s), window centre"), yaxis=dict(title="probability", range=[0, 1]),
-        margin=dict(l=10, r=10, t=40, b=30), legend=dict(orientation="h", y=-0.25),
+        height=340, template="plotly_white", font=FONT,
+        xaxis=dict(title="time in the clip (s)"), yaxis=dict(title="probability", range=[0, 100], ticksuffix="%"),
+        margin=dict(l=10, r=10, t=10, b=40), legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
     return fig

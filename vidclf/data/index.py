@@ -12,6 +12,7 @@ group look alike, so a split by clip lets the model recognise the room instead o
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -231,7 +232,11 @@ def build_index(
     if not root.is_dir():
         raise DatasetError(f"data root is not a folder: {root}")
     if is_ucf101_root(root):
-        return ucf101_index(root, subset, split, classes, num_classes)
+        index = ucf101_index(root, subset, split, classes, num_classes)
+        readme = root / "README.txt"
+        if readme.is_file() and "SYNTHETIC" in readme.read_text(errors="replace")[:200]:  # vidclf's own generated set
+            index = dataclasses.replace(index, source=index.source.replace("UCF-101", "the SYNTHETIC set (UCF-101 layout),", 1))
+        return index
     if (root / UCF_VIDEOS).is_dir():
         raise DatasetError(f"{root} has {UCF_VIDEOS}/ but no {UCF_LISTS}/classInd.txt: add the official split files")
     return folder_index(root, classes, num_classes)

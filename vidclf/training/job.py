@@ -13,6 +13,7 @@ from vidclf.config import Config
 from vidclf.data.dataset import training_data
 from vidclf.errors import VidclfError
 from vidclf.training.loop import fit
+from vidclf.training.report import report_run
 
 
 @dataclass
@@ -73,16 +74,16 @@ class TrainingJob:
             data = training_data(config)
             self._update(state="running", message=data.describe())
             t0 = time.perf_counter()
-            steps_done = [0]
 
             def on_step(step: int, steps: int, loss: float) -> None:
-                steps_done[0] += 1
                 with self._lock:
                     s = self._status
                     epoch = len(s.history) + 1
-                    left = (s.epochs - epoch) * steps + (steps - step)
                     s.epoch, s.step, s.steps = epoch, step, steps
-                    s.eta_s = (time.perf_counter() - t0) / steps_done[0] * left
+                    # Time per unit of progress so far, validation included (a training step alone
+                    # underestimates an epoch), times what is left.
+                    done = len(s.history) + step / steps
+                    s.eta_s = (time.perf_counter() - t0) / done * (s.epochs - done)
 
             def on_epoch(row: dict) -> None:
                 with self._lock:
@@ -92,6 +93,9 @@ class TrainingJob:
                          on_epoch=on_epoch, stop=self._stop, log=lambda s: None,
                          info={"data": data.index.source, "val_groups": list(data.split.val_groups), "trained_in": "app"})
             has_model = Path(result.best_path).exists()
+            if has_model:
+                report_run(config.train.out_dir, data.val, data.classes, batch_size=config.train.batch_size,
+                           device=config.train.device)
             with self._lock:
                 self._status.state = "stopped" if result.stopped == "user" else "finished"
                 self._status.message = (f"{self._status.state}: best epoch {result.best_epoch}, "

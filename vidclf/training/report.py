@@ -1,0 +1,39 @@
+"""What every finished (or interrupted) run leaves beside its checkpoints: ``validation.json`` with the
+metrics of ``best.pt`` and ``last.pt`` on the validation clips, and their confusion images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from vidclf.charts_png import save_confusion_png
+from vidclf.checkpoint import load_checkpoint
+from vidclf.errors import CheckpointError
+from vidclf.evaluate import classification_metrics
+from vidclf.runtime import collect_logits, make_loader, resolve_device
+
+
+def report_run(out_dir: str | Path, val: Dataset, classes: tuple[str, ...], *, batch_size: int = 4, device: str = "auto") -> dict:
+    """Metrics of the run's ``best.pt`` and ``last.pt`` (those that exist) on ``val``; written to
+    ``out_dir/validation.json`` and ``confusion_<name>.png``. Returns ``{name: metrics}``."""
+    out = Path(out_dir)
+    if len(val) == 0:
+        return {}
+    dev = resolve_device(device)
+    loader = make_loader(val, batch_size, False, 0, dev, 0)
+    report = {}
+    for name in ("best", "last"):
+        try:
+            ck = load_checkpoint(out / f"{name}.pt")
+        except CheckpointError:
+            continue  # a run interrupted before its first epoch ended has no checkpoint to report
+        assert ck.input is not None
+        logits, labels = collect_logits(ck.build_model().to(dev), loader, dev, "fp32", features=ck.input.features != "pixels")
+        m = classification_metrics(logits, labels, classes)
+        report[name] = {**m, "epoch": ck.epoch}
+        save_confusion_png(m["confusion"], classes, out / f"confusion_{name}.png")
+    if report:
+        (out / "validation.json").write_text(json.dumps(report, indent=1))
+    return report
