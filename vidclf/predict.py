@@ -8,6 +8,7 @@ each stream takes its own from them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -21,11 +22,14 @@ import torch
 
 from vidclf.checkpoint import Checkpoint, load_checkpoint
 from vidclf.data.landmarks import POSE_MAX_SIDE, landmarks_beside
+from vidclf.reps import Repetitions, count_repetitions, frame_signal
 from vidclf.runtime import autocast, resolve_device, resolve_precision
 from vidclf.sampling import paired, paired_indices, uniform_indices, window_starts
-from vidclf.video import VideoInfo, fit_within, load_clip, probe, read_frames
+from vidclf.video import VideoInfo, fit_within, load_clip, probe, read_all_frames, read_frames
 
 DISPLAY_MAX_SIDE = POSE_MAX_SIDE  # frames are decoded at most this large: what BlazePose is given in training too
+SIGNAL_DECODE_SIZE = (48, 64)  # every frame is read this small for counting repetitions
+COUNT_MAX_SECONDS = 120.0  # repetitions are counted in the first two minutes
 TIMELINE_MAX_SIDE = 320  # a timeline reads hundreds of frames: this small
 
 
@@ -59,6 +63,7 @@ class Prediction:
     weights: dict[str, float] = field(default_factory=dict)
     pose_found: float | None = None  # share of the pose stream's frames with a person
     score: float = 0.0  # evidence that the clip is one of the classes: log-sum-exp of the fused logits
+    reps: Repetitions | None = None  # the repetitions of the movement (vidclf.reps)
 
     def top(self, k: int = 5) -> list[tuple[str, float]]:
         return sorted(self.probs.items(), key=lambda kv: -kv[1])[:k]
@@ -94,6 +99,8 @@ class Prediction:
             out["deciding_stream"] = self.deciding_stream
         if self.pose_found is not None:
             out["pose_found"] = self.pose_found
+        if self.reps is not None:
+            out.update(self.reps.to_dict())
         return out
 
 
@@ -181,7 +188,10 @@ class Predictor:
             return sorted({j for idx in wanted.values() for j in idx})
 
         clip = load_clip(Path(path), 1, None, sampler=union, max_side=DISPLAY_MAX_SIDE, info=info)
-        return self._classify(clip.frames, clip.indices, wanted, clip.info, t0, path=path)
+        p = self._classify(clip.frames, clip.indices, wanted, clip.info, t0, path=path)
+        small = read_all_frames(path, SIGNAL_DECODE_SIZE, max_frames=int(COUNT_MAX_SECONDS * clip.info.fps))
+        reps = count_repetitions(frame_signal(small), clip.info.fps)
+        return dataclasses.replace(p, reps=reps, seconds=time.perf_counter() - t0)
 
     def predict_frames(self, frames: np.ndarray, fps: float = 25.0) -> Prediction:
         """Classify a clip already in memory: uint8 RGB ``[N, H, W, 3]``, every frame of it."""
@@ -189,7 +199,8 @@ class Predictor:
         wanted = {i: stream.indices(len(frames)) for i, (stream, _) in enumerate(self.streams)}
         indices = sorted({j for idx in wanted.values() for j in idx})
         info = VideoInfo(len(frames), fps, frames.shape[2], frames.shape[1], True)
-        return self._classify(frames[indices], indices, wanted, info, t0, path=None)
+        p = self._classify(frames[indices], indices, wanted, info, t0, path=None)
+        return dataclasses.replace(p, reps=count_repetitions(frame_signal(frames), fps), seconds=time.perf_counter() - t0)
 
     def _classify(self, decoded: np.ndarray, decoded_indices: list[int], wanted: dict[int, list[int]], info: VideoInfo,
                   t0: float, *, path: str | os.PathLike | None) -> Prediction:

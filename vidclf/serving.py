@@ -90,6 +90,9 @@ def answer_markdown(p: Prediction, entry: ModelEntry) -> str:
                "the model's evidence for every one of them is weaker than for 95% of the clips of them it was checked on")
         head = f"### Not one of the {n} actions this model knows\nClosest: **{p.label}** ({p.confidence:.0%}), but {why}."
     lines = [head]
+    if p.known and p.reps is not None:
+        lines.append(f"**{p.reps.count} repetitions**, about one every {p.reps.period_s:.1f} s (counted from the motion)."
+                     if p.reps.found else "No repetition found (counting needs two or more).")
     if p.deciding_stream:
         parts = ", ".join(f"{name}: {probs[p.label]:.0%}" for name, probs in p.streams.items())
         lines.append(f"Decided mostly by the **{_stream_words(p.deciding_stream)}** stream ({p.label} per stream: {parts}).")

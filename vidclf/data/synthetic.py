@@ -34,9 +34,9 @@ class Pose:
     dy: float = 0.0
 
 
-def _pose(action: str, u: float, cycles: float) -> Pose:
-    """Pose of ``action`` at normalised time ``u`` in [0, 1]."""
-    wave = 0.5 - 0.5 * math.cos(2 * math.pi * cycles * u)
+def _pose(action: str, u: float, cycles: float, phase: float = 0.0) -> Pose:
+    """Pose of ``action`` at normalised time ``u`` in [0, 1]; ``phase`` (in cycles) shifts where it starts."""
+    wave = 0.5 - 0.5 * math.cos(2 * math.pi * (cycles * u + phase))
     if action == "SynthJumpingJack":
         return Pose(0.15 + 0.8 * math.pi * wave, 0.15 + 0.8 * math.pi * wave, wave, 0.0, dy=-0.08 * math.sin(math.pi * wave))
     if action == "SynthSquat":
@@ -44,7 +44,7 @@ def _pose(action: str, u: float, cycles: float) -> Pose:
     if action == "SynthWave":
         return Pose(0.15, 0.65 * math.pi + 0.3 * math.pi * wave, 0.1, 0.0)
     if action == "SynthWalk":
-        swing = math.sin(2 * math.pi * cycles * u)
+        swing = math.sin(2 * math.pi * (cycles * u + phase))
         return Pose(0.3 + 0.25 * swing, 0.3 - 0.25 * swing, 0.5 + 0.5 * swing, 0.0, dx=-0.35 + 0.7 * u)
     if action == "SynthRaiseArms":
         # One slow raise with a quick start: asymmetric in time, so reversing it is a different motion.
@@ -114,9 +114,14 @@ def render_clip(action: str, group: int, clip: int, seed: int = 0, size: tuple[i
 
 
 def render_clip_with_landmarks(action: str, group: int, clip: int, *, seed: int = 0, size: tuple[int, int] = (96, 96),
-                               num_frames: int = 32) -> tuple[np.ndarray, np.ndarray]:
+                               num_frames: int = 32, cycles: float | None = None,
+                               phase: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic clip, uint8 RGB ``[T, H, W, 3]``, and its figure's landmarks ``[T, 33, 4]`` (BlazePose's
-    layout, as :class:`vidclf.models.pose.PoseEstimator` returns them)."""
+    layout, as :class:`vidclf.models.pose.PoseEstimator` returns them).
+
+    ``cycles`` fixes how many repetitions of the movement the clip holds (default: 1.5-3, drawn per clip) and
+    ``phase`` (in cycles) where in a repetition it starts: clips with known repetition counts.
+    """
     if action == "SynthLowerArms":
         # Exactly SynthRaiseArms played backwards: the same frames in reverse order.
         frames, marks = render_clip_with_landmarks("SynthRaiseArms", group, clip, seed=seed, size=size, num_frames=num_frames)
@@ -134,13 +139,14 @@ def render_clip_with_landmarks(action: str, group: int, clip: int, *, seed: int 
     texture = actor.normal(0, 6, size=(h, w, 1))
     cx = w / 2 + rng.uniform(-0.12, 0.12) * w
     cy = h * 0.45 + rng.uniform(-0.05, 0.05) * h
-    cycles = rng.uniform(1.5, 3.0)
+    drawn = rng.uniform(1.5, 3.0)
+    cycles = drawn if cycles is None else cycles
     frames = np.empty((num_frames, h, w, 3), np.uint8)
     marks = np.empty((num_frames, 33, 4), np.float32)
     for t in range(num_frames):
         u = t / (num_frames - 1)
         canvas = np.clip(room + texture + rng.normal(0, 3, size=(h, w, 1)), 0, 255).astype(np.uint8)
-        joints = _joints(_pose(action, u, cycles), cx, cy, scale)
+        joints = _joints(_pose(action, u, cycles, phase), cx, cy, scale)
         _draw(canvas, joints, scale, figure, width)
         frames[t] = canvas
         marks[t] = _landmarks(joints, scale, size)

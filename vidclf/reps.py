@@ -1,0 +1,137 @@
+"""Count the repetitions of a repeated movement, with no counting labels to learn from.
+
+A clip's per-frame signal (every frame, shrunk to a small grey image: what moves changes it) is reduced to
+its main directions of change (PCA). A repeated movement makes them periodic: the **period** is the first
+strong peak of their autocorrelation (the 1-D view of RepNet's temporal self-similarity), its height the
+**confidence**, and each **repetition** is one peak of the most periodic component, at least 0.6 periods
+after the previous one. Too little periodicity, or fewer than two peaks, is "no repetition found".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+SIGNAL_SIZE = (24, 32)  # (H, W) of the grey frames the signal is made of
+MIN_CONFIDENCE = 0.3
+
+
+@dataclass(frozen=True)
+class Repetitions:
+    """``count`` repetitions, each ``(start_s, end_s)`` in ``times``; ``period_s`` the typical one;
+    ``confidence`` in [0, 1] (the autocorrelation at the period). ``count == 0``: none found."""
+
+    count: int
+    times: list[tuple[float, float]] = field(default_factory=list)
+    period_s: float | None = None
+    confidence: float = 0.0
+
+    @property
+    def found(self) -> bool:
+        return self.count > 0
+
+    def to_dict(self) -> dict:
+        return {"reps": self.count, "rep_times": [[round(a, 2), round(b, 2)] for a, b in self.times],
+                "rep_period_s": None if self.period_s is None else round(self.period_s, 3),
+                "rep_confidence": round(self.confidence, 3)}
+
+
+def frame_signal(frames: np.ndarray) -> np.ndarray:
+    """uint8 RGB frames ``[T, H, W, 3]`` -> ``[T, D]`` float signal: small grey images, each frame's mean
+    brightness removed (a flicker of the light is not a movement)."""
+    h, w = SIGNAL_SIZE
+    grey = np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA) for f in frames])
+    x = grey.reshape(len(frames), -1).astype(np.float32)
+    return x - x.mean(1, keepdims=True)
+
+
+def _components(signal: np.ndarray, fps: float, max_period_s: float, k: int = 3) -> np.ndarray:
+    """``[T, D]`` -> ``[k, T]``: the signal's main directions of change over time, slow drift removed."""
+    x = signal - signal.mean(0)
+    # smooth over ~0.1 s: sensor noise is not a movement
+    width = max(1, int(round(0.1 * fps)))
+    if width > 1:
+        kernel = np.ones(width) / width
+        x = np.apply_along_axis(lambda c: np.convolve(c, kernel, mode="same"), 0, x)
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    comps = (u[:, :k] * s[:k]).T
+    # remove drift slower than the longest period (a hand-held camera that wanders)
+    win = int(round(2 * max_period_s * fps)) | 1
+    if win < comps.shape[1]:
+        pad = win // 2
+        kernel = np.ones(win) / win
+        for c in comps:
+            trend = np.convolve(np.pad(c, pad, mode="edge"), kernel, mode="valid")
+            c -= trend
+    return comps
+
+
+def _autocorrelation(c: np.ndarray) -> np.ndarray:
+    c = c - c.mean()
+    n = len(c)
+    spec = np.fft.rfft(c, 2 * n)
+    ac = np.fft.irfft(spec * np.conj(spec))[:n]
+    # unbiased: divide by the overlap, then normalise to 1 at lag 0
+    ac = ac / np.arange(n, 0, -1)
+    return ac / ac[0] if ac[0] > 0 else np.zeros(n)
+
+
+def count_repetitions(signal: np.ndarray, fps: float, *, min_period_s: float = 0.25, max_period_s: float = 6.0) -> Repetitions:
+    """Repetitions in a per-frame signal ``[T, D]`` sampled at ``fps`` (see :func:`frame_signal`)."""
+    t = len(signal)
+    max_lag = min(int(max_period_s * fps), t // 2)
+    min_lag = max(2, int(round(min_period_s * fps)))
+    if t < 8 or max_lag <= min_lag:
+        return Repetitions(0)
+    comps = _components(signal, fps, max_period_s)
+    energy = (comps**2).sum(1)
+    if energy.sum() <= 1e-9:
+        return Repetitions(0)
+    acs = np.stack([_autocorrelation(c) for c in comps])
+    weights = energy / energy.sum()
+    ac = (weights[:, None] * acs).sum(0)
+    lags = np.arange(min_lag, max_lag + 1)
+    window = ac[min_lag : max_lag + 1]
+    peaks = [i for i in range(1, len(window) - 1) if window[i] >= window[i - 1] and window[i] >= window[i + 1] and window[i] > 0]
+    if not peaks:
+        return Repetitions(0)
+    best = max(window[i] for i in peaks)
+    # the first peak nearly as high as the highest: a period, not a multiple of it
+    first = next(i for i in peaks if window[i] >= 0.8 * best)
+    period = int(lags[first])
+    confidence = float(np.clip(window[first], 0.0, 1.0))
+    if confidence < MIN_CONFIDENCE:
+        return Repetitions(0, period_s=period / fps, confidence=confidence)
+    main = comps[int(np.argmax([a[period] * w for a, w in zip(acs, weights)]))]
+    # a repetition is one peak of the main component, whichever of its two extremes is the sharper
+    peaks = _peaks(main, period) if _sharpness(main) >= _sharpness(-main) else _peaks(-main, period)
+    if len(peaks) < 2:
+        return Repetitions(0, period_s=period / fps, confidence=confidence)
+    # The movement spans from half a period before its first peak to half a period after its last (within
+    # the clip); the count is that span in periods. Counting peaks alone would count the rest pose at both
+    # ends of a clip of whole repetitions, which is one more than the repetitions.
+    start, end = max(0.0, peaks[0] - period / 2), min(float(t - 1), peaks[-1] + period / 2)
+    count = max(1, int(round((end - start) / period)))
+    if len(peaks) == count + 1:  # peaks at the rest pose: each repetition runs from one to the next
+        bounds = [(peaks[i], peaks[i + 1]) for i in range(count)]
+    else:
+        step = (end - start) / count
+        bounds = [(start + i * step, start + (i + 1) * step) for i in range(count)]
+    return Repetitions(count, [(a / fps, b / fps) for a, b in bounds], period / fps, confidence)
+
+
+def _sharpness(c: np.ndarray) -> float:
+    return float(c.max() - np.median(c))
+
+
+def _peaks(c: np.ndarray, period: int) -> list[int]:
+    """Indices of peaks of ``c`` at least 0.6 periods apart, each higher than the middle of the signal's range."""
+    level = np.median(c) + 0.25 * (c.max() - np.median(c))
+    candidates = [i for i in range(len(c)) if c[i] > level and (i == 0 or c[i] >= c[i - 1]) and (i == len(c) - 1 or c[i] >= c[i + 1])]
+    chosen: list[int] = []
+    for i in sorted(candidates, key=lambda j: -c[j]):
+        if all(abs(i - j) >= 0.6 * period for j in chosen):
+            chosen.append(i)
+    return sorted(chosen)
