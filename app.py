@@ -216,6 +216,10 @@ def build_app() -> gr.Blocks:
             with gr.Row():
                 with gr.Column(scale=1):
                     video = gr.Video(sources=["upload", "webcam"], label="Clip")
+                    # Browsers take only video/* in the player above and cannot play AVI or MPEG-4 Part 2 there:
+                    # any file vidclf reads can come in here instead, with no player to fail.
+                    other = gr.File(label="Or any video file (AVI, GIF, MKV, MOV, ...)", file_types=list(VIDEO_EXTENSIONS),
+                                    height=90)
                     model = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, label="Model",
                                         info="best first: what each model looks at, and how it scored")
                     about = gr.Markdown(model_markdown(models()[0]) if choices else "No model found in weights/.")
@@ -229,7 +233,9 @@ def build_app() -> gr.Blocks:
             outputs = [label, chart, frames, timeline, details]
             model.change(describe_model, model, about, api_name=False, show_progress="hidden")
             # One listener for the button, an upload and the end of a webcam recording: one queue, one API.
-            gr.on([button.click, video.upload, video.stop_recording], predict, [video, model], outputs, api_name="predict")
+            gr.on([button.click, video.upload, video.stop_recording], predict, [video, model], outputs, api_name="predict",
+                  concurrency_id="predict")
+            other.upload(predict, [other, model], outputs, api_name=False, concurrency_id="predict")
             rows, names = example_rows(choices)
             if rows:
                 gr.Examples(rows, [video, model], example_labels=names,

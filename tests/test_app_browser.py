@@ -149,3 +149,20 @@ def test_train_one_epoch_on_synthetic_and_use_the_model(page):
     option = page.get_by_role("option", name="run: app/")
     option.first.wait_for(timeout=10_000)
     assert "SYNTHETIC actions" in option.first.inner_text()
+
+
+def test_a_gif_goes_through_the_any_file_box(page, tmp_path):
+    from PIL import Image
+
+    from vidclf.data.synthetic import render_clip
+
+    frames = render_clip("SynthWave", 90, 1, num_frames=40)
+    gif = tmp_path / "wave.gif"
+    Image.fromarray(frames[0]).save(gif, save_all=True, append_images=[Image.fromarray(f) for f in frames[1:]], duration=40, loop=0)
+    page.get_by_label("Model").click()
+    page.get_by_role("option", name=re.compile("^synthetic:")).click()
+    page.locator("input[type=file]").nth(1).set_input_files(str(gif))  # the player's own box accepts only video/*
+    top = wait_for_prediction(page, timeout_s=60)
+    assert top == "SynthWave"
+    assert page.get_by_text("Video not playable").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "predict_gif.png"), full_page=True)
