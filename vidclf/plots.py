@@ -25,7 +25,7 @@ def confidence_figure(probs: dict[str, float]) -> go.Figure:
         hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
     ))
     fig.update_layout(
-        height=max(280, 50 + 26 * len(names)), margin=dict(l=10, r=20, t=10, b=40), font=FONT,
+        height=max(300, 80 + 26 * len(names)), margin=dict(l=10, r=20, t=44, b=40), font=FONT,
         xaxis=dict(range=[0, 100], ticksuffix="%", title="probability", fixedrange=True),
         yaxis=dict(automargin=True, dtick=1, fixedrange=True), template="plotly_white",
     )
@@ -61,6 +61,6 @@ def timeline_figure(times: Sequence[float], probs: np.ndarray, classes: Sequence
     fig.update_layout(
         height=340, template="plotly_white", font=FONT,
         xaxis=dict(title="time in the clip (s)"), yaxis=dict(title="probability", range=[0, 100], ticksuffix="%"),
-        margin=dict(l=10, r=10, t=10, b=40), legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        margin=dict(l=10, r=10, t=70, b=40), legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
     return fig
