@@ -81,7 +81,7 @@ def _autocorrelation(c: np.ndarray) -> np.ndarray:
 def count_repetitions(signal: np.ndarray, fps: float, *, min_period_s: float = 0.25, max_period_s: float = 6.0) -> Repetitions:
     """Repetitions in a per-frame signal ``[T, D]`` sampled at ``fps`` (see :func:`frame_signal`)."""
     t = len(signal)
-    max_lag = min(int(max_period_s * fps), t // 2)
+    max_lag = min(int(max_period_s * fps), (2 * t) // 3)  # two repetitions in a clip: a period up to 2/3 of it
     min_lag = max(2, int(round(min_period_s * fps)))
     if t < 8 or max_lag <= min_lag:
         return Repetitions(0)
