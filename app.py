@@ -39,6 +39,8 @@ SYNTHETIC_ROOT = ROOT / ".cache" / "vidclf" / "synthetic-dataset"
 TIMELINE_MIN_SECONDS = 8.0  # clips longer than this also get a sliding-window timeline
 
 FRAMES = FrameStore()
+# The dropdown's arrow sits over the end of a long choice: keep the text clear of it, with an ellipsis.
+CSS = ".secondary-wrap input[role=combobox] { padding-right: 1.8rem !important; text-overflow: ellipsis; }"
 
 log = logging.getLogger("vidclf.app")
 SETTINGS = ServeSettings.from_env()
@@ -103,7 +105,7 @@ def predict(video: str | None, model_label: str | None, progress=gr.Progress()):
         seconds = time.perf_counter() - t0
     except VidclfError as e:
         raise user_error(e) from None
-    gallery = FRAMES.write(skeleton_frames(p.frames, p.landmarks), [f"frame {i}" for i in p.indices])
+    gallery = FRAMES.write(skeleton_frames(p.frames, p.landmarks), [f"{i / p.info.fps:.1f} s" for i in p.indices])
     timeline_plot = (gr.Plot(timeline_figure(timeline.times, timeline.probs, timeline.classes), visible=True)
                      if timeline is not None else gr.Plot(None, visible=False))
     details = (f"{answer_markdown(p, entry)}  \n"
@@ -229,7 +231,8 @@ def build_app() -> gr.Blocks:
                     label = gr.Label(num_top_classes=5, label="Top classes")
             chart = gr.Plot(label="Confidence per class")
             timeline = gr.Plot(label="When does each exercise happen? (4-second windows)", visible=False)
-            frames = gr.Gallery(label="Frames the model saw", columns=10, height=320, object_fit="contain")
+            frames = gr.Gallery(label="Frames the model saw (time in the clip)", columns=8, height="auto",
+                                object_fit="contain")
             outputs = [label, chart, frames, timeline, details]
             model.change(describe_model, model, about, api_name=False, show_progress="hidden")
             # One listener for the button, an upload and the end of a webcam recording: one queue, one API.
@@ -250,10 +253,11 @@ def build_app() -> gr.Blocks:
                 source = gr.Radio(["Synthetic (generated, SYNTHETIC stick figures)", "Server folder"],
                                   value="Synthetic (generated, SYNTHETIC stick figures)", label="Data")
                 folder = gr.Textbox(label="Dataset folder on the server (UCF-101 layout or folder per class)",
-                                    placeholder=", ".join(map(str, SETTINGS.data_roots)) or "no folders allowed")
-                classes = gr.Textbox(label="Classes (optional, comma separated; default: first 10)")
+                                    placeholder=", ".join(map(str, SETTINGS.data_roots)) or "no folders allowed",
+                                    interactive=False)
+                classes = gr.Textbox(label="Classes (optional, comma separated; default: first 10)", interactive=False)
             with gr.Row():
-                split = gr.Dropdown([1, 2, 3], value=defaults.data.split, label="UCF-101 split")
+                split = gr.Dropdown([1, 2, 3], value=defaults.data.split, label="UCF-101 split", interactive=False)
                 val_fraction = gr.Slider(0.0, 0.5, value=defaults.data.val_fraction, step=0.05, label="Validation share (by group)")
                 backbone = gr.Dropdown(list(BACKBONES), value=defaults.model.backbone, label="Backbone")
                 pretrained = gr.Checkbox(value=False, label="ImageNet weights (efficientnet_lite0: offline; resnet18: download)")
@@ -274,6 +278,9 @@ def build_app() -> gr.Blocks:
             status = gr.Markdown("No training run yet.")
             curves = gr.Plot(label="Training curves")
             seen_runs = gr.State(0)
+            # the synthetic set has its own classes and splits: those fields apply to a server folder only
+            source.change(lambda src: [gr.update(interactive=not src.startswith("Synthetic"))] * 3, source,
+                          [folder, classes, split], api_name=False, show_progress="hidden")
             start.click(start_training, [source, folder, classes, split, val_fraction, backbone, pretrained, freeze, views,
                                          frame_input, epochs, lr, batch_size, num_frames, img_size], status,
                         api_name="train" if SETTINGS.training_enabled else False)
@@ -292,4 +299,4 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     port = int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", 7860)))
     build_app().launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"), server_port=port,
-                       max_file_size=f"{SETTINGS.max_upload_mb}mb", theme=gr.themes.Soft())
+                       max_file_size=f"{SETTINGS.max_upload_mb}mb", theme=gr.themes.Soft(), css=CSS)

@@ -98,7 +98,7 @@ def test_upload_real_clip_and_predict(page, jumping_jack_clip):
     assert len(classes) == 10 and top in classes  # every class of the shipped UCF-101 model is charted
     assert abs(sum(probs) - 100) < 1e-2  # the bars are in %
     assert classes[int(np.argmax(probs))] == top == "JumpingJack"
-    captions = page.locator("text=/^frame \\d+$/")
+    captions = page.locator("text=/^\\d+\\.\\d s$/")  # each frame captioned with its time in the clip
     page.screenshot(path=str(ARTIFACTS / "predict_upload.png"), full_page=True)
     assert captions.count() == 32  # the 32 frames the pose stream saw, its skeleton drawn on each
     assert page.get_by_role("heading", name=re.compile(r"^JumpingJack \(\d+%\)$")).count() == 1  # the answer line
@@ -166,3 +166,20 @@ def test_a_gif_goes_through_the_any_file_box(page, tmp_path):
     assert top == "SynthWave"
     assert page.get_by_text("Video not playable").count() == 0
     page.screenshot(path=str(ARTIFACTS / "predict_gif.png"), full_page=True)
+
+
+@needs_shared
+def test_on_a_phone_the_answer_and_the_model_name_are_readable(browser, app_url, jumping_jack_clip):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(app_url)
+    page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
+    model = page.get_by_label("Model")
+    # the dropdown's arrow must not sit on the model's name
+    assert page.evaluate("(e) => parseFloat(getComputedStyle(e).paddingRight)", model.element_handle()) >= 20
+    page.set_input_files("input[type=file]", str(jumping_jack_clip))
+    page.get_by_role("heading", name=re.compile(r"^JumpingJack \(\d+%\)$")).wait_for(timeout=120_000)
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390 + 1  # nothing wider than the phone: no sideways scrolling
+    page.screenshot(path=str(ARTIFACTS / "phone_predict.png"), full_page=True)
+    context.close()
