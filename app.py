@@ -25,6 +25,7 @@ from vidclf.serving import (
     FrameStore,
     ServeSettings,
     answer_markdown,
+    browser_preview,
     check_length,
     model_markdown,
     public_message,
@@ -41,6 +42,13 @@ TIMELINE_MIN_SECONDS = 8.0  # clips longer than this also get a sliding-window t
 FRAMES = FrameStore()
 # The dropdown's arrow sits over the end of a long choice: keep the text clear of it, with an ellipsis.
 CSS = ".secondary-wrap input[role=combobox] { padding-right: 1.8rem !important; text-overflow: ellipsis; }"
+# The browser's own "Video not playable" for an upload it cannot decode is not an error of the clip: the clip
+# is classified, and the player gets a playable copy.
+HEAD = """<script>
+new MutationObserver(() => document.querySelectorAll("[data-testid=toast-text]").forEach(t => {
+  if (t.innerText.trim() === "Video not playable") { const item = t.closest(".toast-item"); if (item) item.remove(); }
+})).observe(document.documentElement, {childList: true, subtree: true});
+</script>"""
 
 log = logging.getLogger("vidclf.app")
 SETTINGS = ServeSettings.from_env()
@@ -112,6 +120,12 @@ def predict(video: str | None, model_label: str | None, progress=gr.Progress()):
                f"*{entry.description}*. {len(p.indices)} frames sampled from {p.info.num_frames} ({p.info.duration_s:.1f} s "
                f"at {p.info.fps:.0f} fps, {p.info.width}x{p.info.height}); {seconds:.1f} s in all.")
     return p.probs, confidence_figure(p.probs), gallery, timeline_plot, details
+
+
+def preview(video: str | None):
+    """The player's clip, replaced by an H.264 copy when the browser cannot play the upload."""
+    copy = browser_preview(video, FRAMES.root) if video else None
+    return str(copy) if copy is not None else gr.skip()
 
 
 def describe_model(label: str | None) -> str:
@@ -221,7 +235,7 @@ def build_app() -> gr.Blocks:
                     # Browsers take only video/* in the player above and cannot play AVI or MPEG-4 Part 2 there:
                     # any file vidclf reads can come in here instead, with no player to fail.
                     other = gr.File(label="Or any video file (AVI, GIF, MKV, MOV, ...)", file_types=list(VIDEO_EXTENSIONS),
-                                    height=90)
+                                    height=130)
                     model = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, label="Model",
                                         info="best first: what each model looks at, and how it scored")
                     about = gr.Markdown(model_markdown(models()[0]) if choices else "No model found in weights/.")
@@ -239,6 +253,8 @@ def build_app() -> gr.Blocks:
             gr.on([button.click, video.upload, video.stop_recording], predict, [video, model], outputs, api_name="predict",
                   concurrency_id="predict")
             other.upload(predict, [other, model], outputs, api_name=False, concurrency_id="predict")
+            # A clip the browser cannot play (XviD AVI, HEVC, ...) is shown from an H.264 copy once it is classified.
+            video.upload(preview, video, video, api_name=False, show_progress="hidden")
             rows, names = example_rows(choices)
             if rows:
                 gr.Examples(rows, [video, model], example_labels=names,
@@ -299,4 +315,4 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     port = int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", 7860)))
     build_app().launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"), server_port=port,
-                       max_file_size=f"{SETTINGS.max_upload_mb}mb", theme=gr.themes.Soft(), css=CSS)
+                       max_file_size=f"{SETTINGS.max_upload_mb}mb", theme=gr.themes.Soft(), css=CSS, head=HEAD)

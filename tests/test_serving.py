@@ -31,3 +31,24 @@ def test_paths_are_confined_to_the_data_roots(tmp_path):
 def test_data_roots_from_env(tmp_path):
     s = ServeSettings.from_env({"VIDCLF_DATA_ROOTS": f"{tmp_path}{os.pathsep}{tmp_path / 'x'}"})
     assert s.data_roots == (tmp_path.resolve(), (tmp_path / "x").resolve())
+
+
+def test_a_clip_the_browser_cannot_play_gets_an_h264_copy(tmp_path):
+    import cv2
+    import numpy as np
+
+    from vidclf.serving import browser_playable, browser_preview
+    from vidclf.video import probe, write_video
+
+    frames = (np.random.default_rng(0).random((30, 120, 160, 3)) * 255).astype(np.uint8)
+    xvid = write_video(tmp_path / "clip.avi", frames)
+    assert not browser_playable(xvid)
+    copy = browser_preview(xvid, tmp_path)
+    assert copy is not None and copy.suffix == ".mp4" and browser_playable(copy)
+    info = probe(copy)
+    assert (info.width, info.height) == (160, 120) and abs(info.num_frames - 30) <= 1
+    cap = cv2.VideoCapture(str(copy))
+    code = int(cap.get(cv2.CAP_PROP_FOURCC))
+    cap.release()
+    assert "".join(chr((code >> 8 * i) & 0xFF) for i in range(4)).lower() in ("avc1", "h264")
+    assert browser_preview(copy, tmp_path) is None  # already playable: left as it is

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
 import tempfile
 import threading
 import time
@@ -191,3 +192,46 @@ _SERVER_PATH = re.compile(r"(?:[A-Za-z]:)?[\\/](?:[^\s\\/:;,'\"()]+[\\/])+([^\s\
 def public_message(error: BaseException) -> str:
     """An error's message as a web page may show it: every server path cut to its file name."""
     return _SERVER_PATH.sub(lambda m: m.group(1), str(error))
+
+
+# Containers and codecs every current browser plays in a <video> element.
+_PLAYABLE_SUFFIXES = (".mp4", ".m4v", ".webm", ".mov")
+_PLAYABLE_CODECS = ("avc1", "h264", "vp80", "vp90", "vp09", "av01")
+
+
+def browser_playable(path: str | os.PathLike) -> bool:
+    """Whether a browser can play the file as it is (H.264 / VP8 / VP9 / AV1 in MP4 or WebM)."""
+    p = Path(path)
+    if p.suffix.lower() not in _PLAYABLE_SUFFIXES:
+        return False
+    cap = cv2.VideoCapture(str(p))
+    try:
+        code = int(cap.get(cv2.CAP_PROP_FOURCC))
+    finally:
+        cap.release()
+    fourcc = "".join(chr((code >> 8 * i) & 0xFF) for i in range(4)).lower()
+    return fourcc in _PLAYABLE_CODECS or p.suffix.lower() == ".webm"
+
+
+def browser_preview(path: str | os.PathLike, out_dir: str | os.PathLike, *, max_seconds: float = 60.0,
+                    max_side: int = 640) -> Path | None:
+    """An H.264 MP4 copy of a clip a browser cannot play (XviD AVI, HEVC, MPEG-4 Part 2, ...), for the page's
+    player: at most ``max_side`` pixels and ``max_seconds`` long, no sound. None when the clip plays as it is,
+    or when no FFmpeg is at hand (the PyPI package ``imageio-ffmpeg`` brings one)."""
+    if browser_playable(path):
+        return None
+    try:
+        import imageio_ffmpeg
+
+        ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        return None
+    out = Path(out_dir) / f"{hashlib.sha1(str(path).encode()).hexdigest()[:16]}.mp4"
+    scale = f"scale='min({max_side},iw)':'min({max_side},ih)':force_original_aspect_ratio=decrease,scale=trunc(iw/2)*2:trunc(ih/2)*2"
+    cmd = [ffmpeg, "-loglevel", "error", "-y", "-t", str(max_seconds), "-i", str(path), "-an", "-vf", scale,
+           "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)]
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out
