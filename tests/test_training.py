@@ -155,21 +155,39 @@ def test_feature_views_are_cached_augmented_views_drawn_at_random(synth_root, tm
     one = feature_dataset(model, data.train, cfg.data.cache_dir, torch.device("cpu"), "fp32", show_progress=False)
     three = feature_dataset(model, data.train, cfg.data.cache_dir, torch.device("cpu"), "fp32", show_progress=False, views=3)
     n, t, d = len(data.train), 8, model.feature_dim
-    assert one.features.shape == (n, 1, t, d) and three.features.shape == (n, 3, t, d)
+    assert one.features is None and three.features is None  # at scale nothing is held in memory: files only
+    one_all, three_all = one.all(), three.all()
+    assert one_all.shape == (n, 1, t, d) and three_all.shape == (n, 3, t, d)
     # view 0 is the eval view, shared with a one-view run through the same cache entry
-    assert torch.equal(three.features[:, 0], one.features[:, 0])
+    assert torch.equal(three_all[:, 0], one_all[:, 0])
     assert len(list((tmp_path / "cache" / "features").rglob("*.npy"))) == 3 * n
     # the augmented views differ from the eval view and from each other, clip by clip
     for a, b in [(0, 1), (0, 2), (1, 2)]:
-        assert all(not torch.allclose(three.features[i, a], three.features[i, b]) for i in range(n))
+        assert all(not torch.allclose(three_all[i, a], three_all[i, b]) for i in range(n))
     # fixed draws: computed again without the cache, a view is the same view
     again = feature_dataset(model, data.train, None, torch.device("cpu"), "fp32", show_progress=False, views=3)
-    assert torch.allclose(again.features, three.features, atol=1e-5)
+    assert again.features is not None and torch.allclose(again.features, three_all, atol=1e-5)
     # an epoch draws every view, and a one-view dataset only ever gives the eval view
     torch.manual_seed(0)
     draws = [three[0][0] for _ in range(30)]
-    assert {next(v for v in range(3) if torch.equal(x, three.features[0, v])) for x in draws} == {0, 1, 2}
-    assert all(torch.equal(one[i][0], one.features[i, 0]) for i in range(n))
+    assert {next(v for v in range(3) if torch.equal(x, three_all[0, v])) for x in draws} == {0, 1, 2}
+    assert all(torch.equal(one[i][0], one_all[i, 0]) for i in range(n))
+
+
+def test_a_damaged_feature_cache_entry_is_said_and_computed_again(synth_root, tmp_path, caplog):
+    from vidclf.models.cnn_lstm import build_model
+    from vidclf.training.features import feature_dataset
+
+    cfg = _config(synth_root, tmp_path, freeze_backbone=True, classes=["SynthWave", "SynthSquat"])
+    data = training_data(cfg)
+    model = build_model(cfg.model, 2)
+    first = feature_dataset(model, data.train, cfg.data.cache_dir, torch.device("cpu"), "fp32", show_progress=False)
+    damaged = first.files[0][0]
+    damaged.write_bytes(b"not an array")
+    with caplog.at_level("WARNING"):
+        second = feature_dataset(model, data.train, cfg.data.cache_dir, torch.device("cpu"), "fp32", show_progress=False)
+    assert "cannot be read" in caplog.text and str(damaged) in caplog.text
+    assert second.view(0, 0).shape == (8, model.feature_dim)  # computed again and readable
 
 
 def test_frozen_training_with_feature_views(synth_root, tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import logging
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import numpy as np
 
 from vidclf.sampling import paired, uniform_indices
 from vidclf.video import load_clip
+
+log = logging.getLogger(__name__)
 
 # Bump when the decoding or sampling rule changes, so old entries stop matching.
 CACHE_VERSION = 1
@@ -44,17 +47,23 @@ class NpyStore:
         digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
         return self.root / digest[:2] / f"{digest}.npy"
 
-    def load(self, key: dict, shape: tuple[int, ...] | None = None, dtype=None) -> np.ndarray | None:
-        """The stored array (memory-mapped), or None if absent, damaged or not of ``shape``/``dtype``."""
+    def path(self, key: dict) -> Path:
+        """Where the array of ``key`` is (or would be) stored."""
+        return self._entry(key)
+
+    def load(self, key: dict, shape: tuple[int, ...] | None = None, dtype=None, *, mmap: bool = True) -> np.ndarray | None:
+        """The stored array (memory-mapped unless ``mmap=False``), or None if absent, damaged or not of
+        ``shape``/``dtype``. A damaged entry is said in the log (it is computed again and overwritten)."""
         entry = self._entry(key)
         if entry.exists():
             try:
-                arr = np.load(entry, mmap_mode="r", allow_pickle=False)
+                arr = np.load(entry, mmap_mode="r" if mmap else None, allow_pickle=False)
                 if (shape is None or arr.shape == shape) and (dtype is None or arr.dtype == dtype):
                     self.hits += 1
                     return arr
-            except (ValueError, OSError):
-                pass  # a damaged entry is computed again and overwritten
+                log.warning("cache entry %s holds %s %s, not %s %s: computing it again", entry, arr.shape, arr.dtype, shape, dtype)
+            except (ValueError, OSError) as e:
+                log.warning("cache entry %s cannot be read (%s: %s): computing it again", entry, type(e).__name__, e)
         self.misses += 1
         return None
 

@@ -39,27 +39,53 @@ def backbone_fingerprint(model: CNNLSTM) -> str:
 
 
 class FeatureViews(Dataset):
-    """Cached features ``[N, V, T, D]`` and labels ``[N]``; ``dataset[i] -> (features [T, D], label)``.
+    """Features of ``N`` clips in ``V`` views and labels ``[N]``; ``dataset[i] -> (features [T, D], label)``.
+
+    The features are either in memory (``features`` ``[N, V, T, D]``) or, at scale, in the cache: ``files[i][v]``
+    is the ``.npy`` of clip ``i``'s view ``v``, read when the item is asked for (a few hundred kB), so that a
+    data set of any size costs no more memory than a batch, and no file stays mapped.
 
     Item ``i`` is one of clip ``i``'s ``V`` views, drawn from torch's RNG (so ``torch.manual_seed`` makes
     an epoch reproducible); with ``V = 1`` it is always the eval view.
     """
 
-    def __init__(self, features: torch.Tensor, labels: torch.Tensor):
-        if features.ndim != 4 or len(features) != len(labels):
+    def __init__(self, features: torch.Tensor | None, labels: torch.Tensor, *, files: list[list[Path]] | None = None):
+        if (features is None) == (files is None):
+            raise ValueError("give the features in memory or their files, one of the two")
+        if features is not None and (features.ndim != 4 or len(features) != len(labels)):
             raise ValueError(f"expected features [N, V, T, D] and labels [N], got {tuple(features.shape)}, {tuple(labels.shape)}")
-        self.features, self.labels = features, labels
+        if files is not None and (len(files) != len(labels) or len({len(f) for f in files}) > 1):
+            raise ValueError("expected the same number of view files for every clip, one clip per label")
+        self.features, self.labels, self.files = features, labels, files
 
     @property
     def num_views(self) -> int:
-        return self.features.shape[1]
+        return self.features.shape[1] if self.features is not None else len(self.files[0]) if self.files else 1
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    def view(self, i: int, v: int) -> torch.Tensor:
+        """Clip ``i``'s view ``v``, ``[T, D]``."""
+        if self.features is not None:
+            return self.features[i, v]
+        path = self.files[i][v]
+        try:
+            x = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise OSError(f"the feature cache entry {path} went missing or is damaged during training ({e}); "
+                          "delete the cache folder's features/ and run again") from None
+        return torch.from_numpy(np.asarray(x, dtype=np.float32))
+
+    def all(self) -> torch.Tensor:
+        """Every view of every clip, ``[N, V, T, D]``, in memory (for small sets and inspection)."""
+        if self.features is not None:
+            return self.features
+        return torch.stack([torch.stack([self.view(i, v) for v in range(self.num_views)]) for i in range(len(self))])
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         v = int(torch.randint(0, self.num_views, (1,))) if self.num_views > 1 else 0
-        return self.features[i, v], self.labels[i]
+        return self.view(i, v), self.labels[i]
 
 
 def _view_rng(path: Path, view: int) -> np.random.Generator:
@@ -112,20 +138,23 @@ def feature_dataset(
         rng = _view_rng(dataset.records[i].path, view)
         return augmented(dataset.frames(i, rng, sampling="segment"), rng)
 
-    feats: dict[tuple[int, int], np.ndarray | None] = {(i, v): None for i in mine for v in range(views)}
-    if store is not None:
-        for i, v in feats:
-            feats[i, v] = store.load(key(i, v), shape, np.float32)
-    todo = [iv for iv, f in feats.items() if f is None]
+    wanted = [(i, v) for i in mine for v in range(views)]
+    # With a cache, entries are only checked here (each map released at once), computed where missing, and
+    # read again item by item while training: nothing of the whole set is held in memory.
+    feats: dict[tuple[int, int], np.ndarray] = {}
+    todo = [iv for iv in wanted if store is None or store.load(key(*iv), shape, np.float32) is None]
     for b in tqdm(range(0, len(todo), batch_clips), desc="features", disable=not show_progress or not todo, leave=False):
         batch = todo[b : b + batch_clips]
         clips = torch.stack([clip(i, v) for i, v in batch]).to(device)
         with autocast(device, precision):
             out = model.forward_features(clips).float().cpu().numpy()
         for iv, f in zip(batch, out):
-            feats[iv] = f
             if store is not None:
                 store.save(key(*iv), f)
-    x = torch.from_numpy(np.stack([[np.asarray(feats[i, v], dtype=np.float32) for v in range(views)] for i in mine]))
+            else:
+                feats[iv] = f
     y = torch.tensor([dataset.records[i].label for i in mine])
+    if store is not None:
+        return FeatureViews(None, y, files=[[store.path(key(i, v)) for v in range(views)] for i in mine])
+    x = torch.from_numpy(np.stack([[feats[i, v] for v in range(views)] for i in mine]).astype(np.float32))
     return FeatureViews(x, y)
