@@ -114,11 +114,16 @@ def predict(video: str | None, model_label: str | None, progress=gr.Progress()):
     except VidclfError as e:
         raise user_error(e) from None
     gallery = FRAMES.write(skeleton_frames(p.frames, p.landmarks), [f"{i / p.info.fps:.1f} s" for i in p.indices])
-    timeline_plot = (gr.Plot(timeline_figure(timeline.times, timeline.probs, timeline.classes), visible=True)
-                     if timeline is not None else gr.Plot(None, visible=False))
-    details = (f"{answer_markdown(p, entry)}  \n"
-               f"*{entry.description}*. {len(p.indices)} frames sampled from {p.info.num_frames} ({p.info.duration_s:.1f} s "
-               f"at {p.info.fps:.0f} fps, {p.info.width}x{p.info.height}); {seconds:.1f} s in all.")
+    timeline_plot = (
+        gr.Plot(timeline_figure(timeline.times, timeline.probs, timeline.classes), visible=True)
+        if timeline is not None
+        else gr.Plot(None, visible=False)
+    )
+    details = (
+        f"{answer_markdown(p, entry)}  \n"
+        f"*{entry.description}*. {len(p.indices)} frames sampled from {p.info.num_frames} ({p.info.duration_s:.1f} s "
+        f"at {p.info.fps:.0f} fps, {p.info.width}x{p.info.height}); {seconds:.1f} s in all."
+    )
     return p.probs, confidence_figure(p.probs), gallery, timeline_plot, details
 
 
@@ -161,8 +166,23 @@ def _split_camel(text: str) -> str:
     return "".join(f" {c}" if c.isupper() and i and text[i - 1].islower() else c for i, c in enumerate(text))
 
 
-def start_training(source, folder, classes, split, val_fraction, backbone, pretrained, freeze, views, frame_input, epochs, lr,
-                   batch_size, num_frames, img_size):
+def start_training(
+    source,
+    folder,
+    classes,
+    split,
+    val_fraction,
+    backbone,
+    pretrained,
+    freeze,
+    views,
+    frame_input,
+    epochs,
+    lr,
+    batch_size,
+    num_frames,
+    img_size,
+):
     if not SETTINGS.training_enabled:
         raise user_error("Training is turned off on this server (set VIDCLF_ENABLE_TRAINING=1).")
     prepare = None
@@ -180,14 +200,27 @@ def start_training(source, folder, classes, split, val_fraction, backbone, pretr
         class_list = [c.strip() for c in (classes or "").replace(",", " ").split() if c.strip()] or None
     out_dir = SETTINGS.runs_dir / "app" / f"{time.strftime('%Y%m%d-%H%M%S')}-{backbone}"
     try:
-        config = apply_overrides(load_config(), {
-            "data_root": str(root), "classes": class_list, "num_classes": 0 if source.startswith("Synthetic") else 10,
-            "split": int(split), "val_fraction": float(val_fraction), "backbone": backbone,
-            "use_pretrained": bool(pretrained), "freeze_backbone": bool(freeze),
-            "feature_views": int(views), "frame_input": frame_input,
-            "epochs": int(epochs), "lr": float(lr), "batch_size": int(batch_size),
-            "num_frames": int(num_frames), "img_size": int(img_size), "out_dir": str(out_dir),
-        })
+        config = apply_overrides(
+            load_config(),
+            {
+                "data_root": str(root),
+                "classes": class_list,
+                "num_classes": 0 if source.startswith("Synthetic") else 10,
+                "split": int(split),
+                "val_fraction": float(val_fraction),
+                "backbone": backbone,
+                "use_pretrained": bool(pretrained),
+                "freeze_backbone": bool(freeze),
+                "feature_views": int(views),
+                "frame_input": frame_input,
+                "epochs": int(epochs),
+                "lr": float(lr),
+                "batch_size": int(batch_size),
+                "num_frames": int(num_frames),
+                "img_size": int(img_size),
+                "out_dir": str(out_dir),
+            },
+        )
         JOB.start(config, prepare)
     except VidclfError as e:
         raise user_error(e) from None
@@ -209,10 +242,14 @@ def poll_training(seen_runs: int, current_model: str | None):
         progress = f"epoch {s.epoch}/{s.epochs}, step {s.step}/{s.steps}{eta}" if s.steps else ""
         text = f"**{s.state}** {progress}  \n{s.message}"
         if not s.running and s.out_dir and Path(s.out_dir, "best.pt").is_file():
-            text += (f"  \nSaved as **run: {Path(s.out_dir).relative_to(SETTINGS.runs_dir)}** in the Predict tab's model "
-                     "list (best.pt and last.pt on the server).")
+            text += (
+                f"  \nSaved as **run: {Path(s.out_dir).relative_to(SETTINGS.runs_dir)}** in the Predict tab's model "
+                "list (best.pt and last.pt on the server)."
+            )
     live = s.running
-    curves = curves_figure(s.history, "Training curves (live)" if live else "Training curves") if s.history else gr.skip()
+    curves = (
+        curves_figure(s.history, "Training curves (live)" if live else "Training curves") if s.history else gr.skip()
+    )
     models_update = refresh_models(current_model) if s.finished_runs != seen_runs else gr.skip()
     # The timer ticks only while a run is going: an idle page sends nothing through the queue.
     return text, curves, models_update, s.finished_runs, gr.Timer(active=live)
@@ -223,9 +260,11 @@ def build_app() -> gr.Blocks:
     defaults = load_config()
     # delete_cache: uploaded and recorded clips are removed from the server an hour after their request.
     with gr.Blocks(title="vidclf: action classification", delete_cache=(600, 3600)) as demo:
-        gr.Markdown("# vidclf: which exercise is in this clip?\nRecord yourself with the webcam or upload a short clip of "
-                    "one person exercising. The default model reads the body's pose (BlazePose) and the motion (a CNN + "
-                    "LSTM), and says so when a clip is none of the exercises it knows.")
+        gr.Markdown(
+            "# vidclf: which exercise is in this clip?\nRecord yourself with the webcam or upload a short clip of "
+            "one person exercising. The default model reads the body's pose (BlazePose) and the motion (a CNN + "
+            "LSTM), and says so when a clip is none of the exercises it knows."
+        )
         if "error" in _hub_state:
             gr.Markdown(f"**The Hub model {SETTINGS.hub_model} could not be loaded:** {_hub_state['error']}")
         with gr.Tab("Predict"):
@@ -234,10 +273,17 @@ def build_app() -> gr.Blocks:
                     video = gr.Video(sources=["upload", "webcam"], label="Clip")
                     # Browsers take only video/* in the player above and cannot play AVI or MPEG-4 Part 2 there:
                     # any file vidclf reads can come in here instead, with no player to fail.
-                    other = gr.File(label="Or any video file (AVI, GIF, MKV, MOV, ...)", file_types=list(VIDEO_EXTENSIONS),
-                                    height=130)
-                    model = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, label="Model",
-                                        info="best first: what each model looks at, and how it scored")
+                    other = gr.File(
+                        label="Or any video file (AVI, GIF, MKV, MOV, ...)",
+                        file_types=list(VIDEO_EXTENSIONS),
+                        height=130,
+                    )
+                    model = gr.Dropdown(
+                        choices=choices,
+                        value=choices[0][1] if choices else None,
+                        label="Model",
+                        info="best first: what each model looks at, and how it scored",
+                    )
                     about = gr.Markdown(model_markdown(models()[0]) if choices else "No model found in weights/.")
                     button = gr.Button("Predict", variant="primary")
                 with gr.Column(scale=1):
@@ -245,43 +291,72 @@ def build_app() -> gr.Blocks:
                     label = gr.Label(num_top_classes=5, label="Top classes")
             chart = gr.Plot(label="Confidence per class")
             timeline = gr.Plot(label="When does each exercise happen? (4-second windows)", visible=False)
-            frames = gr.Gallery(label="Frames the model saw (time in the clip)", columns=8, height="auto",
-                                object_fit="contain")
+            frames = gr.Gallery(
+                label="Frames the model saw (time in the clip)", columns=8, height="auto", object_fit="contain"
+            )
             outputs = [label, chart, frames, timeline, details]
             model.change(describe_model, model, about, api_name=False, show_progress="hidden")
             # One listener for the button, an upload and the end of a webcam recording: one queue, one API.
-            gr.on([button.click, video.upload, video.stop_recording], predict, [video, model], outputs, api_name="predict",
-                  concurrency_id="predict")
+            gr.on(
+                [button.click, video.upload, video.stop_recording],
+                predict,
+                [video, model],
+                outputs,
+                api_name="predict",
+                concurrency_id="predict",
+            )
             other.upload(predict, [other, model], outputs, api_name=False, concurrency_id="predict")
             # A clip the browser cannot play (XviD AVI, HEVC, ...) is shown from an H.264 copy once it is classified.
             video.upload(preview, video, video, api_name=False, show_progress="hidden")
             rows, names = example_rows(choices)
             if rows:
-                gr.Examples(rows, [video, model], example_labels=names,
-                            label="Examples: SYNTHETIC stick figures made by vidclf, for the synthetic model. "
-                                  "The real models need a real person: record yourself or upload a clip.")
+                gr.Examples(
+                    rows,
+                    [video, model],
+                    example_labels=names,
+                    label="Examples: SYNTHETIC stick figures made by vidclf, for the synthetic model. "
+                    "The real models need a real person: record yourself or upload a clip.",
+                )
 
         with gr.Tab("Train"):
             if not SETTINGS.training_enabled:
-                gr.Markdown("**Training is turned off on this server.** Start the app with "
-                            "`VIDCLF_ENABLE_TRAINING=1` to turn it on (and `VIDCLF_DATA_ROOTS` to allow dataset folders).")
+                gr.Markdown(
+                    "**Training is turned off on this server.** Start the app with "
+                    "`VIDCLF_ENABLE_TRAINING=1` to turn it on (and `VIDCLF_DATA_ROOTS` to allow dataset folders)."
+                )
             with gr.Row():
-                source = gr.Radio(["Synthetic (generated, SYNTHETIC stick figures)", "Server folder"],
-                                  value="Synthetic (generated, SYNTHETIC stick figures)", label="Data")
-                folder = gr.Textbox(label="Dataset folder on the server (UCF-101 layout or folder per class)",
-                                    placeholder=", ".join(map(str, SETTINGS.data_roots)) or "no folders allowed",
-                                    interactive=False)
+                source = gr.Radio(
+                    ["Synthetic (generated, SYNTHETIC stick figures)", "Server folder"],
+                    value="Synthetic (generated, SYNTHETIC stick figures)",
+                    label="Data",
+                )
+                folder = gr.Textbox(
+                    label="Dataset folder on the server (UCF-101 layout or folder per class)",
+                    placeholder=", ".join(map(str, SETTINGS.data_roots)) or "no folders allowed",
+                    interactive=False,
+                )
                 classes = gr.Textbox(label="Classes (optional, comma separated; default: first 10)", interactive=False)
             with gr.Row():
                 split = gr.Dropdown([1, 2, 3], value=defaults.data.split, label="UCF-101 split", interactive=False)
-                val_fraction = gr.Slider(0.0, 0.5, value=defaults.data.val_fraction, step=0.05, label="Validation share (by group)")
+                val_fraction = gr.Slider(
+                    0.0, 0.5, value=defaults.data.val_fraction, step=0.05, label="Validation share (by group)"
+                )
                 backbone = gr.Dropdown(list(BACKBONES), value=defaults.model.backbone, label="Backbone")
-                pretrained = gr.Checkbox(value=False, label="ImageNet weights (efficientnet_lite0: offline; resnet18: download)")
+                pretrained = gr.Checkbox(
+                    value=False, label="ImageNet weights (efficientnet_lite0: offline; resnet18: download)"
+                )
                 freeze = gr.Checkbox(value=False, label="Freeze backbone (features computed once, cached)")
-                views = gr.Number(value=defaults.train.feature_views, precision=0, minimum=1,
-                                  label="Views per clip (frozen backbone: augmented copies, cached)")
-                frame_input = gr.Radio([("RGB frames", "rgb"), ("Frame differences (motion)", "diff")], label="Input",
-                                       value=defaults.data.frame_input)
+                views = gr.Number(
+                    value=defaults.train.feature_views,
+                    precision=0,
+                    minimum=1,
+                    label="Views per clip (frozen backbone: augmented copies, cached)",
+                )
+                frame_input = gr.Radio(
+                    [("RGB frames", "rgb"), ("Frame differences (motion)", "diff")],
+                    label="Input",
+                    value=defaults.data.frame_input,
+                )
             with gr.Row():
                 epochs = gr.Number(value=10, precision=0, minimum=1, label="Epochs")
                 lr = gr.Number(value=1e-3, label="Learning rate")
@@ -295,15 +370,44 @@ def build_app() -> gr.Blocks:
             curves = gr.Plot(label="Training curves")
             seen_runs = gr.State(0)
             # the synthetic set has its own classes and splits: those fields apply to a server folder only
-            source.change(lambda src: [gr.update(interactive=not src.startswith("Synthetic"))] * 3, source,
-                          [folder, classes, split], api_name=False, show_progress="hidden")
-            start.click(start_training, [source, folder, classes, split, val_fraction, backbone, pretrained, freeze, views,
-                                         frame_input, epochs, lr, batch_size, num_frames, img_size], status,
-                        api_name="train" if SETTINGS.training_enabled else False)
+            source.change(
+                lambda src: [gr.update(interactive=not src.startswith("Synthetic"))] * 3,
+                source,
+                [folder, classes, split],
+                api_name=False,
+                show_progress="hidden",
+            )
+            start.click(
+                start_training,
+                [
+                    source,
+                    folder,
+                    classes,
+                    split,
+                    val_fraction,
+                    backbone,
+                    pretrained,
+                    freeze,
+                    views,
+                    frame_input,
+                    epochs,
+                    lr,
+                    batch_size,
+                    num_frames,
+                    img_size,
+                ],
+                status,
+                api_name="train" if SETTINGS.training_enabled else False,
+            )
             stop.click(stop_training, None, status, api_name="stop_training" if SETTINGS.training_enabled else False)
             timer = gr.Timer(1.0, active=SETTINGS.training_enabled and JOB.status().running)
-            timer.tick(poll_training, [seen_runs, model], [status, curves, model, seen_runs, timer],
-                       api_name=False, show_progress="hidden")
+            timer.tick(
+                poll_training,
+                [seen_runs, model],
+                [status, curves, model, seen_runs, timer],
+                api_name=False,
+                show_progress="hidden",
+            )
             # starting a run turns the timer on; its last tick, after the run, turns it off
             start.click(lambda: gr.Timer(active=True), None, timer, api_name=False, show_progress="hidden")
         demo.load(refresh_models, model, model, api_name="models")
@@ -314,5 +418,11 @@ def build_app() -> gr.Blocks:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     port = int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", 7860)))
-    build_app().launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"), server_port=port,
-                       max_file_size=f"{SETTINGS.max_upload_mb}mb", theme=gr.themes.Soft(), css=CSS, head=HEAD)
+    build_app().launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
+        server_port=port,
+        max_file_size=f"{SETTINGS.max_upload_mb}mb",
+        theme=gr.themes.Soft(),
+        css=CSS,
+        head=HEAD,
+    )

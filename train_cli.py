@@ -29,6 +29,7 @@ from vidclf.errors import VidclfError
 def _none_or(kind):
     def parse(text: str):
         return None if text.lower() in ("none", "null") else kind(text)
+
     parse.__name__ = kind.__name__
     return parse
 
@@ -36,15 +37,23 @@ def _none_or(kind):
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per config field; only flags given on the command line override params.json."""
     parser.add_argument("--config", default=None, help="params file (default: the project's params.json)")
-    parser.add_argument("--classes-file", default=None, metavar="FILE",
-                        help="a text file naming the classes to train on, one per line (instead of --classes)")
+    parser.add_argument(
+        "--classes-file",
+        default=None,
+        metavar="FILE",
+        help="a text file naming the classes to train on, one per line (instead of --classes)",
+    )
     for section, cls in SECTIONS.items():
         group = parser.add_argument_group(f"{section} settings (params.json '{section}')")
         hints = field_types(cls)
         for f in dataclasses.fields(cls):
             hint, optional = _base_type(hints[f.name])
             flag = "--" + f.name.replace("_", "-")
-            kw: dict[str, Any] = {"dest": f"cfg__{f.name}", "default": argparse.SUPPRESS, "help": f"default {f.default!r}"}
+            kw: dict[str, Any] = {
+                "dest": f"cfg__{f.name}",
+                "default": argparse.SUPPRESS,
+                "help": f"default {f.default!r}",
+            }
             if hint is bool:
                 group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
             elif getattr(hint, "__origin__", None) is tuple:
@@ -75,13 +84,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     say = print if dist.main else (lambda *a: None)
     data = training_data(config)
     say(data.describe())
-    say(f"model: {config.model.backbone} CNN-LSTM, {len(data.classes)} classes; writing to {config.train.out_dir}"
-        + (f"; {dist.world} processes" if dist.active else ""))
+    say(
+        f"model: {config.model.backbone} CNN-LSTM, {len(data.classes)} classes; writing to {config.train.out_dir}"
+        + (f"; {dist.world} processes" if dist.active else "")
+    )
     interrupted = False
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM ends the run like Ctrl-C: the report is still written
+    previous = signal.signal(
+        signal.SIGTERM, _interrupt
+    )  # a SIGTERM ends the run like Ctrl-C: the report is still written
     try:
-        result = fit(config, data.train, data.val, data.classes, resume=args.resume, show_progress=not args.no_progress,
-                     info={"data": data.index.source, "val_groups": list(data.split.val_groups)}, dist=dist)
+        result = fit(
+            config,
+            data.train,
+            data.val,
+            data.classes,
+            resume=args.resume,
+            show_progress=not args.no_progress,
+            info={"data": data.index.source, "val_groups": list(data.split.val_groups)},
+            dist=dist,
+        )
         say(f"done ({result.stopped}); best epoch {result.best_epoch}")
     except KeyboardInterrupt:
         interrupted = True
@@ -91,10 +112,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         distributed.shutdown(dist)
     if dist.main:
         # Loss and accuracy of both the best and the last weights on the validation clips.
-        for name, m in report_run(config.train.out_dir, data.val, data.classes, batch_size=config.train.batch_size,
-                                  device=config.train.device).items():
-            print(f"{name} (epoch {m['epoch']}): validation loss {m['loss']:.4f}  top-1 {m['top1']:.4f}  "
-                  f"top-5 {m['top5']:.4f}  mean class acc {m['mean_class_acc']:.4f}")
+        for name, m in report_run(
+            config.train.out_dir, data.val, data.classes, batch_size=config.train.batch_size, device=config.train.device
+        ).items():
+            print(
+                f"{name} (epoch {m['epoch']}): validation loss {m['loss']:.4f}  top-1 {m['top1']:.4f}  "
+                f"top-5 {m['top5']:.4f}  mean class acc {m['mean_class_acc']:.4f}"
+            )
     return 130 if interrupted else 0
 
 
@@ -116,8 +140,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     results = {}
     stems = [Path(c).stem for c in args.checkpoint]
     for ckpt, stem in zip(args.checkpoint, stems):
-        m = evaluate_checkpoint(ckpt, args.data_root, split=args.split, subset=args.subset, batch_size=args.batch_size,
-                                precision=args.precision, cache_dir=args.cache_dir, show_progress=not args.json)
+        m = evaluate_checkpoint(
+            ckpt,
+            args.data_root,
+            split=args.split,
+            subset=args.subset,
+            batch_size=args.batch_size,
+            precision=args.precision,
+            cache_dir=args.cache_dir,
+            show_progress=not args.json,
+        )
         results[ckpt] = m
         if args.out:
             out = Path(args.out)
@@ -127,17 +159,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             (out / f"eval_{stem}.json").write_text(json.dumps(m, indent=1))
             save_confusion_png(m["confusion"], m["classes"], out / f"confusion_{stem}.png")
         if not args.json:
-            print(f"{ckpt} (epoch {m['epoch']}) on {m['data']}: {m['num_clips']} clips, loss {m['loss']:.4f}, "
-                  f"top-1 {m['top1']:.4f}, top-5 {m['top5']:.4f}, mean class acc {m['mean_class_acc']:.4f}")
+            print(
+                f"{ckpt} (epoch {m['epoch']}) on {m['data']}: {m['num_clips']} clips, loss {m['loss']:.4f}, "
+                f"top-1 {m['top1']:.4f}, top-5 {m['top5']:.4f}, mean class acc {m['mean_class_acc']:.4f}"
+            )
             for name, pc in m["per_class"].items():
                 acc = "  n/a" if pc["acc"] is None else f"{pc['acc']:.3f}"
                 print(f"  {name:<24} {acc}  ({pc['n']} clips)")
             rej = m["rejection"]
             if rej["threshold"] is not None:
-                print(f"  'not one of these' below an evidence of {rej['threshold']:.2f}: {rej['answered']:.1%} of these "
-                      f"clips answered, accuracy {rej['answered_acc'] or 0:.4f} on those")
+                print(
+                    f"  'not one of these' below an evidence of {rej['threshold']:.2f}: {rej['answered']:.1%} of these "
+                    f"clips answered, accuracy {rej['answered_acc'] or 0:.4f} on those"
+                )
             if m["skipped_other_classes"] or m["missing"]:
-                print(f"  skipped: {m['skipped_other_classes']} clips of other classes, {m['missing']} listed but missing on disk")
+                print(
+                    f"  skipped: {m['skipped_other_classes']} clips of other classes, "
+                    f"{m['missing']} listed but missing on disk"
+                )
     if args.json:
         print(json.dumps(next(iter(results.values())) if len(results) == 1 else results))
     return 0
@@ -159,7 +198,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         outputs.append({"video": video, **p.to_dict(args.top)})
         if not args.json:
             top = ", ".join(f"{c} {q:.3f}" for c, q in p.top(args.top))
-            answer = p.label if p.known else f"not one of the {len(predictor.classes)} actions this model knows (closest: {p.label})"
+            answer = (
+                p.label
+                if p.known
+                else f"not one of the {len(predictor.classes)} actions this model knows (closest: {p.label})"
+            )
             print(f"{video}: {answer}  ({top})")
     if args.json:
         print(json.dumps(outputs[0] if len(outputs) == 1 else outputs))
@@ -169,8 +212,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from vidclf.calibration import calibrate
 
-    r = calibrate(args.checkpoint, oof=args.oof, data_root=args.data_root, split=args.split, answered=args.answered,
-                  cache_dir=args.cache_dir)
+    r = calibrate(
+        args.checkpoint,
+        oof=args.oof,
+        data_root=args.data_root,
+        split=args.split,
+        answered=args.answered,
+        cache_dir=args.cache_dir,
+    )
     cv = f"; cross-validated accuracy {r['cv_acc']:.3f} +- {r['cv_std']:.3f}" if r["cv_acc"] is not None else ""
     print(f"{args.checkpoint}: 'not one of these' below an evidence of {r['threshold']:.3f} (set on {r['source']}){cv}")
     return 0
@@ -180,9 +229,11 @@ def cmd_fuse(args: argparse.Namespace) -> int:
     from vidclf.calibration import build_fusion
 
     r = build_fusion(args.stream, args.oof, args.out, max_ratio=args.max_ratio, answered=args.answered)
-    print(f"wrote {args.out}: weights {dict(zip(args.stream, r['weights']))}, threshold {r['threshold']:.3f}; "
-          f"nested cross-validated accuracy {r['cv_acc']:.3f} +- {r['cv_std']:.3f} "
-          f"(streams alone: {', '.join(f'{k} {v:.3f}' for k, v in r['streams_cv_acc'].items())})")
+    print(
+        f"wrote {args.out}: weights {dict(zip(args.stream, r['weights']))}, threshold {r['threshold']:.3f}; "
+        f"nested cross-validated accuracy {r['cv_acc']:.3f} +- {r['cv_std']:.3f} "
+        f"(streams alone: {', '.join(f'{k} {v:.3f}' for k, v in r['streams_cv_acc'].items())})"
+    )
     return 0
 
 
@@ -190,8 +241,11 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from vidclf.calibration import build_ensemble
 
     r = build_ensemble(args.checkpoint, args.oof, args.out, oof_out=args.oof_out, answered=args.answered)
-    print(f"wrote {args.out}: {len(args.checkpoint)} models averaged; cross-validated accuracy {r['cv_acc']:.3f} +- "
-          f"{r['cv_std']:.3f} (each alone: {', '.join(f'{a:.3f}' for a in r['members_cv_acc'])}); threshold {r['threshold']:.3f}")
+    print(
+        f"wrote {args.out}: {len(args.checkpoint)} models averaged; cross-validated accuracy {r['cv_acc']:.3f} +- "
+        f"{r['cv_std']:.3f} (each alone: {', '.join(f'{a:.3f}' for a in r['members_cv_acc'])}); "
+        f"threshold {r['threshold']:.3f}"
+    )
     return 0
 
 
@@ -242,8 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", nargs="+", required=True)
     p.add_argument("--data-root", required=True)
     p.add_argument("--split", type=int, default=1, choices=(1, 2, 3))
-    p.add_argument("--subset", default="test", choices=("test", "train", "val"),
-                   help="test list (default), train list, or the validation groups held out in training")
+    p.add_argument(
+        "--subset",
+        default="test",
+        choices=("test", "train", "val"),
+        help="test list (default), train list, or the validation groups held out in training",
+    )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     p.add_argument("--cache-dir", default=None, help="reuse a frame cache (default: none)")
@@ -259,21 +317,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("calibrate", help="set a checkpoint's 'not one of these' threshold (and cv accuracy) from validation clips")
+    p = sub.add_parser(
+        "calibrate", help="set a checkpoint's 'not one of these' threshold (and cv accuracy) from validation clips"
+    )
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--oof", default=None, help="the oof.npz of a `cv` run of the checkpoint's recipe")
     p.add_argument("--data-root", default=None, help="or: calibrate on the validation groups the checkpoint held out")
     p.add_argument("--split", type=int, default=1, choices=(1, 2, 3))
-    p.add_argument("--answered", type=float, default=0.95, help="share of known-class clips still answered (default 0.95)")
+    p.add_argument(
+        "--answered", type=float, default=0.95, help="share of known-class clips still answered (default 0.95)"
+    )
     p.add_argument("--cache-dir", default=None)
     p.set_defaults(func=cmd_calibrate)
 
-    p = sub.add_parser("fuse", help="late-fuse trained checkpoints, weights chosen on their cv runs' out-of-fold predictions")
+    p = sub.add_parser(
+        "fuse", help="late-fuse trained checkpoints, weights chosen on their cv runs' out-of-fold predictions"
+    )
     p.add_argument("--stream", action="append", required=True, help="a checkpoint (repeat; the first is trusted most)")
-    p.add_argument("--oof", action="append", required=True, help="the oof.npz of each stream's recipe, in the same order")
+    p.add_argument(
+        "--oof", action="append", required=True, help="the oof.npz of each stream's recipe, in the same order"
+    )
     p.add_argument("--out", required=True)
-    p.add_argument("--max-ratio", type=float, default=1.0,
-                   help="no stream weighs more than this times the first (default 1: pose leads; 0 or less: no bound)")
+    p.add_argument(
+        "--max-ratio",
+        type=float,
+        default=1.0,
+        help="no stream weighs more than this times the first (default 1: pose leads; 0 or less: no bound)",
+    )
     p.add_argument("--answered", type=float, default=0.95)
     p.set_defaults(func=cmd_fuse)
 

@@ -50,7 +50,7 @@ def main() -> None:
 
         def worker():
             c = Client(server.url, verbose=False, download_files=False)
-            for n in counter:
+            for _ in counter:
                 t0 = time.perf_counter()
                 try:
                     c.predict(clip, args.model, api_name="/predict")
@@ -69,9 +69,14 @@ def main() -> None:
             t.join()
         wall = time.perf_counter() - t0
     lat = sorted(latencies)
-    print(f"app load: {args.requests} predictions ({args.model} model, a real 320x240 clip), {args.clients} clients at once")
-    print(f"  throughput {args.requests / wall:.2f} requests/s; latency p50 {1000 * statistics.median(lat):.0f} ms, "
-          f"p95 {1000 * lat[int(0.95 * (len(lat) - 1))]:.0f} ms; errors {len(errors)}")
+    print(
+        f"app load: {args.requests} predictions ({args.model} model, a real 320x240 clip), "
+        f"{args.clients} clients at once"
+    )
+    print(
+        f"  throughput {args.requests / wall:.2f} requests/s; latency p50 {1000 * statistics.median(lat):.0f} ms, "
+        f"p95 {1000 * lat[int(0.95 * (len(lat) - 1))]:.0f} ms; errors {len(errors)}"
+    )
     print("  server RSS (MB) after n requests: " + ", ".join(f"{n}: {m:.0f}" for n, m in rss))
 
 

@@ -14,15 +14,20 @@ from vidclf.video import probe, read_all_frames
 
 
 def main() -> None:
-    rows = [line.split(",") for line in (common.ROOT / "docs" / "rep_counts.csv").read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    rows = [
+        line.split(",")
+        for line in (common.ROOT / "docs" / "rep_counts.csv").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     by_class: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for rel, truth in rows:
         path = common.UCF_ROOT / "UCF-101" / rel
         reps = count_repetitions(frame_signal(read_all_frames(path, (48, 64))), probe(path).fps)
         by_class[rel.split("/")[0]].append((int(truth), reps.count))
-        print(f"{rel}: counted by eye {truth}, by vidclf {reps.count} (period {reps.period_s or 0:.2f} s, "
-              f"confidence {reps.confidence:.2f})")
+        print(
+            f"{rel}: counted by eye {truth}, by vidclf {reps.count} (period {reps.period_s or 0:.2f} s, "
+            f"confidence {reps.confidence:.2f})"
+        )
     print("\n| class | clips | mean abs. error / true count | within one |\n| --- | --- | --- | --- |")
     every = []
     for name, pairs in sorted(by_class.items()):

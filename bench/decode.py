@@ -1,6 +1,6 @@
 """Decode benchmark: sampling 20 frames by grabbing past the others vs decoding every frame then sampling.
 
-    python bench/decode.py [--clips 20]
+python bench/decode.py [--clips 20]
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def main() -> None:
     ours = [median_time(lambda p=p: load_clip(p, 20, (128, 128)), args.repeats) for p in clips]
     base = [median_time(lambda p=p: naive(p, 20, 128), args.repeats) for p in clips]
     for p in clips[:1]:
-        assert np.array_equal(load_clip(p, 20, (128, 128)).frames, naive(p, 20, 128)), "both ways must give the same frames"
+        assert np.array_equal(load_clip(p, 20, (128, 128)).frames, naive(p, 20, 128)), (
+            "both ways must give the same frames"
+        )
     print(f"decode, {len(clips)} real UCF-101 clips, 20 frames at 128 px, median of {args.repeats} per clip")
     print(f"  naive (decode all, then sample): {1000 * np.median(base):7.1f} ms/clip")
     print(f"  vidclf (grab past, decode kept): {1000 * np.median(ours):7.1f} ms/clip")

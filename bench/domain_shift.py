@@ -44,8 +44,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pose-cv", required=True, help="a `cv` run of the pose recipe (fold<i>/last.pt, oof.npz)")
     ap.add_argument("--pixel-cv", required=True, help="a `cv` run of the pixel recipe")
-    ap.add_argument("--weights", type=float, nargs="+", default=(0.5, 0.4, 0.6, 0.3),
-                    help="fusion weights, pose and pixels, one pair after another: each pair is a fusion column")
+    ap.add_argument(
+        "--weights",
+        type=float,
+        nargs="+",
+        default=(0.5, 0.4, 0.6, 0.3),
+        help="fusion weights, pose and pixels, one pair after another: each pair is a fusion column",
+    )
     ap.add_argument("--per-class", type=int, default=4)
     ap.add_argument("--out", default=None, help="also write the table as JSON here")
     args = ap.parse_args()
@@ -57,7 +62,9 @@ def main() -> None:
     def model(kind: str, fold: int) -> Predictor:
         if (kind, fold) not in predictors:
             cv = args.pose_cv if kind == "pose" else args.pixel_cv
-            predictors[kind, fold] = Predictor(Path(cv) / f"fold{fold + 1}" / "last.pt", precision="fp32" if kind == "pose" else "bf16")
+            predictors[kind, fold] = Predictor(
+                Path(cv) / f"fold{fold + 1}" / "last.pt", precision="fp32" if kind == "pose" else "bf16"
+            )
         return predictors[kind, fold]
 
     pairs = [tuple(args.weights[i : i + 2]) for i in range(0, len(args.weights) - 1, 2)]
@@ -74,13 +81,18 @@ def main() -> None:
             correct[name]["pose"].append(pose.label == truth)
             correct[name]["pixels"].append(pixel.label == truth)
             for w in pairs:
-                fused = [w[0] * np.log(max(pose.probs[c], 1e-12)) + w[1] * np.log(max(pixel.probs[c], 1e-12)) for c in classes]
+                fused = [
+                    w[0] * np.log(max(pose.probs[c], 1e-12)) + w[1] * np.log(max(pixel.probs[c], 1e-12))
+                    for c in classes
+                ]
                 correct[name][f"fusion {w[0]:g}:{w[1]:g}"].append(classes[int(np.argmax(fused))] == truth)
         print(f"{n}/{len(clips)} {Path(path).name}", flush=True)
 
     table = {shift: {m: float(np.mean(v)) for m, v in by_model.items()} for shift, by_model in correct.items()}
     columns = list(next(iter(table.values())))
-    print(f"\n{len(clips)} validation clips ({args.per_class} a class), each by the models of the fold that held it out\n")
+    print(
+        f"\n{len(clips)} validation clips ({args.per_class} a class), each by the models of the fold that held it out\n"
+    )
     print("| shift | " + " | ".join(columns) + " |\n|" + " --- |" * (len(columns) + 1))
     for shift, accs in table.items():
         print(f"| {shift} | " + " | ".join(f"{accs[c]:.2f}" for c in columns) + " |")

@@ -1,6 +1,6 @@
 """Peak memory (RSS) of a training run and of the app process serving predictions.
 
-    python bench/memory.py
+python bench/memory.py
 """
 
 from __future__ import annotations

@@ -35,8 +35,9 @@ def epoch_seconds(model, dataset, cfg, features=False) -> float:
     loader = make_loader(dataset, cfg.train.batch_size, True, 0, device, 0)
     opt = make_optimizer(model, cfg.train)
     t0 = time.perf_counter()
-    train_one_epoch(model, loader, opt, nn.CrossEntropyLoss(), device, cfg.train.precision, show_progress=False,
-                    features=features)
+    train_one_epoch(
+        model, loader, opt, nn.CrossEntropyLoss(), device, cfg.train.precision, show_progress=False, features=features
+    )
     return time.perf_counter() - t0
 
 
@@ -47,12 +48,23 @@ def main() -> None:
     ap.add_argument("--precision", default="bf16", choices=("bf16", "fp32"))
     args = ap.parse_args()
     scale = FULL_EPOCH_CLIPS / args.clips
-    print(f"seconds per training epoch of {FULL_EPOCH_CLIPS} clips (measured on {args.clips}, scaled), "
-          f"20 frames, 128 px, batch 4, {args.precision}, {torch.get_num_threads()} threads")
+    print(
+        f"seconds per training epoch of {FULL_EPOCH_CLIPS} clips (measured on {args.clips}, scaled), "
+        f"20 frames, 128 px, batch 4, {args.precision}, {torch.get_num_threads()} threads"
+    )
     for backbone in args.backbones:
         with tempfile.TemporaryDirectory() as cache_dir:
-            cfg = apply_overrides(load_config(), {"data_root": str(UCF_ROOT), "backbone": backbone, "use_pretrained": False,
-                                                  "cache_dir": cache_dir, "augment": False, "precision": args.precision})
+            cfg = apply_overrides(
+                load_config(),
+                {
+                    "data_root": str(UCF_ROOT),
+                    "backbone": backbone,
+                    "use_pretrained": False,
+                    "cache_dir": cache_dir,
+                    "augment": False,
+                    "precision": args.precision,
+                },
+            )
             data = training_data(cfg)
             records = data.train.records[:: max(1, len(data.train) // args.clips)][: args.clips]
             tf = data.val.transform
@@ -66,11 +78,17 @@ def main() -> None:
             epoch_seconds(model, cached_ds, cfg)  # fills the frame cache
             b = epoch_seconds(model, cached_ds, cfg) * scale
             model.backbone.requires_grad_(False)
-            feature_dataset(model, cached_ds, cache_dir, torch.device("cpu"), args.precision, show_progress=False)  # fill
-            feats = feature_dataset(model, cached_ds, cache_dir, torch.device("cpu"), args.precision, show_progress=False)
+            feature_dataset(
+                model, cached_ds, cache_dir, torch.device("cpu"), args.precision, show_progress=False
+            )  # fill
+            feats = feature_dataset(
+                model, cached_ds, cache_dir, torch.device("cpu"), args.precision, show_progress=False
+            )
             c = epoch_seconds(model, feats, cfg, features=True) * scale
-            print(f"  {backbone:<18} (a) naive {a:8.1f} s   (b) frame cache {b:8.1f} s   (c) frozen + features {c:6.2f} s"
-                  f"   (a)/(b) {a / b:5.2f}x   (a)/(c) {a / c:7.1f}x")
+            print(
+                f"  {backbone:<18} (a) naive {a:8.1f} s   (b) frame cache {b:8.1f} s   (c) frozen + features {c:6.2f} s"
+                f"   (a)/(b) {a / b:5.2f}x   (a)/(c) {a / c:7.1f}x"
+            )
 
 
 if __name__ == "__main__":

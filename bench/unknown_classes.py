@@ -49,16 +49,21 @@ def main() -> None:
         f = c % (int(folds.max()) + 1)
         train, test = (folds != f) & (y != c), folds == f
         keep = [k for k in range(int(y.max()) + 1) if k != c]
-        cfg = config.__class__(data=config.data, model=config.model,
-                               train=config.train.__class__(**{**config.train.__dict__, "out_dir": f"{args.out_dir}/{c}"}))
+        cfg = config.__class__(
+            data=config.data,
+            model=config.model,
+            train=config.train.__class__(**{**config.train.__dict__, "out_dir": f"{args.out_dir}/{c}"}),
+        )
         ds = LandmarkDataset(raw[train], [keep.index(k) for k in y[train]], augment=True)
         result = fit(cfg, ds, None, [str(k) for k in keep], show_progress=False, log=lambda s: None)
         model = load_checkpoint(result.last_path).build_model()
         with torch.no_grad():
             logits = model(x[test], features=True).numpy()
         unknown = y[test] == c
-        for name, s in (("top probability", torch.from_numpy(logits).softmax(-1).max(1).values.numpy()),
-                        ("evidence", evidence(logits))):
+        for name, s in (
+            ("top probability", torch.from_numpy(logits).softmax(-1).max(1).values.numpy()),
+            ("evidence", evidence(logits)),
+        ):
             scores[name][0].append(s[~unknown])
             scores[name][1].append(s[unknown])
         print(f"class {c} held out", flush=True)

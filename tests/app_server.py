@@ -23,15 +23,22 @@ class AppServer:
     def __init__(self, runs_dir: Path, log_path: Path, **env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PORT": str(self.port),
-                    "GRADIO_SERVER_NAME": "127.0.0.1", "VIDCLF_RUNS_DIR": str(runs_dir), **env}
+        self.env = {
+            **os.environ,
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "PORT": str(self.port),
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+            "VIDCLF_RUNS_DIR": str(runs_dir),
+            **env,
+        }
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> AppServer:
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=self.env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:

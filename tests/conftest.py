@@ -50,10 +50,22 @@ def synthetic_pose_run(synth_root, tmp_path_factory):
     from vidclf.training.loop import fit
 
     out = tmp_path_factory.mktemp("pose_run")
-    cfg = apply_overrides(load_config(), {
-        "data_root": str(synth_root), "num_classes": 0, "backbone": "pose", "num_frames": 16, "lr": 3e-3,
-        "batch_size": 8, "epochs": 25, "lr_schedule": "cosine", "out_dir": str(out), "cache_dir": str(out / "cache"),
-        "device": "cpu"})
+    cfg = apply_overrides(
+        load_config(),
+        {
+            "data_root": str(synth_root),
+            "num_classes": 0,
+            "backbone": "pose",
+            "num_frames": 16,
+            "lr": 3e-3,
+            "batch_size": 8,
+            "epochs": 25,
+            "lr_schedule": "cosine",
+            "out_dir": str(out),
+            "cache_dir": str(out / "cache"),
+            "device": "cpu",
+        },
+    )
     data = training_data(cfg)
     fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
     return out

@@ -48,10 +48,18 @@ def write_y4m(src: Path, dst: Path, max_frames: int = 150) -> Path:
 def browser(jumping_jack_clip, tmp_path_factory):
     y4m = write_y4m(jumping_jack_clip, tmp_path_factory.mktemp("cam") / "camera.y4m")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={y4m}", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={y4m}",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
         yield b
         b.close()
 
@@ -75,7 +83,9 @@ def wait_for_prediction(page, timeout_s: float = 60) -> str:
     page.wait_for_function(
         "() => { const p = document.querySelector('.js-plotly-plot');"
         " const l = document.querySelector('[data-testid=label-output-value]');"
-        " return p && p.data && l && l.innerText.trim().length > 0; }", timeout=timeout_s * 1000)
+        " return p && p.data && l && l.innerText.trim().length > 0; }",
+        timeout=timeout_s * 1000,
+    )
     return page.locator("[data-testid=label-output-value]").inner_text()
 
 
@@ -103,9 +113,11 @@ def test_upload_real_clip_and_predict(page, jumping_jack_clip):
     assert captions.count() == 32  # the 32 frames the pose stream saw, its skeleton drawn on each
     assert page.get_by_role("heading", name=re.compile(r"^JumpingJack \(\d+%\)$")).count() == 1  # the answer line
     # an XviD AVI: the browser cannot play it, so the player gets an H.264 copy, and no error is shown
-    page.wait_for_function("() => { const v = document.querySelector('video[data-testid=Clip-player]');"
-                           " return v && (v.getAttribute('src') || '').endsWith('.mp4') && v.readyState >= 1 && !v.error; }",
-                           timeout=60_000)
+    page.wait_for_function(
+        "() => { const v = document.querySelector('video[data-testid=Clip-player]');"
+        " return v && (v.getAttribute('src') || '').endsWith('.mp4') && v.readyState >= 1 && !v.error; }",
+        timeout=60_000,
+    )
     assert page.get_by_text("Video not playable").count() == 0 and page.get_by_text("Error").count() == 0
     assert page.get_by_text(re.compile("Decided mostly by the")).count() == 1
     page.screenshot(path=str(ARTIFACTS / "predict_upload.png"), full_page=True)
@@ -126,12 +138,18 @@ def test_a_clip_without_a_person_is_not_one_of_these(page, tmp_path):
 def test_record_with_webcam_and_predict(page):
     page.get_by_label("Capture from camera").click()
     page.get_by_text("Click to Access Webcam").click()
-    page.wait_for_function("() => { const v = document.querySelector('video[data-testid=webcam-video]'); return v && v.readyState >= 2 && !v.paused; }",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => { const v = document.querySelector('video[data-testid=webcam-video]');"
+        " return v && v.readyState >= 2 && !v.paused; }",
+        timeout=30_000,
+    )
     page.get_by_label("start recording").click()
     time.sleep(3)
     # gr.Video plays the finished recording back from a file as the "<label>-player" video
-    recorded = "() => { const v = document.querySelector('video[data-testid=Clip-player]'); return !!(v && v.getAttribute('src')); }"
+    recorded = (
+        "() => { const v = document.querySelector('video[data-testid=Clip-player]');"
+        " return !!(v && v.getAttribute('src')); }"
+    )
     assert not page.evaluate(recorded)  # while recording there is only the live webcam stream
     page.locator("button.capture-button", has_text="Stop").click()
     page.wait_for_function(recorded, timeout=30_000)
@@ -163,7 +181,9 @@ def test_a_gif_goes_through_the_any_file_box(page, tmp_path):
 
     frames = render_clip("SynthWave", 90, 1, num_frames=40)
     gif = tmp_path / "wave.gif"
-    Image.fromarray(frames[0]).save(gif, save_all=True, append_images=[Image.fromarray(f) for f in frames[1:]], duration=40, loop=0)
+    Image.fromarray(frames[0]).save(
+        gif, save_all=True, append_images=[Image.fromarray(f) for f in frames[1:]], duration=40, loop=0
+    )
     page.get_by_label("Model").click()
     page.get_by_role("option", name=re.compile("^synthetic:")).click()
     page.locator("input[type=file]").nth(1).set_input_files(str(gif))  # the player's own box accepts only video/*

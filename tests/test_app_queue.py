@@ -10,7 +10,9 @@ gradio_client = pytest.importorskip("gradio_client")
 
 def test_full_queue_says_busy_and_loses_nothing_it_accepted(tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
-    with AppServer(tmp_path / "runs", ARTIFACTS / "app_queue.log", VIDCLF_QUEUE_SIZE="1", VIDCLF_CONCURRENCY="1") as server:
+    with AppServer(
+        tmp_path / "runs", ARTIFACTS / "app_queue.log", VIDCLF_QUEUE_SIZE="1", VIDCLF_CONCURRENCY="1"
+    ) as server:
         client = gradio_client.Client(server.url, verbose=False)
         clip = gradio_client.handle_file(str(ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4"))
         jobs = [client.submit(clip, "synthetic", api_name="/predict") for _ in range(8)]
@@ -26,5 +28,11 @@ def test_full_queue_says_busy_and_loses_nothing_it_accepted(tmp_path):
                 answered += 1
         assert busy >= 1 and answered >= 1 and busy + answered == 8
         # and it serves again once the burst is over
-        assert client.predict(gradio_client.handle_file(str(ROOT / "examples" / "synthetic_Walk.mp4")), "synthetic",
-                              api_name="/predict")[0]["label"] == "SynthWalk"
+        assert (
+            client.predict(
+                gradio_client.handle_file(str(ROOT / "examples" / "synthetic_Walk.mp4")),
+                "synthetic",
+                api_name="/predict",
+            )[0]["label"]
+            == "SynthWalk"
+        )

@@ -48,6 +48,7 @@ def make_files(d: Path) -> dict[str, tuple[Path, str | None]]:
     gray.release()
     files["grayscale"] = (d / "gray.avi", None)
     from PIL import Image
+
     imgs = [Image.fromarray(f) for f in _frames(6)]
     imgs[0].save(d / "anim.gif", save_all=True, append_images=imgs[1:], duration=100, loop=0)
     files["GIF"] = (d / "anim.gif", None)
@@ -75,8 +76,20 @@ def predictor():
     return Predictor(SYNTH_MODEL)
 
 
-CASES = ["text renamed .mp4", "image renamed .mp4", "0-byte file", "1 frame", "fewer frames than sampled", "1920x1080",
-         "3840x2160", "grayscale", "GIF", "WebM (VP8, as browsers record)", "audio only", "missing file"]
+CASES = [
+    "text renamed .mp4",
+    "image renamed .mp4",
+    "0-byte file",
+    "1 frame",
+    "fewer frames than sampled",
+    "1920x1080",
+    "3840x2160",
+    "grayscale",
+    "GIF",
+    "WebM (VP8, as browsers record)",
+    "audio only",
+    "missing file",
+]
 
 
 def assert_shown_frames(p):
@@ -147,9 +160,15 @@ def test_long_clip_is_sampled_without_loading_it_all(tmp_path):
 
 
 def test_cli_predict_reports_each_bad_file(bad_files):
-    paths = [str(bad_files[c][0]) for c in ("0-byte file", "text renamed .mp4")] + [str(ROOT / "examples" / "synthetic_Squat.mp4")]
-    r = subprocess.run([sys.executable, str(ROOT / "train_cli.py"), "predict", "--checkpoint", str(SYNTH_MODEL), *paths, "--json"],
-                       capture_output=True, text=True, timeout=120)
+    paths = [str(bad_files[c][0]) for c in ("0-byte file", "text renamed .mp4")] + [
+        str(ROOT / "examples" / "synthetic_Squat.mp4")
+    ]
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "train_cli.py"), "predict", "--checkpoint", str(SYNTH_MODEL), *paths, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     out = json.loads(r.stdout)
     assert "empty" in out[0]["error"] and "cannot open" in out[1]["error"] and out[2]["label"] == "SynthSquat"

@@ -10,19 +10,50 @@ TINY = ["--num-frames", "6", "--img-size", "48", "--lr", "1e-3", "--no-progress"
 
 
 def run(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, str(ROOT / "train_cli.py"), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train_cli.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def test_train_evaluate_predict_end_to_end(synth_root, tmp_path):
     out = tmp_path / "run"
-    r = run("train", "--data-root", synth_root, "--out-dir", out, "--epochs", "2", "--cache-dir", tmp_path / "c",
-            "--classes", "SynthWave", "SynthSquat", "SynthWalk", *TINY)
+    r = run(
+        "train",
+        "--data-root",
+        synth_root,
+        "--out-dir",
+        out,
+        "--epochs",
+        "2",
+        "--cache-dir",
+        tmp_path / "c",
+        "--classes",
+        "SynthWave",
+        "SynthSquat",
+        "SynthWalk",
+        *TINY,
+    )
     assert r.returncode == 0, r.stderr
     assert "best (epoch" in r.stdout and "last (epoch" in r.stdout  # loss and accuracy of both, as the seed prints
     for name in ("best.pt", "last.pt", "history.json", "curves.png", "confusion_best.png", "validation.json"):
         assert (out / name).exists(), name
 
-    r = run("evaluate", "--checkpoint", out / "best.pt", "--data-root", synth_root, "--split", "1", "--json", "--out", tmp_path / "ev")
+    r = run(
+        "evaluate",
+        "--checkpoint",
+        out / "best.pt",
+        "--data-root",
+        synth_root,
+        "--split",
+        "1",
+        "--json",
+        "--out",
+        tmp_path / "ev",
+    )
     assert r.returncode == 0, r.stderr
     m = json.loads(r.stdout)
     for key in ("top1", "top5", "mean_class_acc", "loss", "num_clips", "per_class"):
@@ -69,8 +100,24 @@ def test_bad_inputs_give_one_line_errors(synth_root, tmp_path, args, message, ca
 
 def test_predict_reports_a_bad_video_and_goes_on(synth_root, tmp_path):
     out = tmp_path / "run"
-    assert run("train", "--data-root", synth_root, "--out-dir", out, "--epochs", "1", "--cache-dir", "none",
-               "--classes", "SynthWave", "SynthSquat", *TINY).returncode == 0
+    assert (
+        run(
+            "train",
+            "--data-root",
+            synth_root,
+            "--out-dir",
+            out,
+            "--epochs",
+            "1",
+            "--cache-dir",
+            "none",
+            "--classes",
+            "SynthWave",
+            "SynthSquat",
+            *TINY,
+        ).returncode
+        == 0
+    )
     bad = tmp_path / "notes.mp4"
     bad.write_text("hello")
     good = next((synth_root / "UCF-101" / "SynthWave").glob("*.avi"))
@@ -88,15 +135,42 @@ def test_corrupt_clip_in_dataset_names_the_file(tmp_path):
         for g in (1, 2):
             write_video(tmp_path / "data" / cls / f"v_{cls}_g0{g}_c01.avi", np.zeros((4, 32, 32, 3), np.uint8))
     (tmp_path / "data" / "B" / "v_B_g03_c01.avi").write_bytes(b"\x00" * 1000)
-    r = run("train", "--data-root", tmp_path / "data", "--out-dir", tmp_path / "run", "--epochs", "1",
-            "--cache-dir", "none", "--val-fraction", "0", *TINY)
+    r = run(
+        "train",
+        "--data-root",
+        tmp_path / "data",
+        "--out-dir",
+        tmp_path / "run",
+        "--epochs",
+        "1",
+        "--cache-dir",
+        "none",
+        "--val-fraction",
+        "0",
+        *TINY,
+    )
     assert r.returncode == 2
     assert "v_B_g03_c01.avi" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_cross_validation_by_group_folds(synth_root, tmp_path):
-    r = run("cv", "--data-root", synth_root, "--out-dir", tmp_path / "cv", "--folds", "3", "--epochs", "1",
-            "--cache-dir", tmp_path / "c", "--classes", "SynthWave", "SynthSquat", *TINY)
+    r = run(
+        "cv",
+        "--data-root",
+        synth_root,
+        "--out-dir",
+        tmp_path / "cv",
+        "--folds",
+        "3",
+        "--epochs",
+        "1",
+        "--cache-dir",
+        tmp_path / "c",
+        "--classes",
+        "SynthWave",
+        "SynthSquat",
+        *TINY,
+    )
     assert r.returncode == 0, r.stderr
     summary = json.loads((tmp_path / "cv" / "cv.json").read_text())
     assert len(summary["folds"]) == 3

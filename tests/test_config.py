@@ -42,7 +42,7 @@ def test_overrides_and_frozen():
         ('{"data": {"num_frames": 2.5}}', "data.num_frames must be an integer"),
         ('{"model": {"backbone": "vgg"}}', "backbone must be one of"),
         ('{"optim": {}}', "unknown section 'optim'"),
-        ('[1, 2]', "must be a JSON object"),
+        ("[1, 2]", "must be a JSON object"),
         ('{"train": {"batch_size": 0}}', "batch_size must be >= 1"),
         ('{"data": {"num_workers": -1}}', "num_workers must be >= 0"),
         ('{"data": {"frame_input": "flow"}}', "frame_input must be one of"),

@@ -51,9 +51,19 @@ def test_resume_refuses_a_run_with_other_inputs(synth_root, tmp_path):
     from vidclf.data.dataset import training_data
     from vidclf.training.loop import fit
 
-    cfg = apply_overrides(load_config(), {"data_root": str(synth_root), "classes": ["SynthWave", "SynthSquat"], "num_frames": 4,
-                                          "img_size": 32, "epochs": 1, "out_dir": str(tmp_path), "cache_dir": None,
-                                          "device": "cpu"})
+    cfg = apply_overrides(
+        load_config(),
+        {
+            "data_root": str(synth_root),
+            "classes": ["SynthWave", "SynthSquat"],
+            "num_frames": 4,
+            "img_size": 32,
+            "epochs": 1,
+            "out_dir": str(tmp_path),
+            "cache_dir": None,
+            "device": "cpu",
+        },
+    )
     data = training_data(cfg)
     fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
     other = apply_overrides(cfg, {"num_frames": 6, "epochs": 2})
@@ -79,9 +89,22 @@ def test_resume_does_not_fetch_pretrained_weights_it_is_about_to_overwrite(synth
             raise VidclfError("no network: the ImageNet download failed")
         return real(**kw)
 
-    cfg = apply_overrides(load_config(), {"data_root": str(synth_root), "classes": ["SynthWave", "SynthSquat"], "num_frames": 2,
-                                          "img_size": 32, "epochs": 1, "out_dir": str(tmp_path), "cache_dir": None,
-                                          "backbone": "resnet18", "use_pretrained": True, "device": "cpu", "batch_size": 8})
+    cfg = apply_overrides(
+        load_config(),
+        {
+            "data_root": str(synth_root),
+            "classes": ["SynthWave", "SynthSquat"],
+            "num_frames": 2,
+            "img_size": 32,
+            "epochs": 1,
+            "out_dir": str(tmp_path),
+            "cache_dir": None,
+            "backbone": "resnet18",
+            "use_pretrained": True,
+            "device": "cpu",
+            "batch_size": 8,
+        },
+    )
     data = training_data(cfg)
     monkeypatch.setattr(backbones, "resnet18", online)
     fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
@@ -98,8 +121,19 @@ def test_a_killed_write_leaves_no_temporary_checkpoint_behind(synth_root, tmp_pa
 
     stale = tmp_path / ".last.pt.abc123.tmp"
     stale.write_bytes(b"half a checkpoint")
-    cfg = apply_overrides(load_config(), {"data_root": str(synth_root), "classes": ["SynthWave", "SynthSquat"], "num_frames": 2,
-                                          "img_size": 32, "epochs": 1, "out_dir": str(tmp_path), "cache_dir": None, "device": "cpu"})
+    cfg = apply_overrides(
+        load_config(),
+        {
+            "data_root": str(synth_root),
+            "classes": ["SynthWave", "SynthSquat"],
+            "num_frames": 2,
+            "img_size": 32,
+            "epochs": 1,
+            "out_dir": str(tmp_path),
+            "cache_dir": None,
+            "device": "cpu",
+        },
+    )
     data = training_data(cfg)
     fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
     assert not stale.exists()

@@ -12,14 +12,42 @@ from vidclf.predict import Predictor
 
 # A frozen backbone keeps BatchNorm out of training: per-rank BatchNorm statistics over half a batch would
 # differ from one process's by design, everything else must match.
-ARGS = ["--num-frames", "6", "--img-size", "48", "--lr", "1e-3", "--no-progress", "--no-augment", "--freeze-backbone",
-        "--batch-size", "4", "--epochs", "1", "--classes", "SynthWave", "SynthSquat", "SynthWalk", "SynthRaiseArms"]
+ARGS = [
+    "--num-frames",
+    "6",
+    "--img-size",
+    "48",
+    "--lr",
+    "1e-3",
+    "--no-progress",
+    "--no-augment",
+    "--freeze-backbone",
+    "--batch-size",
+    "4",
+    "--epochs",
+    "1",
+    "--classes",
+    "SynthWave",
+    "SynthSquat",
+    "SynthWalk",
+    "SynthRaiseArms",
+]
 
 
 def train(synth_root, out, cache, launcher):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [*launcher, str(ROOT / "train_cli.py"), "train", "--data-root", str(synth_root), "--out-dir", str(out),
-           "--cache-dir", str(cache), *ARGS]
+    cmd = [
+        *launcher,
+        str(ROOT / "train_cli.py"),
+        "train",
+        "--data-root",
+        str(synth_root),
+        "--out-dir",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        *ARGS,
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout
@@ -27,8 +55,12 @@ def train(synth_root, out, cache, launcher):
 
 def test_two_process_torchrun_matches_one_process(synth_root, tmp_path):
     train(synth_root, tmp_path / "one", tmp_path / "cache1", [sys.executable])
-    two = train(synth_root, tmp_path / "two", tmp_path / "cache2",
-                [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"])
+    two = train(
+        synth_root,
+        tmp_path / "two",
+        tmp_path / "cache2",
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"],
+    )
     assert "2 processes" in two and two.count("epoch 1/1:") == 1  # rank 0 alone logs
     a, b = load_checkpoint(tmp_path / "one" / "last.pt"), load_checkpoint(tmp_path / "two" / "last.pt")
     for key in a.state_dict:
@@ -38,4 +70,9 @@ def test_two_process_torchrun_matches_one_process(synth_root, tmp_path):
         assert abs(ha[k] - hb[k]) < 1e-4, (k, ha[k], hb[k])
     # the multi-process checkpoint is an ordinary one: the app's predictor loads it
     clip = next((synth_root / "UCF-101" / "SynthWave").glob("*.avi"))
-    assert set(Predictor(tmp_path / "two" / "best.pt").predict(clip).probs) == {"SynthWave", "SynthSquat", "SynthWalk", "SynthRaiseArms"}
+    assert set(Predictor(tmp_path / "two" / "best.pt").predict(clip).probs) == {
+        "SynthWave",
+        "SynthSquat",
+        "SynthWalk",
+        "SynthRaiseArms",
+    }

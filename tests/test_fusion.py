@@ -16,7 +16,9 @@ def log_probs_of(correct_share, labels, k, rng, confidence=3.0):
     """Fake out-of-fold log-probabilities: right on ``correct_share`` of clips."""
     logits = rng.normal(0, 1, (len(labels), k))
     right = rng.random(len(labels)) < correct_share
-    target = np.where(right, labels, (labels + rng.integers(1, k, len(labels))) % k)  # errors independent of other streams
+    target = np.where(
+        right, labels, (labels + rng.integers(1, k, len(labels))) % k
+    )  # errors independent of other streams
     logits[np.arange(len(labels)), target] += np.where(right, confidence, confidence / 2)  # less sure when wrong
     return logits - np.log(np.exp(logits).sum(1, keepdims=True))
 
@@ -31,7 +33,10 @@ def test_weights_favour_the_better_stream_and_the_fusion_beats_both():
     assert np.allclose(fused, w[0] * good + w[1] * weak)
     acc = lambda lp: (lp.argmax(1) == labels).mean()  # noqa: E731
     assert acc(fused) > acc(good) > acc(weak)
-    assert choose_weights([good, weak], labels, max_ratio=0.5)[1] <= 0.5 * choose_weights([good, weak], labels, max_ratio=0.5)[0]
+    assert (
+        choose_weights([good, weak], labels, max_ratio=0.5)[1]
+        <= 0.5 * choose_weights([good, weak], labels, max_ratio=0.5)[0]
+    )
     nested = nested_fusion_accuracy([good, weak], labels, np.arange(600) % 6)
     assert len(nested["fold_acc"]) == 6 and abs(nested["mean"] - acc(fused)) < 0.05
 
@@ -56,7 +61,9 @@ def test_fusion_checkpoint_round_trip_and_prediction(synthetic_pose_run, synth_r
     pose = load_checkpoint(synthetic_pose_run / "last.pt")
     pixels = load_checkpoint(ROOT / "weights" / "synthetic.pt")
     assert pose.classes == pixels.classes
-    ck = fusion_checkpoint([(pose, 1.0), (pixels, 0.5)], reject_threshold=0.4, metrics={"cv_acc": 0.9})  # on the evidence
+    ck = fusion_checkpoint(
+        [(pose, 1.0), (pixels, 0.5)], reject_threshold=0.4, metrics={"cv_acc": 0.9}
+    )  # on the evidence
     path = save_checkpoint(tmp_path / "fusion.pt", ck, half=True)
     back = load_checkpoint(path)
     assert back.is_fusion and back.backbone == "fusion(pose+custom)" and back.reject_threshold == 0.4
@@ -70,7 +77,9 @@ def test_fusion_checkpoint_round_trip_and_prediction(synthetic_pose_run, synth_r
     p = Predictor(path).predict(clip)
     pose_alone = Predictor(pose).predict(clip)
     pixels_alone = Predictor(pixels).predict(clip)
-    expected = torch.tensor([np.log(pose_alone.probs[c]) + 0.5 * np.log(pixels_alone.probs[c]) for c in pose.classes]).softmax(0)
+    expected = torch.tensor(
+        [np.log(pose_alone.probs[c]) + 0.5 * np.log(pixels_alone.probs[c]) for c in pose.classes]
+    ).softmax(0)
     assert p.known == (p.score >= 0.4) and np.isfinite(p.score)
     assert np.allclose([p.probs[c] for c in pose.classes], expected.numpy(), atol=2e-3)  # fp16 weights
     assert set(p.streams) == {"pose", "custom"} and p.deciding_stream in {"pose", "custom"}
@@ -113,16 +122,38 @@ def test_calibrate_and_fuse_from_out_of_fold_files(synthetic_pose_run, tmp_path,
     labels = rng.integers(0, 6, len(paths))
     folds = np.arange(len(paths)) // 10 % 6
     for name, share in (("a", 0.85), ("b", 0.6)):
-        np.savez(tmp_path / f"{name}.npz", paths=paths, labels=labels, folds=folds,
-                 logits_last=log_probs_of(share, labels, 6, rng), logits_best=log_probs_of(share, labels, 6, rng))
+        np.savez(
+            tmp_path / f"{name}.npz",
+            paths=paths,
+            labels=labels,
+            folds=folds,
+            logits_last=log_probs_of(share, labels, 6, rng),
+            logits_best=log_probs_of(share, labels, 6, rng),
+        )
     target = save_checkpoint(tmp_path / "pose.pt", pose, half=True)
     assert main(["calibrate", "--checkpoint", str(target), "--oof", str(tmp_path / "a.npz")]) == 0
     cal = load_checkpoint(target)
     assert np.isfinite(cal.reject_threshold) and 0.7 < cal.metrics["cv_acc"] < 1
     other = save_checkpoint(tmp_path / "synth.pt", load_checkpoint(ROOT / "weights" / "synthetic.pt"), half=True)
     out = tmp_path / "fusion.pt"
-    assert main(["fuse", "--stream", str(target), "--oof", str(tmp_path / "a.npz"), "--stream", str(other),
-                 "--oof", str(tmp_path / "b.npz"), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                "--stream",
+                str(target),
+                "--oof",
+                str(tmp_path / "a.npz"),
+                "--stream",
+                str(other),
+                "--oof",
+                str(tmp_path / "b.npz"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     fused = load_checkpoint(out)
     w = fused.info["weights"]
     assert fused.is_fusion and w[0] >= w[1] and fused.reject_threshold is not None
@@ -136,7 +167,9 @@ def test_evaluate_a_fusion_checkpoint_streams_weighted(synthetic_pose_run, synth
 
     pose = load_checkpoint(synthetic_pose_run / "last.pt")
     pixels = load_checkpoint(ROOT / "weights" / "synthetic.pt")
-    path = save_checkpoint(tmp_path / "fusion.pt", fusion_checkpoint([(pose, 1.0), (pixels, 0.5)], reject_threshold=2.0))
+    path = save_checkpoint(
+        tmp_path / "fusion.pt", fusion_checkpoint([(pose, 1.0), (pixels, 0.5)], reject_threshold=2.0)
+    )
     records = build_index(synth_root, "test", 1, pose.classes, 0).records
     fused = checkpoint_logits(load_checkpoint(path), records)
     expected = stream_logits(pose, records) + 0.5 * stream_logits(pixels, records)

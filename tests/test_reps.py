@@ -10,7 +10,9 @@ from vidclf.reps import count_repetitions, frame_signal
 @pytest.mark.parametrize("action", ["SynthJumpingJack", "SynthSquat", "SynthWave"])
 @pytest.mark.parametrize("cycles, num_frames, phase", [(3, 120, 0.0), (5, 200, 0.3), (8, 160, 0.0), (12, 200, 0.6)])
 def test_exact_counts_on_clips_with_known_repetitions(action, cycles, num_frames, phase):
-    frames, _ = render_clip_with_landmarks(action, 3, 1, num_frames=num_frames, cycles=cycles, phase=phase, size=(96, 128))
+    frames, _ = render_clip_with_landmarks(
+        action, 3, 1, num_frames=num_frames, cycles=cycles, phase=phase, size=(96, 128)
+    )
     reps = count_repetitions(frame_signal(frames), 25.0)
     assert reps.count == cycles
     assert reps.period_s == pytest.approx(num_frames / cycles / 25.0, rel=0.1)

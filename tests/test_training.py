@@ -13,8 +13,16 @@ FAST = {"num_frames": 8, "img_size": 64, "lr": 1e-3, "augment": False, "batch_si
 
 
 def _config(synth_root, tmp_path, **extra):
-    return apply_overrides(load_config(), {"data_root": str(synth_root), "cache_dir": str(tmp_path / "cache"),
-                                           "out_dir": str(tmp_path / "run"), **FAST, **extra})
+    return apply_overrides(
+        load_config(),
+        {
+            "data_root": str(synth_root),
+            "cache_dir": str(tmp_path / "cache"),
+            "out_dir": str(tmp_path / "run"),
+            **FAST,
+            **extra,
+        },
+    )
 
 
 def test_training_learns_the_synthetic_set(synth_root, tmp_path):
@@ -68,7 +76,9 @@ def test_stop_keeps_the_last_whole_epoch(synth_root, tmp_path):
         if row["epoch"] == 2:
             stop.set()
 
-    result = fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None, on_epoch=on_epoch, stop=stop)
+    result = fit(
+        cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None, on_epoch=on_epoch, stop=stop
+    )
     assert result.stopped == "user"
     assert load_checkpoint(result.last_path).epoch == 2
     assert result.best_path.exists()
@@ -89,7 +99,9 @@ def test_resume_refuses_another_class_set(synth_root, tmp_path):
 def test_frozen_backbone_trains_on_cached_features(synth_root, tmp_path):
     from vidclf.data.cache import NpyStore
 
-    cfg = _config(synth_root, tmp_path, epochs=3, freeze_backbone=True, classes=["SynthWave", "SynthSquat", "SynthWalk"])
+    cfg = _config(
+        synth_root, tmp_path, epochs=3, freeze_backbone=True, classes=["SynthWave", "SynthSquat", "SynthWalk"]
+    )
     data = training_data(cfg)
     from vidclf.models.cnn_lstm import build_model
 
@@ -113,8 +125,14 @@ def test_frozen_backbone_trains_on_cached_features(synth_root, tmp_path):
 
     NpyStore.load = counting_load
     try:
-        fit(apply_overrides(cfg, {"out_dir": str(tmp_path / "run2")}), data.train, data.val, data.classes,
-            show_progress=False, log=lambda s: None)
+        fit(
+            apply_overrides(cfg, {"out_dir": str(tmp_path / "run2")}),
+            data.train,
+            data.val,
+            data.classes,
+            show_progress=False,
+            log=lambda s: None,
+        )
     finally:
         NpyStore.load = orig_load
     assert store_hits and all(store_hits)
@@ -125,8 +143,16 @@ def test_fine_tune_from_a_frozen_run_with_a_lower_backbone_lr(synth_root, tmp_pa
     frozen = _config(synth_root, tmp_path, epochs=2, freeze_backbone=True, classes=classes)
     data = training_data(frozen)
     first = fit(frozen, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
-    tuned = apply_overrides(frozen, {"freeze_backbone": False, "init_from": str(first.best_path), "backbone_lr_scale": 0.1,
-                                     "out_dir": str(tmp_path / "tuned"), "epochs": 1})
+    tuned = apply_overrides(
+        frozen,
+        {
+            "freeze_backbone": False,
+            "init_from": str(first.best_path),
+            "backbone_lr_scale": 0.1,
+            "out_dir": str(tmp_path / "tuned"),
+            "epochs": 1,
+        },
+    )
     logs = []
     result = fit(tuned, data.train, data.val, data.classes, show_progress=False, log=logs.append)
     assert any("starting from the weights" in line for line in logs)
@@ -134,11 +160,15 @@ def test_fine_tune_from_a_frozen_run_with_a_lower_backbone_lr(synth_root, tmp_pa
     groups = ck.train_state["optimizer"]["param_groups"]
     assert [g["lr"] for g in groups] == [pytest.approx(1e-4), pytest.approx(1e-3)]  # backbone, then LSTM + head
     start = load_checkpoint(first.best_path)
-    moved = [k for k in start.state_dict if k.startswith("backbone.") and k.endswith("weight")
-             and not torch.equal(start.state_dict[k], ck.state_dict[k])]
+    moved = [
+        k
+        for k in start.state_dict
+        if k.startswith("backbone.") and k.endswith("weight") and not torch.equal(start.state_dict[k], ck.state_dict[k])
+    ]
     assert moved  # the backbone is trained now
     wrong = apply_overrides(tuned, {"classes": ["SynthWave", "SynthWalk"]})
     from vidclf.errors import CheckpointError
+
     data2 = training_data(wrong)
     with pytest.raises(CheckpointError, match="init-from"):
         fit(wrong, data2.train, data2.val, data2.classes, show_progress=False, log=lambda s: None)
@@ -153,7 +183,9 @@ def test_feature_views_are_cached_augmented_views_drawn_at_random(synth_root, tm
     torch.manual_seed(0)
     model = build_model(cfg.model, 2)
     one = feature_dataset(model, data.train, cfg.data.cache_dir, torch.device("cpu"), "fp32", show_progress=False)
-    three = feature_dataset(model, data.train, cfg.data.cache_dir, torch.device("cpu"), "fp32", show_progress=False, views=3)
+    three = feature_dataset(
+        model, data.train, cfg.data.cache_dir, torch.device("cpu"), "fp32", show_progress=False, views=3
+    )
     n, t, d = len(data.train), 8, model.feature_dim
     assert one.features is None and three.features is None  # at scale nothing is held in memory: files only
     one_all, three_all = one.all(), three.all()
@@ -185,13 +217,17 @@ def test_a_damaged_feature_cache_entry_is_said_and_computed_again(synth_root, tm
     damaged = first.files[0][0]
     damaged.write_bytes(b"not an array")
     with caplog.at_level("WARNING"):
-        second = feature_dataset(model, data.train, cfg.data.cache_dir, torch.device("cpu"), "fp32", show_progress=False)
+        second = feature_dataset(
+            model, data.train, cfg.data.cache_dir, torch.device("cpu"), "fp32", show_progress=False
+        )
     assert "cannot be read" in caplog.text and str(damaged) in caplog.text
     assert second.view(0, 0).shape == (8, model.feature_dim)  # computed again and readable
 
 
 def test_frozen_training_with_feature_views(synth_root, tmp_path):
-    cfg = _config(synth_root, tmp_path, epochs=2, freeze_backbone=True, feature_views=3, classes=["SynthWave", "SynthSquat"])
+    cfg = _config(
+        synth_root, tmp_path, epochs=2, freeze_backbone=True, feature_views=3, classes=["SynthWave", "SynthSquat"]
+    )
     data = training_data(cfg)
     result = fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
     # 3 views of each training clip, only the eval view of each validation clip

@@ -50,8 +50,15 @@ def person_found(ck: Checkpoint, paths: Sequence[str], cache_dir: str | None) ->
     return np.array([found_mask(r).any() for r in raw])
 
 
-def calibrate(checkpoint: str | Path, *, oof: str | Path | None = None, data_root: str | Path | None = None,
-              split: int = 1, answered: float = 0.95, cache_dir: str | None = ".cache/vidclf") -> dict:
+def calibrate(
+    checkpoint: str | Path,
+    *,
+    oof: str | Path | None = None,
+    data_root: str | Path | None = None,
+    split: int = 1,
+    answered: float = 0.95,
+    cache_dir: str | None = ".cache/vidclf",
+) -> dict:
     """Set ``checkpoint``'s rejection threshold (in place) so that ``answered`` of known-class clips are still
     answered: on the out-of-fold predictions of its recipe (``oof``, which also gives it its cross-validated
     accuracy), or on the validation groups it held out (``data_root``)."""
@@ -62,7 +69,8 @@ def calibrate(checkpoint: str | Path, *, oof: str | Path | None = None, data_roo
         lp = o["logits"]
         paths = o["paths"].tolist()
         metrics["cv_acc"], metrics["cv_std"] = _fold_accuracy(lp, o["labels"], o["folds"])
-        source = f"out-of-fold predictions of a {len(set(o['folds'].tolist()))}-fold group cross-validation ({len(lp)} clips)"
+        folds = len(set(o["folds"].tolist()))
+        source = f"out-of-fold predictions of a {folds}-fold group cross-validation ({len(lp)} clips)"
     elif data_root is not None:
         from vidclf.data.index import build_index
         from vidclf.evaluate import checkpoint_logits
@@ -76,15 +84,26 @@ def calibrate(checkpoint: str | Path, *, oof: str | Path | None = None, data_roo
         paths = [str(r.path) for r in records]
         source = f"its validation groups {', '.join(sorted(held))} ({len(records)} clips)"
     else:
-        raise DatasetError("calibrate needs --oof (a cv run's oof.npz) or --data-root (the checkpoint's validation groups)")
+        raise DatasetError(
+            "calibrate needs --oof (a cv run's oof.npz) or --data-root (the checkpoint's validation groups)"
+        )
     threshold = rejection_threshold(lp, answered=answered, passed=person_found(ck, paths, cache_dir))
     info = {**ck.info, "reject_calibration": f"answers {answered:.0%} of known-class clips of {source}"}
-    save_checkpoint(checkpoint, dataclasses.replace(ck, reject_threshold=threshold, metrics=metrics, info=info), half=_is_half(ck))
+    save_checkpoint(
+        checkpoint, dataclasses.replace(ck, reject_threshold=threshold, metrics=metrics, info=info), half=_is_half(ck)
+    )
     return {"threshold": threshold, "source": source, "cv_acc": metrics.get("cv_acc"), "cv_std": metrics.get("cv_std")}
 
 
-def build_fusion(streams: Sequence[str | Path], oofs: Sequence[str | Path], out: str | Path, *,
-                 max_ratio: float | None = 1.0, answered: float = 0.95, cache_dir: str | None = ".cache/vidclf") -> dict:
+def build_fusion(
+    streams: Sequence[str | Path],
+    oofs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    max_ratio: float | None = 1.0,
+    answered: float = 0.95,
+    cache_dir: str | None = ".cache/vidclf",
+) -> dict:
     """Fuse trained ``streams`` (the first is the one trusted most: the pose stream) with weights chosen on
     their recipes' out-of-fold predictions ``oofs`` (one ``oof.npz`` per stream), set the fused rejection
     threshold on the same clips, and write the fusion checkpoint to ``out``.
@@ -97,6 +116,7 @@ def build_fusion(streams: Sequence[str | Path], oofs: Sequence[str | Path], out:
     read = [read_oof(o) for o in oofs]
     lps, labels, folds = align(read)
     paths = sorted(set.intersection(*(set(o["paths"].tolist()) for o in read)))
+
     # An ensemble (a fusion of one backbone's seeds) is one stream here; its members share its weight.
     def members(ck: Checkpoint, weight: float) -> list[tuple[Checkpoint, float]]:
         return [(m, weight * w) for m, w in ck.streams] if ck.is_fusion else [(ck, weight)]
@@ -107,23 +127,42 @@ def build_fusion(streams: Sequence[str | Path], oofs: Sequence[str | Path], out:
     per_stream = {ck.backbone: _fold_accuracy(lp, labels, folds) for ck, lp in zip(cks, lps)}
     ck = fusion_checkpoint([m for c, w in zip(cks, weights) for m in members(c, w)], metrics={})
     threshold = rejection_threshold(fused, answered=answered, passed=person_found(ck, paths, cache_dir))
-    metrics = {"cv_acc": nested["mean"], "cv_std": nested["std"], "cv_fold_acc": nested["fold_acc"],
-               "streams_cv_acc": {k: v[0] for k, v in per_stream.items()}, "oof_clips": len(labels)}
-    info = {"streams": [str(s) for s in streams], "weights": list(weights), "max_ratio": max_ratio,
-            "reject_calibration": f"answers {answered:.0%} of the {len(labels)} out-of-fold known-class clips"}
-    ck = fusion_checkpoint([m for c, w in zip(cks, weights) for m in members(c, w)], reject_threshold=threshold,
-                           metrics=metrics, info=info)
+    metrics = {
+        "cv_acc": nested["mean"],
+        "cv_std": nested["std"],
+        "cv_fold_acc": nested["fold_acc"],
+        "streams_cv_acc": {k: v[0] for k, v in per_stream.items()},
+        "oof_clips": len(labels),
+    }
+    info = {
+        "streams": [str(s) for s in streams],
+        "weights": list(weights),
+        "max_ratio": max_ratio,
+        "reject_calibration": f"answers {answered:.0%} of the {len(labels)} out-of-fold known-class clips",
+    }
+    ck = fusion_checkpoint(
+        [m for c, w in zip(cks, weights) for m in members(c, w)], reject_threshold=threshold, metrics=metrics, info=info
+    )
     save_checkpoint(out, ck, half=True)
     return {"weights": weights, "threshold": threshold, **metrics, "nested_weights": nested["weights"]}
 
 
-def build_ensemble(checkpoints: Sequence[str | Path], oofs: Sequence[str | Path], out: str | Path, *,
-                   oof_out: str | Path | None = None, answered: float = 0.95, cache_dir: str | None = ".cache/vidclf") -> dict:
+def build_ensemble(
+    checkpoints: Sequence[str | Path],
+    oofs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    oof_out: str | Path | None = None,
+    answered: float = 0.95,
+    cache_dir: str | None = ".cache/vidclf",
+) -> dict:
     """Average models of one recipe trained with different seeds (equal weights, one file), with the
     cross-validated accuracy and rejection threshold of the averaged out-of-fold predictions; ``oof_out``
     keeps those predictions, for choosing fusion weights later."""
     if len(checkpoints) != len(oofs) or len(checkpoints) < 2:
-        raise DatasetError("give two or more checkpoints of one recipe, each with the oof.npz of that seed's cross-validation")
+        raise DatasetError(
+            "give two or more checkpoints of one recipe, each with the oof.npz of that seed's cross-validation"
+        )
     cks = [load_checkpoint(c) for c in checkpoints]
     if len({ck.backbone for ck in cks}) != 1 or any(ck.is_fusion for ck in cks):
         raise DatasetError("an ensemble averages single models of one backbone; use `fuse` to combine streams")
@@ -135,8 +174,11 @@ def build_ensemble(checkpoints: Sequence[str | Path], oofs: Sequence[str | Path]
     threshold = rejection_threshold(mean, answered=answered, passed=person_found(cks[0], common, cache_dir))
     singles = [_fold_accuracy(lp, labels, folds)[0] for lp in lps]
     metrics = {"cv_acc": acc, "cv_std": std, "members_cv_acc": singles, "oof_clips": len(labels)}
-    info = {"members": [str(c) for c in checkpoints], "data": cks[0].info.get("data"),
-            "reject_calibration": f"answers {answered:.0%} of the {len(labels)} out-of-fold known-class clips"}
+    info = {
+        "members": [str(c) for c in checkpoints],
+        "data": cks[0].info.get("data"),
+        "reject_calibration": f"answers {answered:.0%} of the {len(labels)} out-of-fold known-class clips",
+    }
     ck = fusion_checkpoint([(c, 1.0 / len(cks)) for c in cks], reject_threshold=threshold, metrics=metrics, info=info)
     save_checkpoint(out, ck, half=True)
     if oof_out is not None:

@@ -48,7 +48,7 @@ class ModelEntry:
 
 def _sees(backbone: str, frame_input: str) -> str:
     if backbone.startswith("fusion("):
-        parts = backbone[len("fusion("):-1].split("+")
+        parts = backbone[len("fusion(") : -1].split("+")
         return "body pose + motion" if "pose" in parts else "+".join(parts)
     if backbone.startswith("pose"):
         return "body pose"
@@ -60,8 +60,17 @@ def read_entry(path: Path, label: str, source: str) -> ModelEntry:
     cv, val = ck.metrics.get("cv_acc"), ck.metrics.get("val_acc")
     first = ck.streams[0][0] if ck.is_fusion else ck
     frame_input = first.input.frame_input if first.input is not None else "rgb"
-    return ModelEntry(label, path, ck.backbone, ck.classes, float(cv if cv is not None else val) if (cv or val) is not None else None,
-                      source, frame_input, "cross-validated" if cv is not None else "validation", _sees(ck.backbone, frame_input))
+    return ModelEntry(
+        label,
+        path,
+        ck.backbone,
+        ck.classes,
+        float(cv if cv is not None else val) if (cv or val) is not None else None,
+        source,
+        frame_input,
+        "cross-validated" if cv is not None else "validation",
+        _sees(ck.backbone, frame_input),
+    )
 
 
 _cache: dict[tuple[str, int, str, str], ModelEntry] = {}
@@ -79,7 +88,9 @@ def _cached_entry(path: Path, label: str, source: str) -> ModelEntry:
     return hit
 
 
-def find_models(weights_dir: Path = WEIGHTS_DIR, runs_dir: Path = RUNS_DIR, extra: list[Path] | None = None) -> list[ModelEntry]:
+def find_models(
+    weights_dir: Path = WEIGHTS_DIR, runs_dir: Path = RUNS_DIR, extra: list[Path] | None = None
+) -> list[ModelEntry]:
     """Shipped checkpoints (``weights/*.pt``) best first (real before synthetic), then ``runs/**/best.pt``
     newest first, then ``extra``. Unreadable or vanished files are skipped: one bad file must not hide the others.
     """
@@ -103,7 +114,6 @@ def find_models(weights_dir: Path = WEIGHTS_DIR, runs_dir: Path = RUNS_DIR, extr
     return shipped + [m for m in found if m.source != "shipped"]
 
 
-
 class PredictorPool:
     """Predictors kept loaded, one per checkpoint file version, the least recently used evicted first; safe
     to use from several request threads. A model is loaded outside the lock, so one slow load does not hold
@@ -118,7 +128,9 @@ class PredictorPool:
         try:
             key = (str(path), path.stat().st_mtime_ns)
         except OSError:
-            raise VidclfError(f"the model file {path.name} is gone (removed or replaced): refresh the page and pick another") from None
+            raise VidclfError(
+                f"the model file {path.name} is gone (removed or replaced): refresh the page and pick another"
+            ) from None
         with self._lock:
             if key in self._models:
                 self._models.move_to_end(key)

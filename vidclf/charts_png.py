@@ -82,7 +82,13 @@ def save_confusion_png(confusion: Sequence[Sequence[int]], classes: Sequence[str
             x0, y0 = label_w + j * cell, top + i * cell
             cv2.rectangle(img, (x0, y0), (x0 + cell - 1, y0 + cell - 1), (shade, shade, 255), -1)
             if m[i, j] and cell >= 22:
-                _text(img, str(int(m[i, j])), (x0 + 3, y0 + cell // 2 + 4), 0.33, (0, 0, 0) if shade > 120 else (255, 255, 255))
+                _text(
+                    img,
+                    str(int(m[i, j])),
+                    (x0 + 3, y0 + cell // 2 + 4),
+                    0.33,
+                    (0, 0, 0) if shade > 120 else (255, 255, 255),
+                )
     for j in range(k):  # column labels, written vertically
         label = np.full((cell, label_w, 3), 255, np.uint8)
         _text(label, classes[j], (2, cell // 2 + 4), 0.35)

@@ -56,8 +56,16 @@ class InputSpec:
         """The input a model trained with ``config`` reads: the one place a spec is made from a config."""
         spec = get_backbone(config.model.backbone)
         d = config.data
-        return cls(d.num_frames, d.img_size, spec.mean, spec.std, "uniform", d.frame_input if spec.input == "pixels" else "rgb",
-                   d.diff_gap, spec.input)
+        return cls(
+            d.num_frames,
+            d.img_size,
+            spec.mean,
+            spec.std,
+            "uniform",
+            d.frame_input if spec.input == "pixels" else "rgb",
+            d.diff_gap,
+            spec.input,
+        )
 
     def transform(self) -> ClipTransform:
         """The deterministic transform of evaluation and prediction for this input."""
@@ -111,7 +119,9 @@ class Checkpoint:
         try:
             model.load_state_dict(state)
         except RuntimeError as e:
-            raise CheckpointError(f"checkpoint weights do not fit a {self.model.backbone} CNN-LSTM: {str(e)[:300]}") from None
+            raise CheckpointError(
+                f"checkpoint weights do not fit a {self.model.backbone} CNN-LSTM: {str(e)[:300]}"
+            ) from None
         return model.eval()
 
 
@@ -133,8 +143,13 @@ def _process_umask() -> int:
 _UMASK = _process_umask()
 
 
-def fusion_checkpoint(streams: list[tuple[Checkpoint, float]], *, reject_threshold: float | None = None,
-                      metrics: dict[str, Any] | None = None, info: dict[str, Any] | None = None) -> Checkpoint:
+def fusion_checkpoint(
+    streams: list[tuple[Checkpoint, float]],
+    *,
+    reject_threshold: float | None = None,
+    metrics: dict[str, Any] | None = None,
+    info: dict[str, Any] | None = None,
+) -> Checkpoint:
     """A late fusion of trained checkpoints of the same classes, each with its weight."""
     if len(streams) < 2:
         raise CheckpointError("a fusion needs at least two streams")
@@ -144,20 +159,34 @@ def fusion_checkpoint(streams: list[tuple[Checkpoint, float]], *, reject_thresho
             raise CheckpointError(f"fusion streams must share their classes: {list(ck.classes)} vs {list(classes)}")
         if ck.is_fusion or weight < 0:
             raise CheckpointError("a fusion stream must be a single model with a weight >= 0")
-    return Checkpoint(model=None, classes=classes, input=None, state_dict={}, streams=tuple(streams),
-                      reject_threshold=reject_threshold, metrics=dict(metrics or {}), info=dict(info or {}))
+    return Checkpoint(
+        model=None,
+        classes=classes,
+        input=None,
+        state_dict={},
+        streams=tuple(streams),
+        reject_threshold=reject_threshold,
+        metrics=dict(metrics or {}),
+        info=dict(info or {}),
+    )
 
 
 def _payload(ckpt: Checkpoint, half: bool) -> dict[str, Any]:
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous() for k, v in ckpt.state_dict.items()}
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+        for k, v in ckpt.state_dict.items()
+    }
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "kind": "fusion" if ckpt.is_fusion else "cnn_lstm",
         "model": dataclasses.asdict(ckpt.model) if ckpt.model is not None else None,
         "classes": list(ckpt.classes),
-        "input": ({**dataclasses.asdict(ckpt.input), "mean": list(ckpt.input.mean), "std": list(ckpt.input.std)}
-                  if ckpt.input is not None else None),
+        "input": (
+            {**dataclasses.asdict(ckpt.input), "mean": list(ckpt.input.mean), "std": list(ckpt.input.std)}
+            if ckpt.input is not None
+            else None
+        ),
         "state_dict": state,
         "epoch": ckpt.epoch,
         "metrics": ckpt.metrics,
@@ -205,7 +234,9 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             ) from None
         raise CheckpointError(f"{path.name} is not a readable checkpoint (corrupt or not a torch file)") from None
     except Exception as e:  # zip errors, truncation, EOF: all mean "not a readable checkpoint"
-        raise CheckpointError(f"{path.name} is not a readable checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+        raise CheckpointError(
+            f"{path.name} is not a readable checkpoint ({type(e).__name__}: {str(e)[:200]})"
+        ) from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CheckpointError(
             f"{path.name} is not a vidclf checkpoint (a bare state_dict or another tool's file?); "
@@ -213,7 +244,9 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         )
     version = raw.get("format_version")
     if version != FORMAT_VERSION:
-        raise CheckpointError(f"{path.name} has checkpoint format version {version}; this vidclf reads version {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"{path.name} has checkpoint format version {version}; this vidclf reads version {FORMAT_VERSION}"
+        )
     return _from_payload(raw, path.name)
 
 
@@ -223,14 +256,23 @@ def _from_payload(raw: dict[str, Any], name: str) -> Checkpoint:
         threshold = float(threshold) if threshold is not None else None
         if raw.get("kind") == "fusion":
             streams = tuple((_from_payload(s["checkpoint"], name), float(s["weight"])) for s in raw["streams"])
-            return fusion_checkpoint(list(streams), reject_threshold=threshold, metrics=raw.get("metrics") or {},
-                                     info=raw.get("info") or {})
+            return fusion_checkpoint(
+                list(streams), reject_threshold=threshold, metrics=raw.get("metrics") or {}, info=raw.get("info") or {}
+            )
         model_raw = dict(raw["model"])
         known = {f.name for f in dataclasses.fields(ModelConfig)}
         model = ModelConfig(**{k: coerce("model", k, v) for k, v in model_raw.items() if k in known})
         inp = raw["input"]
-        spec = InputSpec(int(inp["num_frames"]), int(inp["img_size"]), tuple(inp["mean"]), tuple(inp["std"]), inp.get("sampling", "uniform"),
-                         inp.get("frame_input", "rgb"), int(inp.get("diff_gap", 2)), inp.get("features", "pixels"))
+        spec = InputSpec(
+            int(inp["num_frames"]),
+            int(inp["img_size"]),
+            tuple(inp["mean"]),
+            tuple(inp["std"]),
+            inp.get("sampling", "uniform"),
+            inp.get("frame_input", "rgb"),
+            int(inp.get("diff_gap", 2)),
+            inp.get("features", "pixels"),
+        )
         if spec.frame_input not in FRAME_INPUTS:
             raise ValueError(f"frame_input {spec.frame_input!r} (this vidclf knows {FRAME_INPUTS})")
         classes = tuple(str(c) for c in raw["classes"])

@@ -88,13 +88,17 @@ class ModelConfig:
     use_pretrained: bool = True  # ImageNet weights (resnet18: torchvision download or backbone_weights; lite0: package)
     backbone_weights: str | None = None  # local file with ImageNet weights for the backbone (offline use)
     dropout: float = 0.5  # the custom CNN's Dropout before pooling
-    head: str = "lstm"  # "lstm": the LSTM's last hidden state; "mean": frame features averaged (an order-blind baseline)
+    head: str = (
+        "lstm"  # "lstm": the LSTM's last hidden state; "mean": frame features averaged (an order-blind baseline)
+    )
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
             close = difflib.get_close_matches(self.backbone, list(BACKBONES), n=1)
-            raise ConfigError(f"backbone must be one of {tuple(BACKBONES)}, got {self.backbone!r}"
-                              + (f"; did you mean {close[0]!r}?" if close else ""))
+            raise ConfigError(
+                f"backbone must be one of {tuple(BACKBONES)}, got {self.backbone!r}"
+                + (f"; did you mean {close[0]!r}?" if close else "")
+            )
         _check(self.hidden_size >= 1, f"hidden_size must be >= 1, got {self.hidden_size}")
         _check(self.num_layers >= 1, f"num_layers must be >= 1, got {self.num_layers}")
         _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
@@ -133,9 +137,11 @@ class TrainConfig:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _check(self.patience >= 0, f"patience must be >= 0, got {self.patience}")
         _check(self.feature_views >= 1, f"feature_views must be >= 1, got {self.feature_views}")
-        _check(self.feature_views == 1 or self.freeze_backbone,
-               f"feature_views={self.feature_views} augments cached features of a frozen backbone: add --freeze-backbone "
-               "(a trainable backbone is augmented on the fly by --augment)")
+        _check(
+            self.feature_views == 1 or self.freeze_backbone,
+            f"feature_views={self.feature_views} augments cached features of a frozen backbone: add --freeze-backbone "
+            "(a trainable backbone is augmented on the fly by --augment)",
+        )
         _check(self.backbone_lr_scale >= 0, f"backbone_lr_scale must be >= 0, got {self.backbone_lr_scale}")
         _check(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
@@ -181,11 +187,15 @@ def coerce(section: str, key: str, value: Any) -> Any:
         return None
     origin = typing.get_origin(hint)
     if origin is tuple:
-        _check(isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value),
-               f"{where} must be a list of strings, got {value!r}")
+        _check(
+            isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value),
+            f"{where} must be a list of strings, got {value!r}",
+        )
         return tuple(value)
     if hint is float:
-        _check(isinstance(value, (int, float)) and not isinstance(value, bool), f"{where} must be a number, got {value!r}")
+        _check(
+            isinstance(value, (int, float)) and not isinstance(value, bool), f"{where} must be a number, got {value!r}"
+        )
         return float(value)
     if hint is int:
         _check(isinstance(value, int) and not isinstance(value, bool), f"{where} must be an integer, got {value!r}")
@@ -206,7 +216,9 @@ def section_of(key: str) -> str:
             return name
     known = [f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)]
     hint = difflib.get_close_matches(key, known, n=1)
-    raise ConfigError(f"unknown config key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else f"; known keys: {known}"))
+    raise ConfigError(
+        f"unknown config key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else f"; known keys: {known}")
+    )
 
 
 def _build_section(section: str, values: dict[str, Any]) -> Any:
@@ -216,7 +228,8 @@ def _build_section(section: str, values: dict[str, Any]) -> Any:
         if key not in known:
             hint = difflib.get_close_matches(key, sorted(known), n=1)
             raise ConfigError(
-                f"unknown key {section}.{key}" + (f"; did you mean {section}.{hint[0]}?" if hint else f"; known: {sorted(known)}")
+                f"unknown key {section}.{key}"
+                + (f"; did you mean {section}.{hint[0]}?" if hint else f"; known: {sorted(known)}")
             )
     return cls(**{k: coerce(section, k, v) for k, v in values.items()})
 
@@ -260,6 +273,4 @@ def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
         if section != owner:
             raise ConfigError(f"{name!r} is a {owner} setting, not a {section} one: use {owner}.{name} or just {name}")
         by_section[section][name] = coerce(section, name, value)
-    return Config(
-        **{name: dataclasses.replace(getattr(config, name), **by_section[name]) for name in SECTIONS}
-    )
+    return Config(**{name: dataclasses.replace(getattr(config, name), **by_section[name]) for name in SECTIONS})

@@ -52,9 +52,17 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: 
     }
 
 
-def stream_logits(ck: Checkpoint, records: Sequence[VideoRecord], *, batch_size: int = 4, precision: str = "fp32",
-                  cache_dir: str | None = None, num_workers: int = 0, device: str = "auto",
-                  show_progress: bool = False) -> torch.Tensor:
+def stream_logits(
+    ck: Checkpoint,
+    records: Sequence[VideoRecord],
+    *,
+    batch_size: int = 4,
+    precision: str = "fp32",
+    cache_dir: str | None = None,
+    num_workers: int = 0,
+    device: str = "auto",
+    show_progress: bool = False,
+) -> torch.Tensor:
     """Logits ``[N, K]`` of one stream's model on ``records``, in their order.
 
     Pixels are read through the frame cache (``cache_dir``), landmarks through the landmark cache: a second
@@ -68,13 +76,19 @@ def stream_logits(ck: Checkpoint, records: Sequence[VideoRecord], *, batch_size:
     if spec.features == "landmarks":
         from vidclf.data.landmarks import LandmarkDataset, records_landmarks
 
-        ds: Dataset = LandmarkDataset(records_landmarks(records, spec.num_frames, cache_dir, show_progress=show_progress), labels)
+        ds: Dataset = LandmarkDataset(
+            records_landmarks(records, spec.num_frames, cache_dir, show_progress=show_progress), labels
+        )
     else:
-        ds = VideoClipDataset(records, spec.num_frames, spec.img_size, spec.transform(), "uniform", cache_for(cache_dir), spec.pair_gap)
+        ds = VideoClipDataset(
+            records, spec.num_frames, spec.img_size, spec.transform(), "uniform", cache_for(cache_dir), spec.pair_gap
+        )
         if precision == "bf16":
             model.use_channels_last()
     loader = make_loader(ds, batch_size, False, num_workers, dev, 0)
-    logits, _ = collect_logits(model, loader, dev, precision, show_progress=show_progress, features=spec.features != "pixels")
+    logits, _ = collect_logits(
+        model, loader, dev, precision, show_progress=show_progress, features=spec.features != "pixels"
+    )
     return logits
 
 
@@ -97,8 +111,11 @@ def rejection_metrics(logits: torch.Tensor, labels: torch.Tensor, threshold: flo
     score = torch.logsumexp(logits.float(), 1)
     answered = score >= threshold if threshold is not None else torch.ones(len(labels), dtype=torch.bool)
     correct = logits.argmax(1) == labels
-    return {"threshold": threshold, "answered": answered.float().mean().item(),
-            "answered_acc": correct[answered].float().mean().item() if answered.any() else None}
+    return {
+        "threshold": threshold,
+        "answered": answered.float().mean().item(),
+        "answered_acc": correct[answered].float().mean().item() if answered.any() else None,
+    }
 
 
 def evaluate_checkpoint(
@@ -129,8 +146,15 @@ def evaluate_checkpoint(
         if not index.records:
             raise DatasetError("the checkpoint held out no validation groups of this data (val_fraction 0?)")
     labels = torch.tensor([r.label for r in index.records])
-    logits = checkpoint_logits(ck, index.records, batch_size=batch_size, precision=precision, cache_dir=cache_dir,
-                                     num_workers=num_workers, show_progress=show_progress)
+    logits = checkpoint_logits(
+        ck,
+        index.records,
+        batch_size=batch_size,
+        precision=precision,
+        cache_dir=cache_dir,
+        num_workers=num_workers,
+        show_progress=show_progress,
+    )
     metrics = classification_metrics(logits, labels, ck.classes)
     metrics.update(
         checkpoint=str(checkpoint),

@@ -48,8 +48,13 @@ def nll(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(-_log_softmax(logits)[np.arange(len(labels)), labels].mean())
 
 
-def choose_weights(logits: Sequence[np.ndarray], labels: np.ndarray, *, grid: Sequence[float] = WEIGHT_GRID,
-                   max_ratio: float | None = None) -> tuple[float, ...]:
+def choose_weights(
+    logits: Sequence[np.ndarray],
+    labels: np.ndarray,
+    *,
+    grid: Sequence[float] = WEIGHT_GRID,
+    max_ratio: float | None = None,
+) -> tuple[float, ...]:
     """The weights (one per stream, from ``grid``, not all zero) with the lowest fused NLL on ``labels``.
 
     ``max_ratio`` bounds every later stream's weight by ``max_ratio`` times the first stream's: a prior that
@@ -95,8 +100,12 @@ def nested_fusion_accuracy(logits: Sequence[np.ndarray], labels: np.ndarray, fol
         fused = fuse([lg[held] for lg in logits], w)
         accs.append(float((fused.argmax(1) == labels[held]).mean()))
         chosen.append(w)
-    return {"fold_acc": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
-            "weights": chosen}
+    return {
+        "fold_acc": accs,
+        "mean": float(np.mean(accs)),
+        "std": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
+        "weights": chosen,
+    }
 
 
 def read_oof(path: str | Path, *, num_folds: int = 6) -> dict[str, np.ndarray]:

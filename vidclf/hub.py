@@ -23,13 +23,17 @@ def download_checkpoint(spec: str) -> Path:
     try:
         path = Path(hf_hub_download(repo_id=repo_id, filename=filename))
     except Exception as e:  # offline, missing repo or file, auth: all are "cannot get it now"
-        raise VidclfError(f"could not download {filename} from the Hub repo {repo_id} ({type(e).__name__}); "
-                          "offline or wrong name? The local models still work") from None
+        raise VidclfError(
+            f"could not download {filename} from the Hub repo {repo_id} ({type(e).__name__}); "
+            "offline or wrong name? The local models still work"
+        ) from None
     load_checkpoint(path)  # refuse anything that is not a vidclf checkpoint before offering it
     return path
 
 
-def push_checkpoint(checkpoint: str | Path, repo_id: str, card: str | Path | None = None, token: str | None = None) -> str:
+def push_checkpoint(
+    checkpoint: str | Path, repo_id: str, card: str | Path | None = None, token: str | None = None
+) -> str:
     """Upload ``checkpoint`` as ``model.pt`` (and ``card`` as ``README.md``) to the Hub model repo ``repo_id``."""
     from huggingface_hub import HfApi
 
@@ -41,8 +45,12 @@ def push_checkpoint(checkpoint: str | Path, repo_id: str, card: str | Path | Non
         if card is not None:
             api.upload_file(path_or_fileobj=str(card), path_in_repo="README.md", repo_id=repo_id)
         elif Path(checkpoint).with_suffix(".md").is_file():
-            api.upload_file(path_or_fileobj=str(Path(checkpoint).with_suffix(".md")), path_in_repo="README.md", repo_id=repo_id)
+            api.upload_file(
+                path_or_fileobj=str(Path(checkpoint).with_suffix(".md")), path_in_repo="README.md", repo_id=repo_id
+            )
     except Exception as e:
-        raise VidclfError(f"could not push to the Hub repo {repo_id} ({type(e).__name__}: {str(e)[:200]}); "
-                          "offline, or not logged in (huggingface-cli login / HF_TOKEN)?") from None
+        raise VidclfError(
+            f"could not push to the Hub repo {repo_id} ({type(e).__name__}: {str(e)[:200]}); "
+            "offline, or not logged in (huggingface-cli login / HF_TOKEN)?"
+        ) from None
     return f"pushed {Path(checkpoint).name} ({ck.model.backbone}, {len(ck.classes)} classes) to {repo_id}"

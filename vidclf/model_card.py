@@ -12,24 +12,36 @@ from vidclf.checkpoint import Checkpoint, InputSpec, load_checkpoint, save_check
 
 def _input_line(spec: InputSpec) -> str:
     if spec.features == "landmarks":
-        return (f"- **Input**: {spec.num_frames} frames sampled uniformly; on each, MediaPipe BlazePose (frozen, the full "
-                "model bundled with mediapipe 0.10.14) finds 33 body landmarks, which are hip-centred and divided by the "
-                "clip's torso length (plus joint angles, the hips' path, visibility and a person-found flag)")
-    return (f"- **Input**: {spec.num_frames} frames sampled uniformly, {spec.img_size}x{spec.img_size}, normalised with mean "
-            f"{[round(m, 3) for m in spec.mean]} and std {[round(s, 3) for s in spec.std]} on [0, 1] pixels"
-            + (f"; each model frame is the frame {spec.diff_gap} later minus the sampled one (motion: frame differences)"
-               if spec.pair_gap else ""))
+        return (
+            f"- **Input**: {spec.num_frames} frames sampled uniformly; on each, MediaPipe BlazePose (frozen, the full "
+            "model bundled with mediapipe 0.10.14) finds 33 body landmarks, which are hip-centred and divided by the "
+            "clip's torso length (plus joint angles, the hips' path, visibility and a person-found flag)"
+        )
+    return (
+        f"- **Input**: {spec.num_frames} frames sampled uniformly, {spec.img_size}x{spec.img_size}, "
+        "normalised with mean "
+        f"{[round(m, 3) for m in spec.mean]} and std {[round(s, 3) for s in spec.std]} on [0, 1] pixels"
+        + (
+            f"; each model frame is the frame {spec.diff_gap} later minus the sampled one (motion: frame differences)"
+            if spec.pair_gap
+            else ""
+        )
+    )
 
 
 def _shared_lines(ck: Checkpoint) -> list[str]:
     lines = []
     cv = ck.metrics.get("cv_acc")
     if cv is not None:
-        lines.append(f"- **Cross-validated accuracy** (group folds of the training groups, each clip predicted by a model that "
-                     f"never trained on its group): {cv:.3f} ± {ck.metrics.get('cv_std', 0.0):.3f}")
+        lines.append(
+            f"- **Cross-validated accuracy** (group folds of the training groups, each clip predicted by a model that "
+            f"never trained on its group): {cv:.3f} ± {ck.metrics.get('cv_std', 0.0):.3f}"
+        )
     if ck.reject_threshold is not None:
-        lines.append(f"- **\"Not one of these\"** below an evidence (log-sum-exp of the logits) of {ck.reject_threshold:.3f} "
-                     f"({ck.info.get('reject_calibration', 'set on validation clips')})")
+        lines.append(
+            f'- **"Not one of these"** below an evidence (log-sum-exp of the logits) of {ck.reject_threshold:.3f} '
+            f"({ck.info.get('reject_calibration', 'set on validation clips')})"
+        )
     return lines
 
 
@@ -42,18 +54,34 @@ def model_card(ckpt_path: str | Path, notes: list[str] | None = None, run_histor
     ck = load_checkpoint(ckpt_path)
     synthetic = all(c.startswith("Synth") for c in ck.classes)
     ensemble = ck.is_fusion and "ensemble" in ck.backbone
-    kind = "" if ensemble else " late fusion" if ck.is_fusion else (" LSTM on body landmarks" if ck.backbone == "pose" else " CNN-LSTM")
+    kind = (
+        ""
+        if ensemble
+        else " late fusion"
+        if ck.is_fusion
+        else (" LSTM on body landmarks" if ck.backbone == "pose" else " CNN-LSTM")
+    )
     title = f"# {Path(ckpt_path).stem}: {ck.backbone}{kind}"
-    lines = [title + (" (SYNTHETIC data)" if synthetic else ""), "", f"- **Classes ({len(ck.classes)})**: {', '.join(ck.classes)}"]
+    lines = [
+        title + (" (SYNTHETIC data)" if synthetic else ""),
+        "",
+        f"- **Classes ({len(ck.classes)})**: {', '.join(ck.classes)}",
+    ]
     if ck.is_fusion:
         weights = ", ".join(f"{stream.backbone} × {w:.3g}" for stream, w in ck.streams)
-        how = ("the models of one recipe trained with different seeds, their logits averaged" if ensemble else
-               "the fused logits are the weighted sum of the streams' logits (weights chosen on out-of-fold predictions of "
-               "the training groups, never on test clips)")
+        how = (
+            "the models of one recipe trained with different seeds, their logits averaged"
+            if ensemble
+            else "the fused logits are the weighted sum of the streams' logits (weights chosen on out-of-fold "
+            "predictions of "
+            "the training groups, never on test clips)"
+        )
         lines += [f"- **Streams**: {weights}: {how}", *_shared_lines(ck)]
         per_stream = ck.metrics.get("streams_cv_acc") or {}
         if per_stream:
-            lines.append("- **Each stream alone, same clips**: " + ", ".join(f"{k} {v:.3f}" for k, v in per_stream.items()))
+            lines.append(
+                "- **Each stream alone, same clips**: " + ", ".join(f"{k} {v:.3f}" for k, v in per_stream.items())
+            )
         members = ck.metrics.get("members_cv_acc")
         if members:
             lines.append("- **Each seed alone, same clips**: " + ", ".join(f"{v:.3f}" for v in members))
@@ -71,24 +99,36 @@ def model_card(ckpt_path: str | Path, notes: list[str] | None = None, run_histor
     val = ck.metrics.get("val_acc")
     cfg = ck.config or {}
     lines += [
-        f"- **Data**: {ck.info.get('data', 'n/a')}; validation groups held out: {', '.join(ck.info.get('val_groups', [])) or 'none'}",
-        f"- **Validation accuracy** (best epoch {ck.epoch}): {val:.3f}" if val is not None else "- **Validation accuracy**: n/a (trained on every group)",
+        f"- **Data**: {ck.info.get('data', 'n/a')}; validation groups held out: "
+        f"{', '.join(ck.info.get('val_groups', [])) or 'none'}",
+        f"- **Validation accuracy** (best epoch {ck.epoch}): {val:.3f}"
+        if val is not None
+        else "- **Validation accuracy**: n/a (trained on every group)",
         *_shared_lines(ck),
         f"- **Train accuracy at that epoch**: {ck.metrics.get('train_acc', float('nan')):.3f}",
-        f"- **Epochs run**: {len(history)}; wall time {seconds / 60:.1f} min ({seconds / max(len(history), 1):.0f} s/epoch)",
+        f"- **Epochs run**: {len(history)}; wall time {seconds / 60:.1f} min "
+        f"({seconds / max(len(history), 1):.0f} s/epoch)",
         _input_line(ck.input),
         f"- **Model**: {ck.model}",
         f"- **Training config**: `{cfg.get('train', {})}`",
-        f"- **Machine**: {platform.machine()} CPU, {torch.get_num_threads()} threads visible, torch {torch.__version__}",
+        f"- **Machine**: {platform.machine()} CPU, {torch.get_num_threads()} threads visible, "
+        f"torch {torch.__version__}",
     ]
     for note in notes or []:
         lines.append(f"- {note}")
-    lines += ["", f"## The run, epoch by epoch (the shipped weights are epoch {ck.epoch})", "", "| epoch | train loss | train acc | val loss | val acc | s |",
-              "| --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        f"## The run, epoch by epoch (the shipped weights are epoch {ck.epoch})",
+        "",
+        "| epoch | train loss | train acc | val loss | val acc | s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for h in history:
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-        lines.append(f"| {h['epoch']} | {fmt(h.get('train_loss'))} | {fmt(h.get('train_acc'))} | {fmt(h.get('val_loss'))} "
-                     f"| {fmt(h.get('val_acc'))} | {h.get('seconds', 0):.0f} |")
+        lines.append(
+            f"| {h['epoch']} | {fmt(h.get('train_loss'))} | {fmt(h.get('train_acc'))} | {fmt(h.get('val_loss'))} "
+            f"| {fmt(h.get('val_acc'))} | {h.get('seconds', 0):.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -18,16 +18,25 @@ def confidence_figure(probs: dict[str, float]) -> go.Figure:
     names = [k for k, _ in items]
     values = [100 * v for _, v in items]
     top = names[-1] if names else None
-    fig = go.Figure(go.Bar(
-        x=values, y=names, orientation="h",
-        marker_color=["#4f46e5" if n == top else "#a5b4fc" for n in names],
-        text=[f"{v:.0f}%" if v >= 1 else "" for v in values], textposition="auto", insidetextanchor="end",
-        hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=names,
+            orientation="h",
+            marker_color=["#4f46e5" if n == top else "#a5b4fc" for n in names],
+            text=[f"{v:.0f}%" if v >= 1 else "" for v in values],
+            textposition="auto",
+            insidetextanchor="end",
+            hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
+        )
+    )
     fig.update_layout(
-        height=max(300, 80 + 26 * len(names)), margin=dict(l=10, r=20, t=44, b=40), font=FONT,
+        height=max(300, 80 + 26 * len(names)),
+        margin=dict(l=10, r=20, t=44, b=40),
+        font=FONT,
         xaxis=dict(range=[0, 100], ticksuffix="%", title="probability", fixedrange=True),
-        yaxis=dict(automargin=True, dtick=1, fixedrange=True), template="plotly_white",
+        yaxis=dict(automargin=True, dtick=1, fixedrange=True),
+        template="plotly_white",
     )
     return fig
 
@@ -36,15 +45,23 @@ def curves_figure(history: Sequence[dict], title: str = "Training curves") -> go
     """Loss (left axis) and accuracy (right axis) per epoch, train and validation."""
     epochs = [h["epoch"] for h in history]
     fig = go.Figure()
-    for key, name, dash, axis in (("train_loss", "train loss", "solid", "y"), ("val_loss", "val loss", "dash", "y"),
-                                  ("train_acc", "train acc", "solid", "y2"), ("val_acc", "val acc", "dash", "y2")):
+    for key, name, dash, axis in (
+        ("train_loss", "train loss", "solid", "y"),
+        ("val_loss", "val loss", "dash", "y"),
+        ("train_acc", "train acc", "solid", "y2"),
+        ("val_acc", "val acc", "dash", "y2"),
+    ):
         ys = [h.get(key) for h in history]
         if any(y is not None for y in ys):
             fig.add_trace(go.Scatter(x=epochs, y=ys, name=name, mode="lines+markers", line=dict(dash=dash), yaxis=axis))
     fig.update_layout(
-        title=title, height=340, template="plotly_white", margin=dict(l=10, r=10, t=40, b=30),
+        title=title,
+        height=340,
+        template="plotly_white",
+        margin=dict(l=10, r=10, t=40, b=30),
         xaxis=dict(title="epoch", dtick=1 if len(epochs) < 20 else None),
-        yaxis=dict(title="loss"), yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1]),
+        yaxis=dict(title="loss"),
+        yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1]),
         legend=dict(orientation="h", y=-0.2),
     )
     return fig
@@ -56,11 +73,22 @@ def timeline_figure(times: Sequence[float], probs: np.ndarray, classes: Sequence
     order = np.argsort(-probs.max(0))[:top_k]
     fig = go.Figure()
     for k in order:
-        fig.add_trace(go.Scatter(x=list(times), y=(100 * probs[:, k]).tolist(), name=classes[k], mode="lines",
-                                 hovertemplate="%{x:.1f} s: %{y:.0f}%<extra>" + classes[k] + "</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=list(times),
+                y=(100 * probs[:, k]).tolist(),
+                name=classes[k],
+                mode="lines",
+                hovertemplate="%{x:.1f} s: %{y:.0f}%<extra>" + classes[k] + "</extra>",
+            )
+        )
     fig.update_layout(
-        height=340, template="plotly_white", font=FONT,
-        xaxis=dict(title="time in the clip (s)"), yaxis=dict(title="probability", range=[0, 100], ticksuffix="%"),
-        margin=dict(l=10, r=10, t=70, b=40), legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        height=340,
+        template="plotly_white",
+        font=FONT,
+        xaxis=dict(title="time in the clip (s)"),
+        yaxis=dict(title="probability", range=[0, 100], ticksuffix="%"),
+        margin=dict(l=10, r=10, t=70, b=40),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
     return fig

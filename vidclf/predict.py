@@ -83,17 +83,26 @@ class Prediction:
         if len(self.streams) < 2:
             return None
         first, second = (c for c, _ in self.top(2))
-        margin = {name: self.weights[name] * (np.log(max(p[first], 1e-9)) - np.log(max(p[second], 1e-9)))
-                  for name, p in self.streams.items()}
+        margin = {
+            name: self.weights[name] * (np.log(max(p[first], 1e-9)) - np.log(max(p[second], 1e-9)))
+            for name, p in self.streams.items()
+        }
         return max(margin, key=lambda n: margin[n])
 
     def to_dict(self, top: int = 5) -> dict:
         """The JSON-able answer of ``predict --json`` and the API."""
         # "label" is the closest class either way; "known": false says the clip is none of the classes.
-        out = {"label": self.label, "confidence": self.confidence, "known": self.known, "evidence": self.score,
-               "threshold": self.threshold,
-               "top": [{"class": c, "prob": q} for c, q in self.top(top)], "probs": self.probs,
-               "frame_indices": self.indices, "seconds": self.seconds}
+        out = {
+            "label": self.label,
+            "confidence": self.confidence,
+            "known": self.known,
+            "evidence": self.score,
+            "threshold": self.threshold,
+            "top": [{"class": c, "prob": q} for c, q in self.top(top)],
+            "probs": self.probs,
+            "frame_indices": self.indices,
+            "seconds": self.seconds,
+        }
         if self.streams:
             out["streams"] = self.streams
             out["deciding_stream"] = self.deciding_stream
@@ -126,8 +135,14 @@ class _Stream:
     def pixels(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 ``[T(*2), H, W, 3]`` -> the model's normalised input ``[T, C, S, S]``."""
         size = self.spec.img_size
-        resized = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA if min(f.shape[:2]) > size else cv2.INTER_LINEAR)
-                            for f in frames])  # the interpolation video.load_clip uses in training
+        resized = np.stack(
+            [
+                cv2.resize(
+                    f, (size, size), interpolation=cv2.INTER_AREA if min(f.shape[:2]) > size else cv2.INTER_LINEAR
+                )
+                for f in frames
+            ]
+        )  # the interpolation video.load_clip uses in training
         return self.transform(resized)
 
     @torch.inference_mode()
@@ -142,8 +157,13 @@ class Predictor:
     """A checkpoint's model(s), ready for inference. ``precision="bf16"`` trades exactness for speed
     (``"auto"``: where the hardware has bf16 units); ``device="auto"`` takes a GPU where there is one."""
 
-    def __init__(self, checkpoint: str | os.PathLike | Checkpoint, precision: str = "fp32", device: str = "auto",
-                 pose_estimator: Callable[[np.ndarray], np.ndarray] | None = None):
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike | Checkpoint,
+        precision: str = "fp32",
+        device: str = "auto",
+        pose_estimator: Callable[[np.ndarray], np.ndarray] | None = None,
+    ):
         self.checkpoint = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
@@ -200,10 +220,20 @@ class Predictor:
         indices = sorted({j for idx in wanted.values() for j in idx})
         info = VideoInfo(len(frames), fps, frames.shape[2], frames.shape[1], True)
         p = self._classify(frames[indices], indices, wanted, info, t0, path=None)
-        return dataclasses.replace(p, reps=count_repetitions(frame_signal(frames), fps), seconds=time.perf_counter() - t0)
+        return dataclasses.replace(
+            p, reps=count_repetitions(frame_signal(frames), fps), seconds=time.perf_counter() - t0
+        )
 
-    def _classify(self, decoded: np.ndarray, decoded_indices: list[int], wanted: dict[int, list[int]], info: VideoInfo,
-                  t0: float, *, path: str | os.PathLike | None) -> Prediction:
+    def _classify(
+        self,
+        decoded: np.ndarray,
+        decoded_indices: list[int],
+        wanted: dict[int, list[int]],
+        info: VideoInfo,
+        t0: float,
+        *,
+        path: str | os.PathLike | None,
+    ) -> Prediction:
         """Run every stream on its frames (``decoded`` holds the clip's frames at ``decoded_indices``) and fuse."""
         row = {idx: k for k, idx in enumerate(decoded_indices)}
         fused = torch.zeros(len(self.classes))
@@ -260,8 +290,15 @@ class Predictor:
             score=score,
         )
 
-    def timeline(self, path: str | os.PathLike, window_s: float = 4.0, max_windows: int = 24, batch: int = 8,
-                 info: VideoInfo | None = None, max_pose_frames: int = 240) -> Timeline | None:
+    def timeline(
+        self,
+        path: str | os.PathLike,
+        window_s: float = 4.0,
+        max_windows: int = 24,
+        batch: int = 8,
+        info: VideoInfo | None = None,
+        max_pose_frames: int = 240,
+    ) -> Timeline | None:
         """Probabilities of ``window_s``-second windows across a clip, or None if the clip is not longer than
         two windows. Each window is sampled like a whole clip by every stream; all windows' frames are
         decoded in one pass, and a pose stream estimates each frame once however many windows share it.

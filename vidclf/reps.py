@@ -33,16 +33,21 @@ class Repetitions:
         return self.count > 0
 
     def to_dict(self) -> dict:
-        return {"reps": self.count, "rep_times": [[round(a, 2), round(b, 2)] for a, b in self.times],
-                "rep_period_s": None if self.period_s is None else round(self.period_s, 3),
-                "rep_confidence": round(self.confidence, 3)}
+        return {
+            "reps": self.count,
+            "rep_times": [[round(a, 2), round(b, 2)] for a, b in self.times],
+            "rep_period_s": None if self.period_s is None else round(self.period_s, 3),
+            "rep_confidence": round(self.confidence, 3),
+        }
 
 
 def frame_signal(frames: np.ndarray) -> np.ndarray:
     """uint8 RGB frames ``[T, H, W, 3]`` -> ``[T, D]`` float signal: small grey images, each frame's mean
     brightness removed (a flicker of the light is not a movement)."""
     h, w = SIGNAL_SIZE
-    grey = np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA) for f in frames])
+    grey = np.stack(
+        [cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA) for f in frames]
+    )
     x = grey.reshape(len(frames), -1).astype(np.float32)
     return x - x.mean(1, keepdims=True)
 
@@ -78,7 +83,9 @@ def _autocorrelation(c: np.ndarray) -> np.ndarray:
     return ac / ac[0] if ac[0] > 0 else np.zeros(n)
 
 
-def count_repetitions(signal: np.ndarray, fps: float, *, min_period_s: float = 0.25, max_period_s: float = 6.0) -> Repetitions:
+def count_repetitions(
+    signal: np.ndarray, fps: float, *, min_period_s: float = 0.25, max_period_s: float = 6.0
+) -> Repetitions:
     """Repetitions in a per-frame signal ``[T, D]`` sampled at ``fps`` (see :func:`frame_signal`)."""
     t = len(signal)
     max_lag = min(int(max_period_s * fps), (2 * t) // 3)  # two repetitions in a clip: a period up to 2/3 of it
@@ -94,7 +101,11 @@ def count_repetitions(signal: np.ndarray, fps: float, *, min_period_s: float = 0
     ac = (weights[:, None] * acs).sum(0)
     lags = np.arange(min_lag, max_lag + 1)
     window = ac[min_lag : max_lag + 1]
-    peaks = [i for i in range(1, len(window) - 1) if window[i] >= window[i - 1] and window[i] >= window[i + 1] and window[i] > 0]
+    peaks = [
+        i
+        for i in range(1, len(window) - 1)
+        if window[i] >= window[i - 1] and window[i] >= window[i + 1] and window[i] > 0
+    ]
     if not peaks:
         return Repetitions(0)
     best = max(window[i] for i in peaks)
@@ -129,7 +140,11 @@ def _sharpness(c: np.ndarray) -> float:
 def _peaks(c: np.ndarray, period: int) -> list[int]:
     """Indices of peaks of ``c`` at least 0.6 periods apart, each higher than the middle of the signal's range."""
     level = np.median(c) + 0.25 * (c.max() - np.median(c))
-    candidates = [i for i in range(len(c)) if c[i] > level and (i == 0 or c[i] >= c[i - 1]) and (i == len(c) - 1 or c[i] >= c[i + 1])]
+    candidates = [
+        i
+        for i in range(len(c))
+        if c[i] > level and (i == 0 or c[i] >= c[i - 1]) and (i == len(c) - 1 or c[i] >= c[i + 1])
+    ]
     chosen: list[int] = []
     for i in sorted(candidates, key=lambda j: -c[j]):
         if all(abs(i - j) >= 0.6 * period for j in chosen):

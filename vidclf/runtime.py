@@ -47,8 +47,15 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return contextlib.nullcontext()
 
 
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int, device: torch.device, seed: int,
-                dist: Dist = Dist()) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    num_workers: int,
+    device: torch.device,
+    seed: int,
+    dist: Dist = Dist(),
+) -> DataLoader:
     """Training (``shuffle=True``): a DistributedSampler even in one process, so that N processes with
     ``batch_size / N`` each see exactly the global batches one process sees. Evaluation: rank ``r`` takes
     clips ``r, r + N, ...``, so every clip is counted exactly once (no padding)."""
@@ -70,8 +77,14 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: i
 
 
 @torch.inference_mode()
-def collect_logits(model: nn.Module, loader: DataLoader, device: torch.device, precision: str,
-                   show_progress: bool = False, features: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def collect_logits(
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    precision: str,
+    show_progress: bool = False,
+    features: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits ``[N, K]`` (fp32, on CPU) and labels ``[N]`` for every clip (or feature sequence) of ``loader``."""
     model.eval()
     all_logits, all_labels = [], []
@@ -96,8 +109,6 @@ def all_sum(values: list[float], dist: Dist, device: torch.device | None = None)
 def barrier(dist: Dist) -> None:
     if dist.active:
         torch_dist.barrier()
-
-
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

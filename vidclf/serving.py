@@ -54,7 +54,9 @@ class ServeSettings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServeSettings:
         env = dict(os.environ if env is None else env)
-        roots = tuple(Path(p).expanduser().resolve() for p in env.get("VIDCLF_DATA_ROOTS", "").split(os.pathsep) if p.strip())
+        roots = tuple(
+            Path(p).expanduser().resolve() for p in env.get("VIDCLF_DATA_ROOTS", "").split(os.pathsep) if p.strip()
+        )
         try:
             return cls(
                 training_enabled=env.get("VIDCLF_ENABLE_TRAINING", "").lower() in ("1", "true", "yes", "on"),
@@ -87,16 +89,27 @@ def answer_markdown(p: Prediction, entry: ModelEntry) -> str:
     if p.known:
         head = f"### {p.label} ({p.confidence:.0%})"
     else:
-        why = ("no person was found in any frame it looked at: is the whole body in view?" if p.pose_found == 0 else
-               "the model's evidence for every one of them is weaker than for 95% of the clips of them it was checked on")
-        head = f"### Not one of the {n} actions this model knows\nClosest: **{p.label}** ({p.confidence:.0%}), but {why}."
+        why = (
+            "no person was found in any frame it looked at: is the whole body in view?"
+            if p.pose_found == 0
+            else "the model's evidence for every one of them is weaker than for 95% of the clips of them it was "
+            "checked on"
+        )
+        head = (
+            f"### Not one of the {n} actions this model knows\nClosest: **{p.label}** ({p.confidence:.0%}), but {why}."
+        )
     lines = [head]
     if p.known and p.reps is not None:
-        lines.append(f"**{p.reps.count} repetitions**, about one every {p.reps.period_s:.1f} s (counted from the motion)."
-                     if p.reps.found else "No repetition found (counting needs two or more).")
+        lines.append(
+            f"**{p.reps.count} repetitions**, about one every {p.reps.period_s:.1f} s (counted from the motion)."
+            if p.reps.found
+            else "No repetition found (counting needs two or more)."
+        )
     if p.deciding_stream:
         parts = ", ".join(f"{name}: {probs[p.label]:.0%}" for name, probs in p.streams.items())
-        lines.append(f"Decided mostly by the **{_stream_words(p.deciding_stream)}** stream ({p.label} per stream: {parts}).")
+        lines.append(
+            f"Decided mostly by the **{_stream_words(p.deciding_stream)}** stream ({p.label} per stream: {parts})."
+        )
     if p.pose_found is not None:
         lines.append(f"A person was found in {p.pose_found:.0%} of the frames the pose stream looked at.")
     if entry.synthetic:
@@ -111,12 +124,22 @@ def _stream_words(backbone: str) -> str:
 def model_markdown(entry: ModelEntry) -> str:
     """What a person should know before recording: the actions this model knows, what it looks at, how it scored."""
     names = ", ".join(_readable(c) for c in entry.classes)
-    kind = "SYNTHETIC actions (stick figures made by vidclf; real people are not one of these)" if entry.synthetic else "actions"
-    score = (f" It scored {entry.val_acc:.0%} ({entry.score_kind}, on UCF-101 groups it never trained on)."
-             if entry.val_acc is not None and not entry.synthetic else "")
-    tip = ("" if entry.synthetic else
-           "  \nWorks best with **one person, the whole body in view**, doing the exercise for a few seconds. "
-           "Anything else gets \"not one of these\".")
+    kind = (
+        "SYNTHETIC actions (stick figures made by vidclf; real people are not one of these)"
+        if entry.synthetic
+        else "actions"
+    )
+    score = (
+        f" It scored {entry.val_acc:.0%} ({entry.score_kind}, on UCF-101 groups it never trained on)."
+        if entry.val_acc is not None and not entry.synthetic
+        else ""
+    )
+    tip = (
+        ""
+        if entry.synthetic
+        else "  \nWorks best with **one person, the whole body in view**, doing the exercise for a few seconds. "
+        'Anything else gets "not one of these".'
+    )
     return f"**Knows {len(entry.classes)} {kind}:** {names}.  \nLooks at: {entry.sees or entry.backbone}.{score}{tip}"
 
 
@@ -139,8 +162,10 @@ def check_length(info: VideoInfo, max_seconds: float) -> None:
     """Refuse a clip longer than ``max_seconds``, judging its length at no more than :data:`PLAUSIBLE_FPS`."""
     seconds = max(info.duration_s, info.num_frames / PLAUSIBLE_FPS)
     if seconds > max_seconds:
-        raise VidclfError(f"the clip is {seconds:.0f} s long; this server classifies clips up to {max_seconds:.0f} s: "
-                          "cut it and try again")
+        raise VidclfError(
+            f"the clip is {seconds:.0f} s long; this server classifies clips up to {max_seconds:.0f} s: "
+            "cut it and try again"
+        )
 
 
 class FrameStore:
@@ -160,8 +185,9 @@ class FrameStore:
         """uint8 RGB frames -> ``[(file, caption)]`` for a ``gr.Gallery``."""
         out = []
         for frame, caption in zip(frames, captions):
-            data = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR),
-                                [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+            data = cv2.imencode(
+                ".jpg", cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
+            )[1].tobytes()
             path = self.root / f"{hashlib.sha1(data).hexdigest()}.jpg"
             if not path.exists():
                 tmp = path.with_name(f"{path.stem}.{os.getpid()}-{threading.get_ident()}.tmp")
@@ -213,8 +239,9 @@ def browser_playable(path: str | os.PathLike) -> bool:
     return fourcc in _PLAYABLE_CODECS or p.suffix.lower() == ".webm"
 
 
-def browser_preview(path: str | os.PathLike, out_dir: str | os.PathLike, *, max_seconds: float = 60.0,
-                    max_side: int = 640) -> Path | None:
+def browser_preview(
+    path: str | os.PathLike, out_dir: str | os.PathLike, *, max_seconds: float = 60.0, max_side: int = 640
+) -> Path | None:
     """An H.264 MP4 copy of a clip a browser cannot play (XviD AVI, HEVC, MPEG-4 Part 2, ...), for the page's
     player: at most ``max_side`` pixels and ``max_seconds`` long, no sound. None when the clip plays as it is,
     or when no FFmpeg is at hand (the PyPI package ``imageio-ffmpeg`` brings one)."""
@@ -227,9 +254,32 @@ def browser_preview(path: str | os.PathLike, out_dir: str | os.PathLike, *, max_
     except (ImportError, RuntimeError):
         return None
     out = Path(out_dir) / f"{hashlib.sha1(str(path).encode()).hexdigest()[:16]}.mp4"
-    scale = f"scale='min({max_side},iw)':'min({max_side},ih)':force_original_aspect_ratio=decrease,scale=trunc(iw/2)*2:trunc(ih/2)*2"
-    cmd = [ffmpeg, "-loglevel", "error", "-y", "-t", str(max_seconds), "-i", str(path), "-an", "-vf", scale,
-           "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)]
+    scale = (
+        f"scale='min({max_side},iw)':'min({max_side},ih)':force_original_aspect_ratio=decrease,"
+        "scale=trunc(iw/2)*2:trunc(ih/2)*2"
+    )
+    cmd = [
+        ffmpeg,
+        "-loglevel",
+        "error",
+        "-y",
+        "-t",
+        str(max_seconds),
+        "-i",
+        str(path),
+        "-an",
+        "-vf",
+        scale,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        str(out),
+    ]
     try:
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     except (OSError, subprocess.SubprocessError):

@@ -74,9 +74,28 @@ def h264_low_bitrate(frames: np.ndarray, kbps: int = 120, fps: float = 25.0) -> 
     w2, h2 = w - w % 2, h - h % 2  # yuv420p wants even sizes
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "clip.mp4"
-        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-               "-s", f"{w2}x{h2}", "-r", str(fps), "-i", "-", "-c:v", "libx264", "-b:v", f"{kbps}k",
-               "-pix_fmt", "yuv420p", str(out)]
+        cmd = [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{w2}x{h2}",
+            "-r",
+            str(fps),
+            "-i",
+            "-",
+            "-c:v",
+            "libx264",
+            "-b:v",
+            f"{kbps}k",
+            "-pix_fmt",
+            "yuv420p",
+            str(out),
+        ]
         subprocess.run(cmd, input=np.ascontiguousarray(frames[:, :h2, :w2]).tobytes(), check=True, capture_output=True)
         cap = cv2.VideoCapture(str(out))
         decoded = []

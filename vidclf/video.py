@@ -142,12 +142,12 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int], size: tuple[int
     try:
         return _read_indices(path, indices, size)
     except _StreamEnded as e:
-        raise VideoError(
-            f"{Path(path).name} ended after {e.frames_read} frames, before frame {max(indices)}"
-        ) from None
+        raise VideoError(f"{Path(path).name} ended after {e.frames_read} frames, before frame {max(indices)}") from None
 
 
-def read_all_frames(path: str | os.PathLike, size: tuple[int, int] | None = None, max_frames: int = 100_000) -> np.ndarray:
+def read_all_frames(
+    path: str | os.PathLike, size: tuple[int, int] | None = None, max_frames: int = 100_000
+) -> np.ndarray:
     """Every frame of a clip (up to ``max_frames``) as uint8 RGB ``[N, H, W, 3]``, read until the stream ends:
     a header that over-states the length costs nothing here."""
     cap = _open(path)

@@ -51,7 +51,9 @@ class NpyStore:
         """Where the array of ``key`` is (or would be) stored."""
         return self._entry(key)
 
-    def load(self, key: dict, shape: tuple[int, ...] | None = None, dtype=None, *, mmap: bool = True) -> np.ndarray | None:
+    def load(
+        self, key: dict, shape: tuple[int, ...] | None = None, dtype=None, *, mmap: bool = True
+    ) -> np.ndarray | None:
         """The stored array (memory-mapped unless ``mmap=False``), or None if absent, damaged or not of
         ``shape``/``dtype``. A damaged entry is said in the log (it is computed again and overwritten)."""
         entry = self._entry(key)
@@ -61,7 +63,14 @@ class NpyStore:
                 if (shape is None or arr.shape == shape) and (dtype is None or arr.dtype == dtype):
                     self.hits += 1
                     return arr
-                log.warning("cache entry %s holds %s %s, not %s %s: computing it again", entry, arr.shape, arr.dtype, shape, dtype)
+                log.warning(
+                    "cache entry %s holds %s %s, not %s %s: computing it again",
+                    entry,
+                    arr.shape,
+                    arr.dtype,
+                    shape,
+                    dtype,
+                )
             except (ValueError, OSError) as e:
                 log.warning("cache entry %s cannot be read (%s: %s): computing it again", entry, type(e).__name__, e)
         self.misses += 1

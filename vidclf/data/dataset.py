@@ -117,8 +117,15 @@ def training_data(config: Config, fold: tuple[int, int] | None = None) -> Traini
     train_tf = ClipTransform(mean, std, augment=config.train.augment and not frozen, diff=diff)
     sampling = "uniform" if frozen else cfg.train_sampling
     train = VideoClipDataset(split.train.records, cfg.num_frames, cfg.img_size, train_tf, sampling, cache, cfg.pair_gap)
-    val = VideoClipDataset(split.val.records, cfg.num_frames, cfg.img_size, ClipTransform(mean, std, diff=diff), "uniform", cache,
-                           cfg.pair_gap)
+    val = VideoClipDataset(
+        split.val.records,
+        cfg.num_frames,
+        cfg.img_size,
+        ClipTransform(mean, std, diff=diff),
+        "uniform",
+        cache,
+        cfg.pair_gap,
+    )
     return TrainingData(train, val, index.classes, split, index)
 
 
@@ -133,4 +140,6 @@ def _landmark_data(config: Config, index: VideoIndex, split: GroupSplit) -> Trai
         raw = records_landmarks(part.records, cfg.num_frames, cfg.cache_dir)
         return LandmarkDataset(raw, [r.label for r in part.records], augment=augment)
 
-    return TrainingData(dataset(split.train, config.train.augment), dataset(split.val, False), index.classes, split, index)
+    return TrainingData(
+        dataset(split.train, config.train.augment), dataset(split.val, False), index.classes, split, index
+    )

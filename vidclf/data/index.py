@@ -124,8 +124,12 @@ def resolve_classes(available: Sequence[str], requested: Sequence[str] | None, n
             if name.lower() not in by_lower:
                 close = difflib.get_close_matches(name, list(available), n=3)
                 raise DatasetError(
-                    f"unknown class {name!r}" + (f"; did you mean {', '.join(close)}?" if close else
-                                                 f"; {len(available)} classes are available, e.g. {', '.join(available[:5])}")
+                    f"unknown class {name!r}"
+                    + (
+                        f"; did you mean {', '.join(close)}?"
+                        if close
+                        else f"; {len(available)} classes are available, e.g. {', '.join(available[:5])}"
+                    )
                 )
             out.append(by_lower[name.lower()])
         if len(set(out)) != len(out):
@@ -187,7 +191,8 @@ def ucf101_index(
         records.append(VideoRecord(path, label_of[class_name], group_of(path)))
     if not records:
         raise DatasetError(
-            f"no clips of classes {list(chosen)[:5]}... found for UCF-101 split {split} {subset} under {root / UCF_VIDEOS}"
+            f"no clips of classes {list(chosen)[:5]}... found for UCF-101 split {split} {subset} "
+            f"under {root / UCF_VIDEOS}"
             f" ({missing} of the listed clips of these classes are missing on disk)"
         )
     return VideoIndex(chosen, tuple(records), missing, other, f"UCF-101 split {split} {subset}")
@@ -199,8 +204,10 @@ def folder_index(root: str | Path, classes: Sequence[str] | None = None, num_cla
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
         raise DatasetError(f"{root} has no class folders: expected {root}/<ClassName>/<clip>.avi")
-    clips_of = {d.name: sorted(f for f in d.rglob("*") if f.suffix.lower() in VIDEO_EXTENSIONS and f.is_file())
-                for d in class_dirs}
+    clips_of = {
+        d.name: sorted(f for f in d.rglob("*") if f.suffix.lower() in VIDEO_EXTENSIONS and f.is_file())
+        for d in class_dirs
+    }
     empty = [c for c, files in clips_of.items() if not files]
     if empty and not classes:
         raise DatasetError(
@@ -235,7 +242,9 @@ def build_index(
         index = ucf101_index(root, subset, split, classes, num_classes)
         readme = root / "README.txt"
         if readme.is_file() and "SYNTHETIC" in readme.read_text(errors="replace")[:200]:  # vidclf's own generated set
-            index = dataclasses.replace(index, source=index.source.replace("UCF-101", "the SYNTHETIC set (UCF-101 layout),", 1))
+            index = dataclasses.replace(
+                index, source=index.source.replace("UCF-101", "the SYNTHETIC set (UCF-101 layout),", 1)
+            )
         return index
     if (root / UCF_VIDEOS).is_dir():
         raise DatasetError(f"{root} has {UCF_VIDEOS}/ but no {UCF_LISTS}/classInd.txt: add the official split files")
@@ -265,7 +274,9 @@ def split_by_group(index: VideoIndex, val_fraction: float, seed: int = 0) -> Gro
     val_groups = tuple(sorted(rng.choice(groups, size=n_val, replace=False).tolist())) if n_val else ()
     held = set(val_groups)
     train = index.subset([r for r in index.records if r.group not in held], f"{index.source} (train groups)")
-    val = index.subset([r for r in index.records if r.group in held], f"{index.source} (validation groups {', '.join(val_groups)})")
+    val = index.subset(
+        [r for r in index.records if r.group in held], f"{index.source} (validation groups {', '.join(val_groups)})"
+    )
     return GroupSplit(train, val, val_groups)
 
 

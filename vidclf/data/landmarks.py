@@ -36,8 +36,14 @@ def landmark_store(cache_dir: str | os.PathLike | None) -> NpyStore | None:
 
 
 def _key(path: str | os.PathLike, num_frames: int) -> dict:
-    return clip_key(path, kind="landmarks", estimator=ESTIMATOR_ID, sampling="uniform", num_frames=num_frames,
-                    max_side=POSE_MAX_SIDE)
+    return clip_key(
+        path,
+        kind="landmarks",
+        estimator=ESTIMATOR_ID,
+        sampling="uniform",
+        num_frames=num_frames,
+        max_side=POSE_MAX_SIDE,
+    )
 
 
 def landmarks_beside(path: str | os.PathLike) -> np.ndarray | None:
@@ -52,8 +58,9 @@ def landmarks_beside(path: str | os.PathLike) -> np.ndarray | None:
     return every.astype(np.float32)
 
 
-def clip_landmarks(path: str | os.PathLike, num_frames: int, estimator: PoseEstimator,
-                   store: NpyStore | None = None) -> np.ndarray:
+def clip_landmarks(
+    path: str | os.PathLike, num_frames: int, estimator: PoseEstimator, store: NpyStore | None = None
+) -> np.ndarray:
     """Raw landmarks ``[num_frames, 33, 4]`` of uniformly sampled frames of one clip.
 
     From ``<clip>.pose.npy`` beside the clip where one exists (all its frames' landmarks, ``[N, 33, 4]``),
@@ -74,9 +81,15 @@ def clip_landmarks(path: str | os.PathLike, num_frames: int, estimator: PoseEsti
     return raw
 
 
-def records_landmarks(records: Sequence[VideoRecord], num_frames: int, cache_dir: str | os.PathLike | None, *,
-                      estimator: PoseEstimator | None = None, shard: tuple[int, int] = (0, 1),
-                      show_progress: bool = True) -> np.ndarray:
+def records_landmarks(
+    records: Sequence[VideoRecord],
+    num_frames: int,
+    cache_dir: str | os.PathLike | None,
+    *,
+    estimator: PoseEstimator | None = None,
+    shard: tuple[int, int] = (0, 1),
+    show_progress: bool = True,
+) -> np.ndarray:
     """Raw landmarks ``[N, T, 33, 4]`` of every record (of shard ``rank`` of ``world``: ``records[rank::world]``)."""
     store = landmark_store(cache_dir)
     estimator = estimator or PoseEstimator()

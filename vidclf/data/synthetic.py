@@ -38,7 +38,9 @@ def _pose(action: str, u: float, cycles: float, phase: float = 0.0) -> Pose:
     """Pose of ``action`` at normalised time ``u`` in [0, 1]; ``phase`` (in cycles) shifts where it starts."""
     wave = 0.5 - 0.5 * math.cos(2 * math.pi * (cycles * u + phase))
     if action == "SynthJumpingJack":
-        return Pose(0.15 + 0.8 * math.pi * wave, 0.15 + 0.8 * math.pi * wave, wave, 0.0, dy=-0.08 * math.sin(math.pi * wave))
+        return Pose(
+            0.15 + 0.8 * math.pi * wave, 0.15 + 0.8 * math.pi * wave, wave, 0.0, dy=-0.08 * math.sin(math.pi * wave)
+        )
     if action == "SynthSquat":
         return Pose(math.pi / 2, math.pi / 2, 0.25, wave)
     if action == "SynthWave":
@@ -68,7 +70,10 @@ def _joints(pose: Pose, cx: float, cy: float, scale: float) -> dict[str, tuple[f
         out[f"{name}_knee"] = (hip[0] + side * (spread / 2 + knee_out), (hip[1] + feet_y) / 2)
         out[f"{name}_foot"] = (hip[0] + side * spread, feet_y)
         angle = pose.left_arm if side > 0 else pose.right_arm
-        out[f"{name}_hand"] = (shoulder[0] + side * 0.32 * s * math.sin(angle), shoulder[1] + 0.32 * s * math.cos(angle))
+        out[f"{name}_hand"] = (
+            shoulder[0] + side * 0.32 * s * math.sin(angle),
+            shoulder[1] + 0.32 * s * math.cos(angle),
+        )
     return out
 
 
@@ -108,14 +113,24 @@ def _landmarks(joints: dict[str, tuple[float, float]], scale: float, size: tuple
     return out
 
 
-def render_clip(action: str, group: int, clip: int, seed: int = 0, size: tuple[int, int] = (96, 96), num_frames: int = 32) -> np.ndarray:
+def render_clip(
+    action: str, group: int, clip: int, seed: int = 0, size: tuple[int, int] = (96, 96), num_frames: int = 32
+) -> np.ndarray:
     """uint8 RGB ``[T, H, W, 3]`` of one synthetic clip, a pure function of its arguments."""
     return render_clip_with_landmarks(action, group, clip, seed=seed, size=size, num_frames=num_frames)[0]
 
 
-def render_clip_with_landmarks(action: str, group: int, clip: int, *, seed: int = 0, size: tuple[int, int] = (96, 96),
-                               num_frames: int = 32, cycles: float | None = None,
-                               phase: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def render_clip_with_landmarks(
+    action: str,
+    group: int,
+    clip: int,
+    *,
+    seed: int = 0,
+    size: tuple[int, int] = (96, 96),
+    num_frames: int = 32,
+    cycles: float | None = None,
+    phase: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic clip, uint8 RGB ``[T, H, W, 3]``, and its figure's landmarks ``[T, 33, 4]`` (BlazePose's
     layout, as :class:`vidclf.models.pose.PoseEstimator` returns them).
 
@@ -124,7 +139,9 @@ def render_clip_with_landmarks(action: str, group: int, clip: int, *, seed: int 
     """
     if action == "SynthLowerArms":
         # Exactly SynthRaiseArms played backwards: the same frames in reverse order.
-        frames, marks = render_clip_with_landmarks("SynthRaiseArms", group, clip, seed=seed, size=size, num_frames=num_frames)
+        frames, marks = render_clip_with_landmarks(
+            "SynthRaiseArms", group, clip, seed=seed, size=size, num_frames=num_frames
+        )
         return frames[::-1].copy(), marks[::-1].copy()
     h, w = size
     actor = np.random.default_rng([seed, group])  # the same "actor" (build, line width, room texture) per group
@@ -182,7 +199,9 @@ def make_synthetic_dataset(
                 rel = f"{action}/v_{action}_g{g:02d}_c{c:02d}.avi"
                 frames, marks = render_clip_with_landmarks(action, g, c, seed=seed, size=size, num_frames=num_frames)
                 write_video(videos / rel, frames, fps=25)
-                np.save((videos / rel).with_suffix(".pose.npy"), marks)  # what the pose stream reads instead of BlazePose
+                np.save(
+                    (videos / rel).with_suffix(".pose.npy"), marks
+                )  # what the pose stream reads instead of BlazePose
                 rel_paths.append((rel, ci, g))
     crlf = "\r\n"  # as UCF-101 distributes its lists
     (lists / "classInd.txt").write_text(crlf.join(f"{i} {c}" for i, c in enumerate(classes, 1)) + crlf)
@@ -199,8 +218,9 @@ def make_synthetic_dataset(
     return out
 
 
-def render_sequence(actions: tuple[str, ...], group: int, seed: int = 0, size: tuple[int, int] = (96, 96),
-                    frames_per_action: int = 100) -> np.ndarray:
+def render_sequence(
+    actions: tuple[str, ...], group: int, seed: int = 0, size: tuple[int, int] = (96, 96), frames_per_action: int = 100
+) -> np.ndarray:
     """One long clip of several actions in a row (the same actor), for the app's timeline example."""
     return np.concatenate([render_clip(a, group, 1, seed, size, frames_per_action) for a in actions])
 
@@ -212,8 +232,12 @@ def write_examples(out: str | Path, group: int = 90, seed: int = 0) -> list[Path
     ``synthetic_`` so that the app pairs them with a model trained on the synthetic set.
     """
     out = Path(out)
-    paths = [write_video(out / f"synthetic_{a.removeprefix('Synth')}.mp4", render_clip(a, group, 1, seed, (96, 96), 50), 25)
-             for a in SYNTH_CLASSES]
+    paths = [
+        write_video(out / f"synthetic_{a.removeprefix('Synth')}.mp4", render_clip(a, group, 1, seed, (96, 96), 50), 25)
+        for a in SYNTH_CLASSES
+    ]
     seq = ("SynthWave", "SynthJumpingJack", "SynthSquat")
-    paths.append(write_video(out / "synthetic_sequence_Wave_JumpingJack_Squat.mp4", render_sequence(seq, group, seed), 25))
+    paths.append(
+        write_video(out / "synthetic_sequence_Wave_JumpingJack_Squat.mp4", render_sequence(seq, group, seed), 25)
+    )
     return paths

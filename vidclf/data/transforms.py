@@ -69,4 +69,3 @@ class ClipTransform:
         if rng.random() < self.flip_p:
             x = x.flip(-1)
         return x
-

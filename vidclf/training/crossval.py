@@ -36,7 +36,10 @@ def cross_validate(config: Config, folds: int, log: Callable[[str], None] = prin
         t0 = time.perf_counter()
         result = fit(cfg, data.train, data.val, data.classes, show_progress=show_progress, log=lambda s: None)
         best = result.history[result.best_epoch - 1]
-        logits = {name: _val_logits(path, data.val, cfg) for name, path in (("last", result.last_path), ("best", result.best_path))}
+        logits = {
+            name: _val_logits(path, data.val, cfg)
+            for name, path in (("last", result.last_path), ("best", result.best_path))
+        }
         labels = np.array([r.label for r in data.split.val.records])
         last_acc = float((logits["last"].argmax(1) == labels).mean())
         oof["paths"] += [str(r.path) for r in data.split.val.records]
@@ -44,23 +47,50 @@ def cross_validate(config: Config, folds: int, log: Callable[[str], None] = prin
         oof["folds"].append(np.full(len(labels), i))
         oof["logits_last"].append(logits["last"])
         oof["logits_best"].append(logits["best"])
-        rows.append({"fold": i + 1, "val_groups": list(data.split.val_groups), "val_clips": len(data.val),
-                     "best_epoch": result.best_epoch, "val_acc": result.best_val_acc, "last_val_acc": last_acc,
-                     "train_acc": best["train_acc"], "seconds": time.perf_counter() - t0})
-        log(f"fold {i + 1}/{folds} (groups {', '.join(data.split.val_groups)}): best val acc {result.best_val_acc:.3f} "
+        rows.append(
+            {
+                "fold": i + 1,
+                "val_groups": list(data.split.val_groups),
+                "val_clips": len(data.val),
+                "best_epoch": result.best_epoch,
+                "val_acc": result.best_val_acc,
+                "last_val_acc": last_acc,
+                "train_acc": best["train_acc"],
+                "seconds": time.perf_counter() - t0,
+            }
+        )
+        log(
+            f"fold {i + 1}/{folds} (groups {', '.join(data.split.val_groups)}): best val acc {result.best_val_acc:.3f} "
             f"at epoch {result.best_epoch} (train acc {best['train_acc']:.3f}), last epoch {last_acc:.3f}, "
-            f"{rows[-1]['seconds']:.0f} s")
+            f"{rows[-1]['seconds']:.0f} s"
+        )
     accs = [r["val_acc"] for r in rows]
     last = [r["last_val_acc"] for r in rows]
-    summary = {"folds": rows, "mean": statistics.mean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-               "min": min(accs), "max": max(accs), "last_mean": statistics.mean(last),
-               "last_std": statistics.stdev(last) if len(last) > 1 else 0.0, "config": config.to_dict()}
+    summary = {
+        "folds": rows,
+        "mean": statistics.mean(accs),
+        "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+        "min": min(accs),
+        "max": max(accs),
+        "last_mean": statistics.mean(last),
+        "last_std": statistics.stdev(last) if len(last) > 1 else 0.0,
+        "config": config.to_dict(),
+    }
     out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "oof.npz", paths=np.array(oof["paths"]), labels=np.concatenate(oof["labels"]), folds=np.concatenate(oof["folds"]),
-             logits_last=np.concatenate(oof["logits_last"]), logits_best=np.concatenate(oof["logits_best"]))
+    np.savez(
+        out / "oof.npz",
+        paths=np.array(oof["paths"]),
+        labels=np.concatenate(oof["labels"]),
+        folds=np.concatenate(oof["folds"]),
+        logits_last=np.concatenate(oof["logits_last"]),
+        logits_best=np.concatenate(oof["logits_best"]),
+    )
     (out / "cv.json").write_text(json.dumps(summary, indent=1))
-    log(f"cross-validated accuracy: {summary['mean']:.3f} +- {summary['std']:.3f} (folds {summary['min']:.3f}-{summary['max']:.3f}) "
-        f"at each fold's best epoch; {summary['last_mean']:.3f} +- {summary['last_std']:.3f} at the last epoch")
+    log(
+        f"cross-validated accuracy: {summary['mean']:.3f} +- {summary['std']:.3f} "
+        f"(folds {summary['min']:.3f}-{summary['max']:.3f}) "
+        f"at each fold's best epoch; {summary['last_mean']:.3f} +- {summary['last_std']:.3f} at the last epoch"
+    )
     return summary
 
 
@@ -69,5 +99,7 @@ def _val_logits(checkpoint: Path, val: Dataset, config: Config) -> np.ndarray:
     ck = load_checkpoint(checkpoint)
     device = resolve_device(config.train.device)
     loader = make_loader(val, config.train.batch_size, False, 0, device, 0)
-    logits, _ = collect_logits(ck.build_model().to(device), loader, device, "fp32", features=ck.input.features != "pixels")
+    logits, _ = collect_logits(
+        ck.build_model().to(device), loader, device, "fp32", features=ck.input.features != "pixels"
+    )
     return logits.numpy()

@@ -53,7 +53,9 @@ class FeatureViews(Dataset):
         if (features is None) == (files is None):
             raise ValueError("give the features in memory or their files, one of the two")
         if features is not None and (features.ndim != 4 or len(features) != len(labels)):
-            raise ValueError(f"expected features [N, V, T, D] and labels [N], got {tuple(features.shape)}, {tuple(labels.shape)}")
+            raise ValueError(
+                f"expected features [N, V, T, D] and labels [N], got {tuple(features.shape)}, {tuple(labels.shape)}"
+            )
         if files is not None and (len(files) != len(labels) or len({len(f) for f in files}) > 1):
             raise ValueError("expected the same number of view files for every clip, one clip per label")
         self.features, self.labels, self.files = features, labels, files
@@ -73,8 +75,10 @@ class FeatureViews(Dataset):
         try:
             x = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as e:
-            raise OSError(f"the feature cache entry {path} went missing or is damaged during training ({e}); "
-                          "delete the cache folder's features/ and run again") from None
+            raise OSError(
+                f"the feature cache entry {path} went missing or is damaged during training ({e}); "
+                "delete the cache folder's features/ and run again"
+            ) from None
         return torch.from_numpy(np.asarray(x, dtype=np.float32))
 
     def all(self) -> torch.Tensor:
@@ -124,8 +128,15 @@ def feature_dataset(
     shape = (dataset.num_frames, model.feature_dim)
 
     def key(i: int, view: int) -> dict:
-        settings = dict(kind="features", backbone=fingerprint, num_frames=dataset.num_frames, img_size=dataset.img_size,
-                        precision=precision, mean=list(dataset.transform.mean), std=list(dataset.transform.std))
+        settings = dict(
+            kind="features",
+            backbone=fingerprint,
+            num_frames=dataset.num_frames,
+            img_size=dataset.img_size,
+            precision=precision,
+            mean=list(dataset.transform.mean),
+            std=list(dataset.transform.std),
+        )
         if dataset.pair_gap:  # motion input; plain frames keep their old key
             settings.update(pair_gap=dataset.pair_gap)
         if view:  # view 0 keeps the key it had before views existed, so old caches still hit
@@ -143,7 +154,9 @@ def feature_dataset(
     # read again item by item while training: nothing of the whole set is held in memory.
     feats: dict[tuple[int, int], np.ndarray] = {}
     todo = [iv for iv in wanted if store is None or store.load(key(*iv), shape, np.float32) is None]
-    for b in tqdm(range(0, len(todo), batch_clips), desc="features", disable=not show_progress or not todo, leave=False):
+    for b in tqdm(
+        range(0, len(todo), batch_clips), desc="features", disable=not show_progress or not todo, leave=False
+    ):
         batch = todo[b : b + batch_clips]
         clips = torch.stack([clip(i, v) for i, v in batch]).to(device)
         with autocast(device, precision):

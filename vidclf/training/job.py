@@ -53,8 +53,13 @@ class TrainingJob:
             if self._status.running:
                 raise VidclfError("a training run is already in progress: wait for it or press Stop")
             finished = self._status.finished_runs
-            self._status = JobStatus(state="preparing", message="preparing data", epochs=config.train.epochs,
-                                     out_dir=config.train.out_dir, finished_runs=finished)
+            self._status = JobStatus(
+                state="preparing",
+                message="preparing data",
+                epochs=config.train.epochs,
+                out_dir=config.train.out_dir,
+                finished_runs=finished,
+            )
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, args=(config, prepare), daemon=True, name="vidclf-train")
             self._thread.start()
@@ -89,18 +94,35 @@ class TrainingJob:
                 with self._lock:
                     self._status.history.append(dict(row))
 
-            result = fit(config, data.train, data.val, data.classes, show_progress=False, on_step=on_step,
-                         on_epoch=on_epoch, stop=self._stop, log=lambda s: None,
-                         info={"data": data.index.source, "val_groups": list(data.split.val_groups), "trained_in": "app"})
+            result = fit(
+                config,
+                data.train,
+                data.val,
+                data.classes,
+                show_progress=False,
+                on_step=on_step,
+                on_epoch=on_epoch,
+                stop=self._stop,
+                log=lambda s: None,
+                info={"data": data.index.source, "val_groups": list(data.split.val_groups), "trained_in": "app"},
+            )
             has_model = Path(result.best_path).exists()
             if has_model:
-                report_run(config.train.out_dir, data.val, data.classes, batch_size=config.train.batch_size,
-                           device=config.train.device)
+                report_run(
+                    config.train.out_dir,
+                    data.val,
+                    data.classes,
+                    batch_size=config.train.batch_size,
+                    device=config.train.device,
+                )
             with self._lock:
                 self._status.state = "stopped" if result.stopped == "user" else "finished"
-                self._status.message = (f"{self._status.state}: best epoch {result.best_epoch}, "
-                                        f"validation accuracy {result.best_val_acc:.1%}" if has_model
-                                        else "stopped before the first epoch ended: no model saved")
+                self._status.message = (
+                    f"{self._status.state}: best epoch {result.best_epoch}, "
+                    f"validation accuracy {result.best_val_acc:.1%}"
+                    if has_model
+                    else "stopped before the first epoch ended: no model saved"
+                )
                 self._status.eta_s = 0.0
                 self._status.finished_runs += int(has_model)
         except VidclfError as e:

@@ -35,8 +35,10 @@ def make_optimizer(model: CNNLSTM, cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam or AdamW; the backbone in its own group at ``lr * backbone_lr_scale``."""
     backbone = list(model.backbone.parameters())
     ids = {id(p) for p in backbone}
-    groups = [{"params": backbone, "lr": cfg.lr * cfg.backbone_lr_scale},
-              {"params": [p for p in model.parameters() if id(p) not in ids], "lr": cfg.lr}]
+    groups = [
+        {"params": backbone, "lr": cfg.lr * cfg.backbone_lr_scale},
+        {"params": [p for p in model.parameters() if id(p) not in ids], "lr": cfg.lr},
+    ]
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -102,8 +104,14 @@ def train_one_epoch(
     return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "clips": int(seen)}
 
 
-def validate(model: CNNLSTM, loader: DataLoader, device: torch.device, precision: str, features: bool = False,
-             dist: Dist = Dist()) -> dict[str, float]:
+def validate(
+    model: CNNLSTM,
+    loader: DataLoader,
+    device: torch.device,
+    precision: str,
+    features: bool = False,
+    dist: Dist = Dist(),
+) -> dict[str, float]:
     """Validation loss and accuracy over every clip of every rank's shard, each clip counted once."""
     logits, labels = collect_logits(model, loader, device, precision, features=features)
     loss_sum = nn.functional.cross_entropy(logits, labels, reduction="sum").item() if len(labels) else 0.0
@@ -146,7 +154,7 @@ def fit(
     info: dict | None = None,
     dist: Dist = Dist(),
 ) -> FitResult:
-    """Train per ``config`` and write ``best.pt``, ``last.pt``, ``history.json`` and ``curves.png`` to ``config.train.out_dir``.
+    """Train per ``config``; write ``best.pt``, ``last.pt``, ``history.json`` and ``curves.png`` to its ``out_dir``.
 
     Under torchrun (``dist.active``) every rank runs this same function: the model is wrapped in
     DistributedDataParallel, each rank sees its share of every global batch, metrics are summed over ranks,
@@ -168,8 +176,10 @@ def fit(
     if tc.init_from and not resume:
         start = load_checkpoint(tc.init_from)
         if tuple(start.classes) != tuple(classes) or start.model.backbone != config.model.backbone:
-            raise CheckpointError(f"--init-from {tc.init_from}: a {start.model.backbone} model of classes "
-                                  f"{list(start.classes)}, not a {config.model.backbone} model of {list(classes)}")
+            raise CheckpointError(
+                f"--init-from {tc.init_from}: a {start.model.backbone} model of classes "
+                f"{list(start.classes)}, not a {config.model.backbone} model of {list(classes)}"
+            )
         model.load_state_dict(start.build_model().state_dict())
         log(f"starting from the weights of {tc.init_from} (epoch {start.epoch})")
     if tc.precision == "bf16":
@@ -192,7 +202,10 @@ def fit(
         log(f"resuming {result.last_path} after epoch {ck.epoch}")
         if dist.main and result.best_epoch == ck.epoch and _epoch_of(result.best_path) != ck.epoch:
             save_checkpoint(result.best_path, ck)
-            log(f"{result.best_path.name} was not written for epoch {ck.epoch} (the run was killed): rewritten from {result.last_path.name}")
+            log(
+                f"{result.best_path.name} was not written for epoch {ck.epoch} (the run was killed): "
+                f"rewritten from {result.last_path.name}"
+            )
 
     has_val = val_ds is not None and len(val_ds) > 0
     if not has_val:
@@ -209,14 +222,35 @@ def fit(
         model.backbone.requires_grad_(False)
         log("frozen backbone: computing per-frame features once (cached)")
         if dist.active and config.data.cache_dir:  # each rank fills the cache for its share, then all read it
-            feature_dataset(model, train_ds, config.data.cache_dir, device, tc.precision, False, shard=(dist.rank, dist.world),
-                            views=tc.feature_views)
+            feature_dataset(
+                model,
+                train_ds,
+                config.data.cache_dir,
+                device,
+                tc.precision,
+                False,
+                shard=(dist.rank, dist.world),
+                views=tc.feature_views,
+            )
             if has_val:
-                feature_dataset(model, val_ds, config.data.cache_dir, device, tc.precision, False, shard=(dist.rank, dist.world))
+                feature_dataset(
+                    model, val_ds, config.data.cache_dir, device, tc.precision, False, shard=(dist.rank, dist.world)
+                )
             barrier(dist)
-        train_ds = feature_dataset(model, train_ds, config.data.cache_dir, device, tc.precision, show_progress=show_progress,
-                                   views=tc.feature_views)
-        val_ds = feature_dataset(model, val_ds, config.data.cache_dir, device, tc.precision, show_progress=show_progress) if has_val else None
+        train_ds = feature_dataset(
+            model,
+            train_ds,
+            config.data.cache_dir,
+            device,
+            tc.precision,
+            show_progress=show_progress,
+            views=tc.feature_views,
+        )
+        val_ds = (
+            feature_dataset(model, val_ds, config.data.cache_dir, device, tc.precision, show_progress=show_progress)
+            if has_val
+            else None
+        )
         workers = 0  # features are in memory
     train_loader = make_loader(train_ds, tc.batch_size, True, workers, device, tc.seed, dist)
     val_loader = make_loader(val_ds, tc.batch_size, False, workers, device, tc.seed, dist) if has_val else None
@@ -229,13 +263,30 @@ def fit(
         t0 = time.perf_counter()
         for group, base in zip(optimizer.param_groups, base_lrs):
             group["lr"] = base * lr_factor(tc.lr_schedule, epoch, tc.epochs)
-        train = train_one_epoch(net, train_loader, optimizer, loss_fn, device, tc.precision,
-                                f"epoch {epoch}/{tc.epochs}", show_progress, on_step, stop, features, dist, epoch)
+        train = train_one_epoch(
+            net,
+            train_loader,
+            optimizer,
+            loss_fn,
+            device,
+            tc.precision,
+            f"epoch {epoch}/{tc.epochs}",
+            show_progress,
+            on_step,
+            stop,
+            features,
+            dist,
+            epoch,
+        )
         if stop is not None and stop.is_set():
             result.stopped = "user"  # the unfinished epoch is dropped: last.pt stays at the last whole epoch
             log(f"stopped by user during epoch {epoch}; kept {result.best_path.name} from epoch {result.best_epoch}")
             break
-        val = validate(model, val_loader, device, tc.precision, features, dist) if val_loader else {"loss": None, "acc": None}
+        val = (
+            validate(model, val_loader, device, tc.precision, features, dist)
+            if val_loader
+            else {"loss": None, "acc": None}
+        )
         row = {
             "epoch": epoch,
             "train_loss": train["loss"],
@@ -280,8 +331,10 @@ def fit(
             save_curves_png(result.history, out_dir / "curves.png")
 
         val_text = f"val loss {val['loss']:.4f} acc {val['acc']:.4f}" if val_loader else "no validation"
-        log(f"epoch {epoch}/{tc.epochs}: train loss {train['loss']:.4f} acc {train['acc']:.4f} | {val_text} | "
-            f"{row['seconds']:.1f}s" + (" *best*" if improved else ""))
+        log(
+            f"epoch {epoch}/{tc.epochs}: train loss {train['loss']:.4f} acc {train['acc']:.4f} | {val_text} | "
+            f"{row['seconds']:.1f}s" + (" *best*" if improved else "")
+        )
         if on_epoch is not None:
             on_epoch(row)
         if not math.isfinite(train["loss"]):
@@ -290,7 +343,10 @@ def fit(
             break
         if tc.patience and bad_epochs >= tc.patience:
             result.stopped = "early_stopping"
-            log(f"early stopping: no better validation accuracy for {tc.patience} epochs (best epoch {result.best_epoch})")
+            log(
+                f"early stopping: no better validation accuracy for {tc.patience} epochs "
+                f"(best epoch {result.best_epoch})"
+            )
             break
     barrier(dist)  # rank 0's files are complete before any rank goes on
     return result
@@ -316,8 +372,13 @@ def _resume_from(path: Path, config: Config, classes: Sequence[str]) -> Checkpoi
         raise CheckpointError(f"--resume: {path} has model {ck.model}, but the config asks for {config.model}")
     wanted = InputSpec.from_config(config)
     if ck.input != wanted:
-        changed = [f"{f}: {getattr(ck.input, f)!r} -> {getattr(wanted, f)!r}" for f in ("num_frames", "img_size", "frame_input",
-                   "diff_gap", "features", "mean", "std") if getattr(ck.input, f) != getattr(wanted, f)]
-        raise CheckpointError(f"--resume: {path} was trained on other inputs ({'; '.join(changed)}); resume with the "
-                              "run's own settings, or start a new --out-dir")
+        changed = [
+            f"{f}: {getattr(ck.input, f)!r} -> {getattr(wanted, f)!r}"
+            for f in ("num_frames", "img_size", "frame_input", "diff_gap", "features", "mean", "std")
+            if getattr(ck.input, f) != getattr(wanted, f)
+        ]
+        raise CheckpointError(
+            f"--resume: {path} was trained on other inputs ({'; '.join(changed)}); resume with the "
+            "run's own settings, or start a new --out-dir"
+        )
     return ck

@@ -15,7 +15,9 @@ from vidclf.evaluate import classification_metrics
 from vidclf.runtime import collect_logits, make_loader, resolve_device
 
 
-def report_run(out_dir: str | Path, val: Dataset, classes: tuple[str, ...], *, batch_size: int = 4, device: str = "auto") -> dict:
+def report_run(
+    out_dir: str | Path, val: Dataset, classes: tuple[str, ...], *, batch_size: int = 4, device: str = "auto"
+) -> dict:
     """Metrics of the run's ``best.pt`` and ``last.pt`` (those that exist) on ``val``; written to
     ``out_dir/validation.json`` and ``confusion_<name>.png``. Returns ``{name: metrics}``."""
     out = Path(out_dir)
@@ -30,7 +32,9 @@ def report_run(out_dir: str | Path, val: Dataset, classes: tuple[str, ...], *, b
         except CheckpointError:
             continue  # a run interrupted before its first epoch ended has no checkpoint to report
         assert ck.input is not None
-        logits, labels = collect_logits(ck.build_model().to(dev), loader, dev, "fp32", features=ck.input.features != "pixels")
+        logits, labels = collect_logits(
+            ck.build_model().to(dev), loader, dev, "fp32", features=ck.input.features != "pixels"
+        )
         m = classification_metrics(logits, labels, classes)
         report[name] = {**m, "epoch": ck.epoch}
         save_confusion_png(m["confusion"], classes, out / f"confusion_{name}.png")
