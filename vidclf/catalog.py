@@ -60,12 +60,13 @@ def read_entry(path: Path, label: str, source: str) -> ModelEntry:
     cv, val = ck.metrics.get("cv_acc"), ck.metrics.get("val_acc")
     first = ck.streams[0][0] if ck.is_fusion else ck
     frame_input = first.input.frame_input if first.input is not None else "rgb"
+    score = cv if cv is not None else val
     return ModelEntry(
         label,
         path,
         ck.backbone,
         ck.classes,
-        float(cv if cv is not None else val) if (cv or val) is not None else None,
+        None if score is None else float(score),
         source,
         frame_input,
         "cross-validated" if cv is not None else "validation",

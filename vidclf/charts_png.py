@@ -27,7 +27,7 @@ def _save(path: str | Path, rgb: np.ndarray) -> Path:
     return path
 
 
-def _panel(series: dict[str, Sequence[float]], title: str, w: int, h: int) -> np.ndarray:
+def _panel(series: dict[str, Sequence[float | None]], title: str, w: int, h: int) -> np.ndarray:
     img = np.full((h, w, 3), 255, np.uint8)
     left, right, top, bottom = 50, 15, 25, 30
     _text(img, title, (left, 16), 0.5)

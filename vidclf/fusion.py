@@ -41,7 +41,7 @@ def evidence(logits: np.ndarray) -> np.ndarray:
 def fuse(logits: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
     """Fused logits ``[N, K]``: the weighted sum of the streams' logits. Its softmax is the renormalised
     weighted sum of the streams' log-probabilities (each stream's normaliser is the same for every class)."""
-    return sum(w * lg for w, lg in zip(weights, logits))
+    return np.sum([w * lg for w, lg in zip(weights, logits)], axis=0)
 
 
 def nll(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -53,4 +53,4 @@ def push_checkpoint(
             f"could not push to the Hub repo {repo_id} ({type(e).__name__}: {str(e)[:200]}); "
             "offline, or not logged in (huggingface-cli login / HF_TOKEN)?"
         ) from None
-    return f"pushed {Path(checkpoint).name} ({ck.model.backbone}, {len(ck.classes)} classes) to {repo_id}"
+    return f"pushed {Path(checkpoint).name} ({ck.backbone}, {len(ck.classes)} classes) to {repo_id}"

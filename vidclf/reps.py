@@ -125,8 +125,9 @@ def count_repetitions(
     # ends of a clip of whole repetitions, which is one more than the repetitions.
     start, end = max(0.0, peaks[0] - period / 2), min(float(t - 1), peaks[-1] + period / 2)
     count = max(1, int(round((end - start) / period)))
+    bounds: list[tuple[float, float]]
     if len(peaks) == count + 1:  # peaks at the rest pose: each repetition runs from one to the next
-        bounds = [(peaks[i], peaks[i + 1]) for i in range(count)]
+        bounds = [(float(peaks[i]), float(peaks[i + 1])) for i in range(count)]
     else:
         step = (end - start) / count
         bounds = [(start + i * step, start + (i + 1) * step) for i in range(count)]

@@ -4,6 +4,8 @@ and the sums over processes of a distributed run (a single process is the one-ra
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sized
+from typing import cast
 from dataclasses import dataclass
 
 import torch
@@ -62,10 +64,12 @@ def make_loader(
     if shuffle:
         if batch_size % dist.world:
             raise ConfigError(f"batch_size {batch_size} must be a multiple of the {dist.world} processes")
-        sampler = DistributedSampler(dataset, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=seed)
+        sampler: DistributedSampler | list[int] = DistributedSampler(
+            dataset, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=seed
+        )
         per_rank = batch_size // dist.world
     else:
-        sampler, per_rank = list(range(dist.rank, len(dataset), dist.world)), batch_size
+        sampler, per_rank = list(range(dist.rank, len(cast(Sized, dataset)), dist.world)), batch_size
     return DataLoader(
         dataset,
         batch_size=per_rank,

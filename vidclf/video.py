@@ -151,7 +151,7 @@ def read_all_frames(
     """Every frame of a clip (up to ``max_frames``) as uint8 RGB ``[N, H, W, 3]``, read until the stream ends:
     a header that over-states the length costs nothing here."""
     cap = _open(path)
-    frames = []
+    frames: list[np.ndarray] = []
     try:
         while len(frames) < max_frames:
             ok, frame = cap.read()
@@ -230,7 +230,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0) 
     if fourcc is None:
         raise VideoError(f"cannot write {path.suffix} files; use .avi or .mp4")
     t, h, w, _ = frames.shape
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, (w, h))
     if not writer.isOpened():
         raise VideoError(f"OpenCV cannot write {path}")
     try:

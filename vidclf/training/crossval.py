@@ -8,6 +8,9 @@ weights and rejection thresholds are chosen on.
 
 from __future__ import annotations
 
+from collections.abc import Sized
+from typing import cast
+
 import json
 import statistics
 import time
@@ -51,7 +54,7 @@ def cross_validate(config: Config, folds: int, log: Callable[[str], None] = prin
             {
                 "fold": i + 1,
                 "val_groups": list(data.split.val_groups),
-                "val_clips": len(data.val),
+                "val_clips": len(cast(Sized, data.val)),
                 "best_epoch": result.best_epoch,
                 "val_acc": result.best_val_acc,
                 "last_val_acc": last_acc,
@@ -97,6 +100,7 @@ def cross_validate(config: Config, folds: int, log: Callable[[str], None] = prin
 def _val_logits(checkpoint: Path, val: Dataset, config: Config) -> np.ndarray:
     """Logits ``[N, K]`` of a fold's checkpoint on its validation clips, in their order."""
     ck = load_checkpoint(checkpoint)
+    assert ck.input is not None  # a fold's checkpoint is a single model
     device = resolve_device(config.train.device)
     loader = make_loader(val, config.train.batch_size, False, 0, device, 0)
     logits, _ = collect_logits(

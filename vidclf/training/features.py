@@ -71,6 +71,7 @@ class FeatureViews(Dataset):
         """Clip ``i``'s view ``v``, ``[T, D]``."""
         if self.features is not None:
             return self.features[i, v]
+        assert self.files is not None
         path = self.files[i][v]
         try:
             x = np.load(path, allow_pickle=False)

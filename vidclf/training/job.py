@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 import threading
 import time
 import traceback
@@ -47,7 +48,7 @@ class TrainingJob:
         with self._lock:
             return copy.deepcopy(self._status)
 
-    def start(self, config: Config, prepare: callable | None = None) -> None:
+    def start(self, config: Config, prepare: Callable[[], None] | None = None) -> None:
         """Start training ``config``; ``prepare()`` runs first in the thread (e.g. generating the synthetic set)."""
         with self._lock:
             if self._status.running:

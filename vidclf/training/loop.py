@@ -11,9 +11,12 @@ import json
 import math
 import threading
 import time
+from collections.abc import Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable, Sequence
+
+from typing import cast
 
 import torch
 from torch import nn
@@ -24,6 +27,7 @@ from tqdm.auto import tqdm
 from vidclf.charts_png import save_curves_png
 from vidclf.checkpoint import Checkpoint, InputSpec, load_checkpoint, save_checkpoint
 from vidclf.config import Config, TrainConfig
+from vidclf.data.dataset import VideoClipDataset
 from vidclf.errors import CheckpointError
 from vidclf.models.cnn_lstm import CNNLSTM, build_model
 from vidclf.models.registry import get_backbone
@@ -58,7 +62,7 @@ StepCallback = Callable[[int, int, float], None]  # (step, steps_in_epoch, runni
 
 
 def train_one_epoch(
-    model: CNNLSTM,
+    model: nn.Module,
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
     loss_fn: nn.Module,
@@ -80,7 +84,7 @@ def train_one_epoch(
     if isinstance(loader.sampler, DistributedSampler):
         loader.sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
+    total_loss, correct, seen = 0.0, 0.0, 0.0
     bar = tqdm(loader, desc=desc, disable=not show_progress, leave=False, dynamic_ncols=True)
     for step, (clips, labels) in enumerate(bar, 1):
         if stop is not None and stop.is_set():
@@ -175,9 +179,9 @@ def fit(
     model = build_model(config.model, len(classes), load_pretrained=not resume and tc.init_from is None).to(device)
     if tc.init_from and not resume:
         start = load_checkpoint(tc.init_from)
-        if tuple(start.classes) != tuple(classes) or start.model.backbone != config.model.backbone:
+        if tuple(start.classes) != tuple(classes) or start.backbone != config.model.backbone:
             raise CheckpointError(
-                f"--init-from {tc.init_from}: a {start.model.backbone} model of classes "
+                f"--init-from {tc.init_from}: a {start.backbone} model of classes "
                 f"{list(start.classes)}, not a {config.model.backbone} model of {list(classes)}"
             )
         model.load_state_dict(start.build_model().state_dict())
@@ -191,13 +195,15 @@ def fit(
 
     if resume:
         ck = _resume_from(result.last_path, config, classes)
+        state = ck.train_state
+        assert state is not None  # _resume_from refuses a checkpoint without one
         model.load_state_dict(ck.state_dict)
-        optimizer.load_state_dict(ck.train_state["optimizer"])
-        torch.set_rng_state(ck.train_state["rng"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
         result.history = list(ck.history)
-        result.best_epoch = int(ck.train_state["best_epoch"])
-        result.best_val_acc = float(ck.train_state["best_val_acc"])
-        bad_epochs = int(ck.train_state["bad_epochs"])
+        result.best_epoch = int(state["best_epoch"])
+        result.best_val_acc = float(state["best_val_acc"])
+        bad_epochs = int(state["bad_epochs"])
         start_epoch = ck.epoch + 1
         log(f"resuming {result.last_path} after epoch {ck.epoch}")
         if dist.main and result.best_epoch == ck.epoch and _epoch_of(result.best_path) != ck.epoch:
@@ -207,7 +213,7 @@ def fit(
                 f"rewritten from {result.last_path.name}"
             )
 
-    has_val = val_ds is not None and len(val_ds) > 0
+    has_val = val_ds is not None and len(cast(Sized, val_ds)) > 0
     if not has_val:
         log("no validation clips: 'best' is chosen by training accuracy")
     landmarks = get_backbone(config.model.backbone).input == "landmarks"
@@ -219,6 +225,7 @@ def fit(
         # The CNN never changes: run it once per clip (cached on disk) and train the LSTM and head on features.
         from vidclf.training.features import feature_dataset
 
+        assert isinstance(train_ds, VideoClipDataset) and (val_ds is None or isinstance(val_ds, VideoClipDataset))
         model.backbone.requires_grad_(False)
         log("frozen backbone: computing per-frame features once (cached)")
         if dist.active and config.data.cache_dir:  # each rank fills the cache for its share, then all read it
@@ -232,7 +239,7 @@ def fit(
                 shard=(dist.rank, dist.world),
                 views=tc.feature_views,
             )
-            if has_val:
+            if val_ds is not None and has_val:
                 feature_dataset(
                     model, val_ds, config.data.cache_dir, device, tc.precision, False, shard=(dist.rank, dist.world)
                 )
@@ -248,12 +255,16 @@ def fit(
         )
         val_ds = (
             feature_dataset(model, val_ds, config.data.cache_dir, device, tc.precision, show_progress=show_progress)
-            if has_val
+            if val_ds is not None and has_val
             else None
         )
         workers = 0  # features are in memory
     train_loader = make_loader(train_ds, tc.batch_size, True, workers, device, tc.seed, dist)
-    val_loader = make_loader(val_ds, tc.batch_size, False, workers, device, tc.seed, dist) if has_val else None
+    val_loader = (
+        make_loader(val_ds, tc.batch_size, False, workers, device, tc.seed, dist)
+        if val_ds is not None and has_val
+        else None
+    )
     net = DistributedDataParallel(model) if dist.active else model
     spec = InputSpec.from_config(config)
     features = frozen or landmarks  # the loaders yield per-frame features [B, T, D], not clips

@@ -3,6 +3,9 @@ metrics of ``best.pt`` and ``last.pt`` on the validation clips, and their confus
 
 from __future__ import annotations
 
+from collections.abc import Sized
+from typing import cast
+
 import json
 from pathlib import Path
 
@@ -21,7 +24,7 @@ def report_run(
     """Metrics of the run's ``best.pt`` and ``last.pt`` (those that exist) on ``val``; written to
     ``out_dir/validation.json`` and ``confusion_<name>.png``. Returns ``{name: metrics}``."""
     out = Path(out_dir)
-    if len(val) == 0:
+    if len(cast(Sized, val)) == 0:
         return {}
     dev = resolve_device(device)
     loader = make_loader(val, batch_size, False, 0, dev, 0)
