@@ -3,7 +3,7 @@
 Starts app.py on a free localhost port, sends ``--requests`` predictions through gradio_client with
 ``--clients`` in flight at once (a real clip, the custom model), and samples the server's RSS.
 
-    python bench/app_load.py [--requests 300] [--clients 4] [--model custom]
+    python -m bench.app_load [--requests 300] [--clients 4] [--model custom]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import ROOT, real_clips
+from bench.common import ROOT, real_clips
 
 sys.path.insert(0, str(ROOT / "tests"))
 from app_server import AppServer  # noqa: E402

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as `python bench/x.py` from anywhere
 UCF_ROOT = Path(os.environ.get("VIDCLF_SHARED", ROOT.parent / "shared")) / "ucf101"
 
 

@@ -1,14 +1,14 @@
 """Repetition counting against counts made by eye (docs/rep_counts.csv): mean absolute error relative to
 the true count, and the share counted within one, per class.
 
-    python bench/count_reps.py
+    python -m bench.count_reps
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-import common
+from bench import common
 from vidclf.reps import count_repetitions, frame_signal
 from vidclf.video import probe, read_all_frames
 

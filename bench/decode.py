@@ -1,6 +1,6 @@
 """Decode benchmark: sampling 20 frames by grabbing past the others vs decoding every frame then sampling.
 
-python bench/decode.py [--clips 20]
+python -m bench.decode [--clips 20]
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import cv2
 import numpy as np
 
-from common import median_time, real_clips
+from bench.common import median_time, real_clips
 from vidclf.sampling import uniform_indices
 from vidclf.video import load_clip
 

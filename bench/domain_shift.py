@@ -3,7 +3,7 @@
 Each clip is classified by the models of the cross-validation fold that held it out (never trained on it),
 after each shift of ``vidclf.shifts``. The pose stream should hold where the pixel stream falls.
 
-    python bench/domain_shift.py --pose-cv runs/cv/pose_s0 --pixel-cv runs/cv/efficientnet_lite0 --per-class 4
+    python -m bench.domain_shift --pose-cv runs/cv/pose_s0 --pixel-cv runs/cv/efficientnet_lite0 --per-class 4
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-import common  # noqa: F401  (puts the project on sys.path)
 from vidclf.fusion import read_oof
 from vidclf.predict import DISPLAY_MAX_SIDE, Predictor
 from vidclf.shifts import SHIFTS

@@ -1,6 +1,6 @@
 """Peak memory (RSS) of a training run and of the app process serving predictions.
 
-python bench/memory.py
+python -m bench.memory
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 import tempfile
 import textwrap
 
-from common import ROOT, UCF_ROOT, real_clips
+from bench.common import ROOT, UCF_ROOT, real_clips
 
 CHILD = textwrap.dedent("""
     import json, resource, sys

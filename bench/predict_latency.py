@@ -3,7 +3,7 @@ BlazePose's cost per frame (the pose stream's new cost).
 
 cold = a new Predictor (checkpoint load) plus the first call; warm = later calls, median.
 
-    python bench/predict_latency.py [--precision fp32|bf16]
+    python -m bench.predict_latency [--precision fp32|bf16]
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from functools import partial
 
 import torch
 
-from common import ROOT, median_time, real_clips
+from bench.common import ROOT, median_time, real_clips
 from vidclf.models.pose import PoseEstimator
 from vidclf.predict import DISPLAY_MAX_SIDE, Predictor
 from vidclf.video import load_clip, probe

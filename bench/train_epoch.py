@@ -7,7 +7,7 @@
 Each way is timed on ``--clips`` training clips (one pass = one "epoch" of that many clips) and scaled to
 the 401 training clips of ``../shared/ucf101`` split 1 (validation groups held out).
 
-    python bench/train_epoch.py [--clips 24] [--backbones custom resnet18 efficientnet_lite0]
+    python -m bench.train_epoch [--clips 24] [--backbones custom resnet18 efficientnet_lite0]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 import torch
 from torch import nn
 
-from common import UCF_ROOT
+from bench.common import UCF_ROOT
 from vidclf.config import apply_overrides, load_config
 from vidclf.data.dataset import VideoClipDataset, training_data
 from vidclf.models.cnn_lstm import build_model

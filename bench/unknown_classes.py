@@ -4,7 +4,7 @@ For each class c, a pose model is trained (the shipped recipe) on the other 9 cl
 the held-out fold's clips are scored: known classes should be answered, class c refused. Prints the AUROC of
 each score and the share of unknown-class clips refused when 95 % of known clips are answered.
 
-    python bench/unknown_classes.py --cv runs/cv/pose_s0    # a `cv` run of the pose recipe (for its folds)
+    python -m bench.unknown_classes --cv runs/cv/pose_s0    # a `cv` run of the pose recipe (for its folds)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import common  # noqa: F401  (puts the project on sys.path)
+from bench import common
 from vidclf.checkpoint import load_checkpoint
 from vidclf.config import load_config
 from vidclf.data.index import VideoRecord, group_of

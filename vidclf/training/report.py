@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 from vidclf.charts_png import save_confusion_png
 from vidclf.checkpoint import load_checkpoint
 from vidclf.errors import CheckpointError
-from vidclf.evaluate import classification_metrics
+from vidclf.metrics import classification_metrics
 from vidclf.runtime import collect_logits, make_loader, resolve_device
 
 
