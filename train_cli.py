@@ -379,7 +379,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # vidclf logs its progress (epochs, folds, resumes): the command shows it on stdout, like its results; other
+    # libraries' log lines stay out of it (a --json answer must be JSON alone)
+    vidclf_log = logging.getLogger("vidclf")
+    if not vidclf_log.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        vidclf_log.addHandler(handler)
+        vidclf_log.setLevel(logging.INFO)
+        vidclf_log.propagate = False
     if getattr(args, "max_ratio", None) is not None and args.max_ratio <= 0:
         args.max_ratio = None
     try:

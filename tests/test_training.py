@@ -206,8 +206,12 @@ def test_feature_views_are_cached_augmented_views_drawn_at_random(synth_root, tm
     assert all(torch.equal(one[i][0], one_all[i, 0]) for i in range(n))
 
 
-def test_a_damaged_feature_cache_entry_is_said_and_computed_again(synth_root, tmp_path, caplog):
+def test_a_damaged_feature_cache_entry_is_said_and_computed_again(synth_root, tmp_path, caplog, monkeypatch):
+    import logging
+
     from vidclf.models.cnn_lstm import build_model
+
+    monkeypatch.setattr(logging.getLogger("vidclf"), "propagate", True)  # an in-process CLI test may have turned it off
     from vidclf.training.features import feature_dataset
 
     cfg = _config(synth_root, tmp_path, freeze_backbone=True, classes=["SynthWave", "SynthSquat"])

@@ -12,6 +12,7 @@ from collections.abc import Sized
 from typing import cast
 
 import json
+import logging
 import statistics
 import time
 from pathlib import Path
@@ -27,9 +28,12 @@ from vidclf.runtime import collect_logits, make_loader, resolve_device
 from vidclf.training.loop import fit
 
 
-def cross_validate(config: Config, folds: int, log: Callable[[str], None] = print, show_progress: bool = False) -> dict:
+def cross_validate(
+    config: Config, folds: int, log: Callable[[str], None] | None = None, show_progress: bool = False
+) -> dict:
     """Train once per fold (validation = that fold's groups) and report the best validation accuracy of each,
     their mean and standard deviation. Runs go to ``out_dir/fold<i>``; the summary to ``out_dir/cv.json``."""
+    log = log or logging.getLogger(__name__).info
     out = Path(config.train.out_dir)
     rows = []
     oof: dict[str, list] = {"paths": [], "labels": [], "folds": [], "logits_last": [], "logits_best": []}

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -33,6 +34,9 @@ from vidclf.models.cnn_lstm import CNNLSTM, build_model
 from vidclf.models.registry import get_backbone
 from vidclf.runtime import Dist, all_sum, autocast, barrier, collect_logits, make_loader, resolve_device
 from vidclf.training.distributed import device_for
+
+
+logger = logging.getLogger(__name__)
 
 
 def make_optimizer(model: CNNLSTM, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -144,52 +148,49 @@ class FitResult:
 EpochCallback = Callable[[dict], None]
 
 
-def fit(
+@dataclass
+class TrainState:
+    """Where a run starts: the model and its optimizer (fresh, from ``init_from``, or resumed) and, when
+    resuming, the history and early-stopping counters so far."""
+
+    model: CNNLSTM
+    optimizer: torch.optim.Optimizer
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_acc: float = -1.0
+    bad_epochs: int = 0
+    start_epoch: int = 1
+
+
+def build_state(
     config: Config,
-    train_ds: Dataset,
-    val_ds: Dataset | None,
     classes: Sequence[str],
-    resume: bool = False,
-    show_progress: bool = True,
-    on_epoch: EpochCallback | None = None,
-    on_step: StepCallback | None = None,
-    stop: threading.Event | None = None,
-    log: Callable[[str], None] = print,
-    info: dict | None = None,
-    dist: Dist = Dist(),
-) -> FitResult:
-    """Train per ``config``; write ``best.pt``, ``last.pt``, ``history.json`` and ``curves.png`` to its ``out_dir``.
-
-    Under torchrun (``dist.active``) every rank runs this same function: the model is wrapped in
-    DistributedDataParallel, each rank sees its share of every global batch, metrics are summed over ranks,
-    and rank 0 alone writes files and logs.
-    """
-    tc, out_dir = config.train, Path(config.train.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if dist.main:
-        for stale in out_dir.glob(".*.pt.*.tmp"):  # a checkpoint write cut short by a kill: never a checkpoint
-            stale.unlink(missing_ok=True)
-    device = resolve_device(device_for(dist, tc.device))
-    show_progress = show_progress and dist.main
-    if not dist.main:
-        log = lambda s: None  # noqa: E731
-    torch.manual_seed(tc.seed)
-
+    *,
+    out_dir: Path,
+    resume: bool,
+    device: torch.device,
+    main: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> TrainState:
+    """The model (on ``device``) and optimizer of a run: fresh, started from ``init_from``, or resumed from
+    ``out_dir/last.pt`` (whose missing ``best.pt`` is repaired by the main process)."""
+    log = log or logger.info
+    tc = config.train
     # Resuming or starting from a checkpoint overwrites every weight: no ImageNet weights to fetch (offline too).
-    model = build_model(config.model, len(classes), load_pretrained=not resume and tc.init_from is None).to(device)
-    if tc.init_from and not resume:
-        start = load_checkpoint(tc.init_from)
+    pretrained = not resume and tc.init_from is None
+    model = build_model(config.model, len(classes), load_pretrained=pretrained).to(device)
+    if config.train.init_from and not resume:
+        start = load_checkpoint(config.train.init_from)
         if tuple(start.classes) != tuple(classes) or start.backbone != config.model.backbone:
             raise CheckpointError(
-                f"--init-from {tc.init_from}: a {start.backbone} model of classes "
+                f"--init-from {config.train.init_from}: a {start.backbone} model of classes "
                 f"{list(start.classes)}, not a {config.model.backbone} model of {list(classes)}"
             )
         model.load_state_dict(start.build_model().state_dict())
-        log(f"starting from the weights of {tc.init_from} (epoch {start.epoch})")
-    if tc.precision == "bf16":
+        log(f"starting from the weights of {config.train.init_from} (epoch {start.epoch})")
+    if config.train.precision == "bf16":
         model.use_channels_last()
     optimizer = make_optimizer(model, tc)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
     result = FitResult(out_dir)
     bad_epochs, start_epoch = 0, 1
 
@@ -206,18 +207,37 @@ def fit(
         bad_epochs = int(state["bad_epochs"])
         start_epoch = ck.epoch + 1
         log(f"resuming {result.last_path} after epoch {ck.epoch}")
-        if dist.main and result.best_epoch == ck.epoch and _epoch_of(result.best_path) != ck.epoch:
+        if main and result.best_epoch == ck.epoch and _epoch_of(result.best_path) != ck.epoch:
             save_checkpoint(result.best_path, ck)
             log(
                 f"{result.best_path.name} was not written for epoch {ck.epoch} (the run was killed): "
                 f"rewritten from {result.last_path.name}"
             )
 
+    return TrainState(model, optimizer, result.history, result.best_epoch, result.best_val_acc, bad_epochs, start_epoch)
+
+
+def prepare_inputs(
+    config: Config,
+    model: CNNLSTM,
+    train_ds: Dataset,
+    val_ds: Dataset | None,
+    *,
+    device: torch.device,
+    dist: Dist = Dist(),
+    show_progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> tuple[Dataset, Dataset | None, bool, int]:
+    """What the epochs read: ``(train, val or None, features?, loader workers)``. A frozen backbone's clips become
+    cached per-frame features ``[T, D]`` (computed once, :mod:`vidclf.training.features`); the pose stream's
+    datasets already hold landmark features; a trainable backbone reads clips ``[T, C, H, W]``."""
+    log = log or logger.info
     has_val = val_ds is not None and len(cast(Sized, val_ds)) > 0
     if not has_val:
         log("no validation clips: 'best' is chosen by training accuracy")
+        val_ds = None
     landmarks = get_backbone(config.model.backbone).input == "landmarks"
-    frozen = tc.freeze_backbone and not landmarks
+    frozen = config.train.freeze_backbone and not landmarks
     workers = config.data.num_workers
     if landmarks:
         workers = 0  # pose landmarks are in memory: the datasets hold them already
@@ -234,14 +254,20 @@ def fit(
                 train_ds,
                 config.data.cache_dir,
                 device,
-                tc.precision,
+                config.train.precision,
                 False,
                 shard=(dist.rank, dist.world),
-                views=tc.feature_views,
+                views=config.train.feature_views,
             )
             if val_ds is not None and has_val:
                 feature_dataset(
-                    model, val_ds, config.data.cache_dir, device, tc.precision, False, shard=(dist.rank, dist.world)
+                    model,
+                    val_ds,
+                    config.data.cache_dir,
+                    device,
+                    config.train.precision,
+                    False,
+                    shard=(dist.rank, dist.world),
                 )
             barrier(dist)
         train_ds = feature_dataset(
@@ -249,16 +275,63 @@ def fit(
             train_ds,
             config.data.cache_dir,
             device,
-            tc.precision,
+            config.train.precision,
             show_progress=show_progress,
-            views=tc.feature_views,
+            views=config.train.feature_views,
         )
         val_ds = (
-            feature_dataset(model, val_ds, config.data.cache_dir, device, tc.precision, show_progress=show_progress)
+            feature_dataset(
+                model, val_ds, config.data.cache_dir, device, config.train.precision, show_progress=show_progress
+            )
             if val_ds is not None and has_val
             else None
         )
-        workers = 0  # features are in memory
+        workers = 0  # cached features are small reads: no worker processes needed
+    return train_ds, val_ds, frozen or landmarks, workers
+
+
+def fit(
+    config: Config,
+    train_ds: Dataset,
+    val_ds: Dataset | None,
+    classes: Sequence[str],
+    resume: bool = False,
+    show_progress: bool = True,
+    on_epoch: EpochCallback | None = None,
+    on_step: StepCallback | None = None,
+    stop: threading.Event | None = None,
+    log: Callable[[str], None] | None = None,
+    info: dict | None = None,
+    dist: Dist = Dist(),
+) -> FitResult:
+    """Train per ``config``; write ``best.pt``, ``last.pt``, ``history.json`` and ``curves.png`` to its ``out_dir``.
+
+    Under torchrun (``dist.active``) every rank runs this same function: the model is wrapped in
+    DistributedDataParallel, each rank sees its share of every global batch, metrics are summed over ranks,
+    and rank 0 alone writes files and logs.
+    """
+    tc, out_dir = config.train, Path(config.train.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if dist.main:
+        for stale in out_dir.glob(".*.pt.*.tmp"):  # a checkpoint write cut short by a kill: never a checkpoint
+            stale.unlink(missing_ok=True)
+    device = resolve_device(device_for(dist, tc.device))
+    show_progress = show_progress and dist.main
+    log = log or logger.info  # the "vidclf.training.loop" logger unless the caller wants the lines
+    if not dist.main:
+        log = lambda s: None  # noqa: E731
+    torch.manual_seed(tc.seed)
+
+    state = build_state(config, classes, out_dir=out_dir, resume=resume, device=device, main=dist.main, log=log)
+    model, optimizer = state.model, state.optimizer
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
+    result = FitResult(out_dir, history=state.history, best_epoch=state.best_epoch, best_val_acc=state.best_val_acc)
+    bad_epochs, start_epoch = state.bad_epochs, state.start_epoch
+
+    train_ds, val_ds, features, workers = prepare_inputs(
+        config, model, train_ds, val_ds, device=device, dist=dist, show_progress=show_progress, log=log
+    )
+    has_val = val_ds is not None
     train_loader = make_loader(train_ds, tc.batch_size, True, workers, device, tc.seed, dist)
     val_loader = (
         make_loader(val_ds, tc.batch_size, False, workers, device, tc.seed, dist)
@@ -267,7 +340,6 @@ def fit(
     )
     net = DistributedDataParallel(model) if dist.active else model
     spec = InputSpec.from_config(config)
-    features = frozen or landmarks  # the loaders yield per-frame features [B, T, D], not clips
 
     base_lrs = [tc.lr * tc.backbone_lr_scale, tc.lr]  # make_optimizer's groups: backbone, then the rest
     for epoch in range(start_epoch, tc.epochs + 1):
