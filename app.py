@@ -15,8 +15,7 @@ import gradio as gr
 
 from vidclf import hub
 from vidclf.catalog import ModelEntry, PredictorPool, find_models
-from vidclf.config import apply_overrides, load_config
-from vidclf.data.synthetic import make_synthetic_dataset
+from vidclf.config import load_config
 from vidclf.errors import VidclfError
 from vidclf.models.registry import BACKBONES
 from vidclf.plots import confidence_figure, curves_figure, timeline_figure
@@ -29,7 +28,10 @@ from vidclf.serving import (
     check_length,
     model_markdown,
     public_message,
-    resolve_inside,
+    TRAIN_FORM_FIELDS,
+    SYNTHETIC_SOURCE,
+    training_request,
+    wants_timeline,
 )
 from vidclf.training.job import TrainingJob
 from vidclf.video import VIDEO_EXTENSIONS, probe
@@ -37,7 +39,6 @@ from vidclf.video import VIDEO_EXTENSIONS, probe
 ROOT = Path(__file__).resolve().parent
 EXAMPLES_DIR = ROOT / "examples"
 SYNTHETIC_ROOT = ROOT / ".cache" / "vidclf" / "synthetic-dataset"
-TIMELINE_MIN_SECONDS = 8.0  # clips longer than this also get a sliding-window timeline
 
 FRAMES = FrameStore()
 # The dropdown's arrow sits over the end of a long choice: keep the text clear of it, with an ellipsis.
@@ -107,7 +108,7 @@ def predict(video: str | None, model_label: str | None, progress=gr.Progress()):
         progress(0.3, desc="finding the body and the motion")
         p = predictor.predict(video, info=info)
         timeline = None
-        if p.info.duration_s > TIMELINE_MIN_SECONDS:
+        if wants_timeline(p.info):
             progress(0.6, desc=f"timeline of a {p.info.duration_s:.0f} s clip")
             timeline = predictor.timeline(video, info=p.info)
         seconds = time.perf_counter() - t0
@@ -166,65 +167,15 @@ def _split_camel(text: str) -> str:
     return "".join(f" {c}" if c.isupper() and i and text[i - 1].islower() else c for i, c in enumerate(text))
 
 
-def start_training(
-    source,
-    folder,
-    classes,
-    split,
-    val_fraction,
-    backbone,
-    pretrained,
-    freeze,
-    views,
-    frame_input,
-    epochs,
-    lr,
-    batch_size,
-    num_frames,
-    img_size,
-):
+def start_training(*values):
     if not SETTINGS.training_enabled:
         raise user_error("Training is turned off on this server (set VIDCLF_ENABLE_TRAINING=1).")
-    prepare = None
-    if source.startswith("Synthetic"):
-        root, class_list = SYNTHETIC_ROOT, None
-
-        def prepare():
-            if not (SYNTHETIC_ROOT / "README.txt").exists():
-                make_synthetic_dataset(SYNTHETIC_ROOT)
-    else:
-        try:
-            root = resolve_inside(folder or "", SETTINGS.data_roots)
-        except VidclfError as e:
-            raise user_error(e) from None
-        class_list = [c.strip() for c in (classes or "").replace(",", " ").split() if c.strip()] or None
-    out_dir = SETTINGS.runs_dir / "app" / f"{time.strftime('%Y%m%d-%H%M%S')}-{backbone}"
     try:
-        config = apply_overrides(
-            load_config(),
-            {
-                "data_root": str(root),
-                "classes": class_list,
-                "num_classes": 0 if source.startswith("Synthetic") else 10,
-                "split": int(split),
-                "val_fraction": float(val_fraction),
-                "backbone": backbone,
-                "use_pretrained": bool(pretrained),
-                "freeze_backbone": bool(freeze),
-                "feature_views": int(views),
-                "frame_input": frame_input,
-                "epochs": int(epochs),
-                "lr": float(lr),
-                "batch_size": int(batch_size),
-                "num_frames": int(num_frames),
-                "img_size": int(img_size),
-                "out_dir": str(out_dir),
-            },
-        )
+        config, prepare, where = training_request(dict(zip(TRAIN_FORM_FIELDS, values)), SETTINGS, SYNTHETIC_ROOT)
         JOB.start(config, prepare)
     except VidclfError as e:
         raise user_error(e) from None
-    return f"Started: {backbone} on {'the SYNTHETIC set' if prepare else root}, writing {out_dir.name}"
+    return f"Started: {config.model.backbone} on {where}, writing {Path(config.train.out_dir).name}"
 
 
 def stop_training():
@@ -326,8 +277,8 @@ def build_app() -> gr.Blocks:
                 )
             with gr.Row():
                 source = gr.Radio(
-                    ["Synthetic (generated, SYNTHETIC stick figures)", "Server folder"],
-                    value="Synthetic (generated, SYNTHETIC stick figures)",
+                    [SYNTHETIC_SOURCE, "Server folder"],
+                    value=SYNTHETIC_SOURCE,
                     label="Data",
                 )
                 folder = gr.Textbox(

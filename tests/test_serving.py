@@ -52,3 +52,27 @@ def test_a_clip_the_browser_cannot_play_gets_an_h264_copy(tmp_path):
     cap.release()
     assert "".join(chr((code >> 8 * i) & 0xFF) for i in range(4)).lower() in ("avc1", "h264")
     assert browser_preview(copy, tmp_path) is None  # already playable: left as it is
+
+
+def test_the_train_form_is_checked_like_any_hostile_input(tmp_path):
+    from vidclf.serving import SYNTHETIC_SOURCE, TRAIN_FORM_FIELDS, ServeSettings, training_request
+
+    roots = tmp_path / "data"
+    (roots / "ucf" / "A").mkdir(parents=True)
+    settings = ServeSettings(training_enabled=True, data_roots=(roots.resolve(),), runs_dir=tmp_path / "runs")
+    good = dict(
+        zip(TRAIN_FORM_FIELDS, [SYNTHETIC_SOURCE, "", "", 1, 0.2, "pose", False, False, 1, "diff", 3, 1e-3, 4, 8, 64])
+    )
+    config, prepare, where = training_request(good, settings, tmp_path / "synthetic")
+    assert where == "the SYNTHETIC set" and config.data.num_classes == 0 and config.model.backbone == "pose"
+    assert config.data.data_root == str(tmp_path / "synthetic") and prepare is not None
+    assert config.train.out_dir.startswith(str(tmp_path / "runs" / "app"))
+    with pytest.raises(VidclfError, match="split must be a number"):
+        training_request({**good, "split": "1; rm -rf /"}, settings, tmp_path)
+    with pytest.raises(VidclfError, match="outside the allowed"):
+        training_request({**good, "source": "Server folder", "folder": "/etc"}, settings, tmp_path)
+    with pytest.raises(VidclfError, match="backbone must be one of"):
+        training_request({**good, "backbone": "../../evil"}, settings, tmp_path)
+    folder = {**good, "source": "Server folder", "folder": str(roots / "ucf"), "classes": "/etc/passwd, A"}
+    config, prepare, where = training_request(folder, settings, tmp_path)
+    assert config.data.classes == ("/etc/passwd", "A") and prepare is None  # names, checked against the data later

@@ -24,8 +24,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -33,6 +33,7 @@ import numpy as np
 from vidclf.errors import VidclfError
 
 if TYPE_CHECKING:
+    from vidclf.config import Config
     from vidclf.catalog import ModelEntry
     from vidclf.predict import Prediction
     from vidclf.video import VideoInfo
@@ -285,3 +286,90 @@ def browser_preview(
     except (OSError, subprocess.SubprocessError):
         return None
     return out
+
+
+TRAIN_FORM_FIELDS = (
+    "source",
+    "folder",
+    "classes",
+    "split",
+    "val_fraction",
+    "backbone",
+    "pretrained",
+    "freeze",
+    "views",
+    "frame_input",
+    "epochs",
+    "lr",
+    "batch_size",
+    "num_frames",
+    "img_size",
+)
+SYNTHETIC_SOURCE = "Synthetic (generated, SYNTHETIC stick figures)"
+
+
+def training_request(
+    form: dict, settings: ServeSettings, synthetic_root: Path
+) -> tuple[Config, Callable[[], None] | None, str]:
+    """The Train tab's form (hostile until checked) -> ``(config, prepare, what it trains on)``.
+
+    Numbers must be numbers, a folder must lie inside ``settings.data_roots``, classes are names (never read
+    as files), and everything else is checked by the config itself; any problem is a :class:`VidclfError`.
+    ``prepare`` writes the synthetic set the first time it is used.
+    """
+    from vidclf.config import apply_overrides, load_config
+    from vidclf.data.synthetic import make_synthetic_dataset
+
+    def number(name: str, kind: type) -> Any:
+        try:
+            return kind(form[name])
+        except (KeyError, TypeError, ValueError):
+            raise VidclfError(
+                f"the Train form's {name.replace('_', ' ')} must be a number, got {form.get(name)!r}"
+            ) from None
+
+    synthetic = str(form.get("source") or "").startswith("Synthetic")
+    prepare: Callable[[], None] | None = None
+    if synthetic:
+        root, class_list = synthetic_root, None
+
+        def prepare() -> None:
+            if not (synthetic_root / "README.txt").exists():
+                make_synthetic_dataset(synthetic_root)
+    else:
+        root = resolve_inside(str(form.get("folder") or ""), settings.data_roots)
+        text = str(form.get("classes") or "")
+        class_list = [c.strip() for c in text.replace(",", " ").split() if c.strip()] or None
+    backbone = str(form.get("backbone") or "")
+    out_dir = settings.runs_dir / "app" / f"{time.strftime('%Y%m%d-%H%M%S')}-{backbone}"
+    config = apply_overrides(
+        load_config(),
+        {
+            "data_root": str(root),
+            "classes": class_list,
+            "num_classes": 0 if synthetic else 10,
+            "split": number("split", int),
+            "val_fraction": number("val_fraction", float),
+            "backbone": backbone,
+            "use_pretrained": bool(form.get("pretrained")),
+            "freeze_backbone": bool(form.get("freeze")),
+            "feature_views": number("views", int),
+            "frame_input": str(form.get("frame_input") or ""),
+            "epochs": number("epochs", int),
+            "lr": number("lr", float),
+            "batch_size": number("batch_size", int),
+            "num_frames": number("num_frames", int),
+            "img_size": number("img_size", int),
+            "out_dir": str(out_dir),
+        },
+    )
+    return config, prepare, "the SYNTHETIC set" if synthetic else str(root)
+
+
+# Clips longer than this also get a sliding-window timeline.
+TIMELINE_MIN_SECONDS = 8.0
+
+
+def wants_timeline(info: VideoInfo) -> bool:
+    """Whether a clip is long enough for a timeline of what happens when."""
+    return info.duration_s > TIMELINE_MIN_SECONDS
