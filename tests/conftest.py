@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,9 @@ def synthetic_pose_run(synth_root, tmp_path_factory):
     data = training_data(cfg)
     fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
     return out
+
+
+def train_command(synth_root, out, cache, *extra, launcher=(sys.executable,)) -> list[str]:
+    """The command line that trains on the synthetic set into ``out`` (a subprocess: kills and torchrun need one)."""
+    paths = ["--data-root", str(synth_root), "--out-dir", str(out), "--cache-dir", str(cache)]
+    return [*launcher, str(ROOT / "train_cli.py"), "train", *paths, *map(str, extra)]

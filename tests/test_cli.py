@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, train_command
 
 TINY = ["--num-frames", "6", "--img-size", "48", "--lr", "1e-3", "--no-progress", "--batch-size", "4"]
 
@@ -21,24 +21,12 @@ def run(*args, cwd=ROOT):
 
 def test_train_evaluate_predict_end_to_end(synth_root, tmp_path):
     out = tmp_path / "run"
-    r = run(
-        "train",
-        "--data-root",
-        synth_root,
-        "--out-dir",
-        out,
-        "--epochs",
-        "2",
-        "--cache-dir",
-        tmp_path / "c",
-        "--classes",
-        "SynthWave",
-        "SynthSquat",
-        "SynthWalk",
-        *TINY,
-    )
+    classes = ["--classes", "SynthWave", "SynthSquat", "SynthWalk"]
+    r = run(*train_command(synth_root, out, tmp_path / "c", "--epochs", 2, *classes, *TINY, launcher=())[1:])
     assert r.returncode == 0, r.stderr
-    assert "best (epoch" in r.stdout and "last (epoch" in r.stdout  # loss and accuracy of both, as the seed prints
+    assert (
+        "best (epoch" in r.stdout and "last (epoch" in r.stdout
+    )  # loss and accuracy of both, as a run's report prints
     for name in ("best.pt", "last.pt", "history.json", "curves.png", "confusion_best.png", "validation.json"):
         assert (out / name).exists(), name
 
@@ -100,24 +88,10 @@ def test_bad_inputs_give_one_line_errors(synth_root, tmp_path, args, message, ca
 
 def test_predict_reports_a_bad_video_and_goes_on(synth_root, tmp_path):
     out = tmp_path / "run"
-    assert (
-        run(
-            "train",
-            "--data-root",
-            synth_root,
-            "--out-dir",
-            out,
-            "--epochs",
-            "1",
-            "--cache-dir",
-            "none",
-            "--classes",
-            "SynthWave",
-            "SynthSquat",
-            *TINY,
-        ).returncode
-        == 0
+    cmd = train_command(
+        synth_root, out, "none", "--epochs", 1, "--classes", "SynthWave", "SynthSquat", *TINY, launcher=()
     )
+    assert run(*cmd[1:]).returncode == 0
     bad = tmp_path / "notes.mp4"
     bad.write_text("hello")
     good = next((synth_root / "UCF-101" / "SynthWave").glob("*.avi"))

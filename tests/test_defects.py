@@ -47,23 +47,18 @@ def test_reduced_tensors_live_on_the_ranks_device(monkeypatch):
     assert seen == [device]
 
 
+def tiny_config(synth_root, out_dir, **overrides):
+    """Two synthetic classes, tiny clips, one epoch on the CPU, no cache."""
+    base = {"data_root": str(synth_root), "classes": ["SynthWave", "SynthSquat"], "img_size": 32, "epochs": 1,
+            "out_dir": str(out_dir), "cache_dir": None, "device": "cpu"}  # fmt: skip
+    return apply_overrides(load_config(), {**base, **overrides})
+
+
 def test_resume_refuses_a_run_with_other_inputs(synth_root, tmp_path):
     from vidclf.data.dataset import training_data
     from vidclf.training.loop import fit
 
-    cfg = apply_overrides(
-        load_config(),
-        {
-            "data_root": str(synth_root),
-            "classes": ["SynthWave", "SynthSquat"],
-            "num_frames": 4,
-            "img_size": 32,
-            "epochs": 1,
-            "out_dir": str(tmp_path),
-            "cache_dir": None,
-            "device": "cpu",
-        },
-    )
+    cfg = tiny_config(synth_root, tmp_path, num_frames=4)
     data = training_data(cfg)
     fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
     other = apply_overrides(cfg, {"num_frames": 6, "epochs": 2})
@@ -121,19 +116,7 @@ def test_a_killed_write_leaves_no_temporary_checkpoint_behind(synth_root, tmp_pa
 
     stale = tmp_path / ".last.pt.abc123.tmp"
     stale.write_bytes(b"half a checkpoint")
-    cfg = apply_overrides(
-        load_config(),
-        {
-            "data_root": str(synth_root),
-            "classes": ["SynthWave", "SynthSquat"],
-            "num_frames": 2,
-            "img_size": 32,
-            "epochs": 1,
-            "out_dir": str(tmp_path),
-            "cache_dir": None,
-            "device": "cpu",
-        },
-    )
+    cfg = tiny_config(synth_root, tmp_path, num_frames=2)
     data = training_data(cfg)
     fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
     assert not stale.exists()
@@ -228,3 +211,53 @@ def test_a_loaded_model_is_shared_by_request_threads(tmp_path, monkeypatch):
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert len(loads) == 1 and pool.get(p) is first
+
+
+def test_one_prediction_probes_the_clip_once(monkeypatch):
+    """The app used to probe a clip three times (itself, predict, timeline): a lying WebM header made each
+    probe read the whole file."""
+    import app
+    import vidclf.video as video
+
+    calls = []
+    real = video.probe
+    counting = lambda path: calls.append(path) or real(path)  # noqa: E731
+    monkeypatch.setattr(video, "probe", counting)
+    monkeypatch.setattr(app, "probe", counting)
+    long_clip = ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4"  # 12 s: a timeline too
+    label, chart, gallery, timeline, answer = app.predict(str(long_clip), "synthetic", progress=lambda *a, **k: None)
+    assert len(calls) == 1
+    assert timeline.visible is True and "SYNTHETIC" in answer
+
+
+def test_a_hub_download_failure_is_shown_on_the_page(monkeypatch):
+    import app
+    from vidclf import hub
+
+    def offline(name):
+        raise VidclfError("could not reach the Hub for owner/model: no network (see /root/.cache/secret)")
+
+    monkeypatch.setattr(app, "SETTINGS", app.SETTINGS.__class__(hub_model="owner/model"))
+    monkeypatch.setattr(hub, "download_checkpoint", offline)
+    monkeypatch.setattr(app, "_hub_state", {})
+    assert app.hub_checkpoints() == []
+    demo = app.build_app()
+    texts = [
+        getattr(block, "value", "") for block in demo.blocks.values() if isinstance(getattr(block, "value", None), str)
+    ]
+    shown = [t for t in texts if "could not be loaded" in t]
+    assert shown and "no network" in shown[0] and "/root/.cache" not in shown[0]
+
+
+def test_inference_takes_a_gpu_where_there_is_one(monkeypatch):
+    import inspect
+
+    from vidclf import runtime
+    from vidclf.predict import Predictor
+
+    monkeypatch.setattr(runtime.torch.cuda, "is_available", lambda: True)
+    assert (
+        runtime.resolve_device("auto").type == "cuda"
+        and runtime.resolve_precision("auto", runtime.torch.device("cuda")) == "bf16"
+    )
+    assert inspect.signature(Predictor).parameters["device"].default == "auto"

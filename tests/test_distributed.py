@@ -6,48 +6,21 @@ import sys
 
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, train_command
 from vidclf.checkpoint import load_checkpoint
 from vidclf.predict import Predictor
 
 # A frozen backbone keeps BatchNorm out of training: per-rank BatchNorm statistics over half a batch would
 # differ from one process's by design, everything else must match.
-ARGS = [
-    "--num-frames",
-    "6",
-    "--img-size",
-    "48",
-    "--lr",
-    "1e-3",
-    "--no-progress",
-    "--no-augment",
-    "--freeze-backbone",
-    "--batch-size",
-    "4",
-    "--epochs",
-    "1",
-    "--classes",
-    "SynthWave",
-    "SynthSquat",
-    "SynthWalk",
-    "SynthRaiseArms",
-]
+ARGS = (
+    "--num-frames 6 --img-size 48 --lr 1e-3 --no-progress --no-augment --freeze-backbone --batch-size 4 --epochs 1 "
+    "--classes SynthWave SynthSquat SynthWalk SynthRaiseArms"
+).split()
 
 
 def train(synth_root, out, cache, launcher):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        *launcher,
-        str(ROOT / "train_cli.py"),
-        "train",
-        "--data-root",
-        str(synth_root),
-        "--out-dir",
-        str(out),
-        "--cache-dir",
-        str(cache),
-        *ARGS,
-    ]
+    cmd = train_command(synth_root, out, cache, *ARGS, launcher=launcher)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout

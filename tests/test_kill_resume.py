@@ -3,25 +3,12 @@
 import json
 import signal
 import subprocess
-import sys
 import time
 
-from conftest import ROOT
+from conftest import train_command
 from vidclf.checkpoint import load_checkpoint
 
-ARGS = [
-    "--num-frames",
-    "6",
-    "--img-size",
-    "48",
-    "--lr",
-    "1e-3",
-    "--no-progress",
-    "--classes",
-    "SynthWave",
-    "SynthSquat",
-    "--no-augment",
-]
+ARGS = "--num-frames 6 --img-size 48 --lr 1e-3 --no-progress --classes SynthWave SynthSquat --no-augment".split()
 
 
 EPOCHS = 20  # an epoch here takes 0.2-1 s: enough of them that the kill always lands mid-run
@@ -36,20 +23,7 @@ def _epochs_done(history_file) -> int:
 
 def test_sigkill_mid_training_then_resume(synth_root, tmp_path):
     out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        str(ROOT / "train_cli.py"),
-        "train",
-        "--data-root",
-        str(synth_root),
-        "--out-dir",
-        str(out),
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--epochs",
-        str(EPOCHS),
-        *ARGS,
-    ]
+    cmd = train_command(synth_root, out, tmp_path / "cache", "--epochs", EPOCHS, *ARGS)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while _epochs_done(out / "history.json") < 2 and time.time() < deadline and proc.poll() is None:
