@@ -261,3 +261,47 @@ def test_inference_takes_a_gpu_where_there_is_one(monkeypatch):
         and runtime.resolve_precision("auto", runtime.torch.device("cuda")) == "bf16"
     )
     assert inspect.signature(Predictor).parameters["device"].default == "auto"
+
+
+def test_one_queued_listener_predicts_and_an_idle_page_sends_nothing():
+    """A click and an upload were two listeners (twice the documented concurrency, two predictions per clip),
+    and the training timer ticked through the queue from every open tab with training off."""
+    import app
+
+    config = app.build_app().config
+    predicting = [d for d in config["dependencies"] if d.get("api_name") == "predict"]
+    assert len(predicting) == 1
+    assert {event for _, event in predicting[0]["targets"]} == {"click", "upload", "stop_recording"}
+    assert not any(d.get("api_name") == "predict_on_upload" for d in config["dependencies"])
+    timers = [c for c in config["components"] if c["type"] == "timer"]
+    assert timers and not any(c["props"].get("active") for c in timers)
+
+
+def test_evaluate_val_takes_the_checkpoints_own_groups_and_out_keeps_every_result(synth_root, tmp_path, capsys):
+    import dataclasses
+    import json
+
+    from train_cli import main
+    from vidclf.data.dataset import training_data
+    from vidclf.training.loop import fit
+
+    cfg = tiny_config(synth_root, tmp_path / "a", num_frames=2)
+    data = training_data(cfg)
+    fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    ck = load_checkpoint(tmp_path / "a" / "best.pt")
+    held = list(data.split.val_groups)
+    save_checkpoint(
+        tmp_path / "a" / "best.pt", dataclasses.replace(ck, info={"val_groups": held})
+    )  # as train records it
+    others = [g for g in ("g02", "g03", "g05", "g06") if g not in held]  # the other training groups of split 1
+    # the run's config would now pick other groups; the checkpoint's record of what it held out must win
+    moved = dataclasses.replace(ck, info={**ck.info, "val_groups": others})
+    save_checkpoint(tmp_path / "b" / "best.pt", moved)
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "b" / "best.pt"), "--data-root", str(synth_root),
+                 "--subset", "val", "--json"]) == 0  # fmt: skip
+    assert len(others) > len(held)  # so the count tells which groups were evaluated
+    assert json.loads(capsys.readouterr().out)["num_clips"] == 2 * 3 * len(others)  # 2 classes x 3 clips a group
+    out = tmp_path / "ev"
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "a" / "best.pt"), str(tmp_path / "b" / "best.pt"),
+                 "--data-root", str(synth_root), "--subset", "val", "--out", str(out), "--json"]) == 0  # fmt: skip
+    assert sorted(p.name for p in out.glob("eval_*.json")) == ["eval_a_best.json", "eval_b_best.json"]
