@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 import torch
 
@@ -25,7 +24,7 @@ from vidclf.data.landmarks import POSE_MAX_SIDE, landmarks_beside
 from vidclf.reps import Repetitions, count_repetitions, frame_signal
 from vidclf.runtime import autocast, resolve_device, resolve_precision
 from vidclf.sampling import paired, paired_indices, uniform_indices, window_starts
-from vidclf.video import VideoInfo, fit_within, load_clip, probe, read_all_frames, read_frames
+from vidclf.video import VideoInfo, fit_within, load_clip, probe, read_all_frames, read_frames, resize_frame
 
 DISPLAY_MAX_SIDE = POSE_MAX_SIDE  # frames are decoded at most this large: what BlazePose is given in training too
 SIGNAL_DECODE_SIZE = (48, 64)  # every frame is read this small for counting repetitions
@@ -134,16 +133,8 @@ class _Stream:
 
     def pixels(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 ``[T(*2), H, W, 3]`` -> the model's normalised input ``[T, C, S, S]``."""
-        size = self.spec.img_size
-        resized = np.stack(
-            [
-                cv2.resize(
-                    f, (size, size), interpolation=cv2.INTER_AREA if min(f.shape[:2]) > size else cv2.INTER_LINEAR
-                )
-                for f in frames
-            ]
-        )  # the interpolation video.load_clip uses in training
-        return self.transform(resized)
+        size = (self.spec.img_size, self.spec.img_size)
+        return self.transform(np.stack([resize_frame(f, size) for f in frames]))
 
     @torch.inference_mode()
     def logits(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -175,10 +166,6 @@ class Predictor:
     @property
     def classes(self) -> tuple[str, ...]:
         return self.checkpoint.classes
-
-    @property
-    def has_pose(self) -> bool:
-        return any(s.pose for s, _ in self.streams)
 
     def _pose_estimator(self):
         with self._estimator_lock:

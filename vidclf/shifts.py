@@ -16,6 +16,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from vidclf.video import read_all_frames
+
 Shift = Callable[[np.ndarray], np.ndarray]
 
 
@@ -97,15 +99,7 @@ def h264_low_bitrate(frames: np.ndarray, kbps: int = 120, fps: float = 25.0) -> 
             str(out),
         ]
         subprocess.run(cmd, input=np.ascontiguousarray(frames[:, :h2, :w2]).tobytes(), check=True, capture_output=True)
-        cap = cv2.VideoCapture(str(out))
-        decoded = []
-        while True:
-            ok, f = cap.read()
-            if not ok:
-                break
-            decoded.append(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
-        cap.release()
-    return np.stack(decoded)
+        return read_all_frames(out)
 
 
 def half_speed(frames: np.ndarray) -> np.ndarray:

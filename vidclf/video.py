@@ -99,11 +99,17 @@ def _to_rgb(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
         frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
     else:
         frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-    if size is not None and frame.shape[:2] != size:
-        h, w = size
-        shrinking = h < frame.shape[0] and w < frame.shape[1]
-        frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-    return frame
+    return resize_frame(frame, size) if size is not None else frame
+
+
+def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``frame`` at ``size=(H, W)``: area averaging when it shrinks both sides, bilinear otherwise. The one
+    resize rule of decoding, training and prediction."""
+    if frame.shape[:2] == size:
+        return frame
+    h, w = size
+    shrinking = h < frame.shape[0] and w < frame.shape[1]
+    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
 class _StreamEnded(Exception):

@@ -232,10 +232,10 @@ def prepare_inputs(
     cached per-frame features ``[T, D]`` (computed once, :mod:`vidclf.training.features`); the pose stream's
     datasets already hold landmark features; a trainable backbone reads clips ``[T, C, H, W]``."""
     log = log or logger.info
-    has_val = val_ds is not None and len(cast(Sized, val_ds)) > 0
-    if not has_val:
-        log("no validation clips: 'best' is chosen by training accuracy")
+    if val_ds is not None and len(cast(Sized, val_ds)) == 0:
         val_ds = None
+    if val_ds is None:
+        log("no validation clips: 'best' is chosen by training accuracy")
     landmarks = get_backbone(config.model.backbone).input == "landmarks"
     frozen = config.train.freeze_backbone and not landmarks
     workers = config.data.num_workers
@@ -259,7 +259,7 @@ def prepare_inputs(
                 shard=(dist.rank, dist.world),
                 views=config.train.feature_views,
             )
-            if val_ds is not None and has_val:
+            if val_ds is not None:
                 feature_dataset(
                     model,
                     val_ds,
@@ -283,7 +283,7 @@ def prepare_inputs(
             feature_dataset(
                 model, val_ds, config.data.cache_dir, device, config.train.precision, show_progress=show_progress
             )
-            if val_ds is not None and has_val
+            if val_ds is not None
             else None
         )
         workers = 0  # cached features are small reads: no worker processes needed
@@ -331,12 +331,9 @@ def fit(
     train_ds, val_ds, features, workers = prepare_inputs(
         config, model, train_ds, val_ds, device=device, dist=dist, show_progress=show_progress, log=log
     )
-    has_val = val_ds is not None
     train_loader = make_loader(train_ds, tc.batch_size, True, workers, device, tc.seed, dist)
     val_loader = (
-        make_loader(val_ds, tc.batch_size, False, workers, device, tc.seed, dist)
-        if val_ds is not None and has_val
-        else None
+        make_loader(val_ds, tc.batch_size, False, workers, device, tc.seed, dist) if val_ds is not None else None
     )
     net = DistributedDataParallel(model) if dist.active else model
     spec = InputSpec.from_config(config)
