@@ -18,7 +18,7 @@ from vidclf.catalog import ModelEntry, PredictorPool, find_models
 from vidclf.config import load_config
 from vidclf.errors import VidclfError
 from vidclf.models.registry import BACKBONES
-from vidclf.plots import confidence_figure, curves_figure, timeline_figure
+from vidclf.plots import confidence_figure, curves_figure
 from vidclf.overlay import skeleton_frames
 from vidclf.serving import (
     FrameStore,
@@ -32,6 +32,7 @@ from vidclf.serving import (
     SYNTHETIC_SOURCE,
     training_request,
     wants_timeline,
+    when_figure,
 )
 from vidclf.training.job import TrainingJob
 from vidclf.video import VIDEO_EXTENSIONS, probe
@@ -105,21 +106,16 @@ def predict(video: str | None, model_label: str | None, progress=gr.Progress()):
         check_length(info, SETTINGS.max_seconds)
         progress(0.15, desc="loading the model")
         predictor = POOL.get(entry.path)
-        progress(0.3, desc="finding the body and the motion")
-        p = predictor.predict(video, info=info)
-        timeline = None
-        if wants_timeline(p.info):
-            progress(0.6, desc=f"timeline of a {p.info.duration_s:.0f} s clip")
-            timeline = predictor.timeline(video, info=p.info)
+        long_clip = wants_timeline(info)
+        what = f"a timeline of {info.duration_s:.0f} s, " if long_clip else ""
+        progress(0.3, desc=f"finding the body, the motion, {what}the repetitions")
+        p = predictor.predict(video, info=info, timeline=long_clip)
         seconds = time.perf_counter() - t0
     except VidclfError as e:
         raise user_error(e) from None
     gallery = FRAMES.write(skeleton_frames(p.frames, p.landmarks), [f"{i / p.info.fps:.1f} s" for i in p.indices])
-    timeline_plot = (
-        gr.Plot(timeline_figure(timeline.times, timeline.probs, timeline.classes), visible=True)
-        if timeline is not None
-        else gr.Plot(None, visible=False)
-    )
+    when = when_figure(p)
+    timeline_plot = gr.Plot(when[0], label=when[1], visible=True) if when else gr.Plot(None, visible=False)
     details = (
         f"{answer_markdown(p, entry)}  \n"
         f"*{entry.description}*. {len(p.indices)} frames sampled from {p.info.num_frames} ({p.info.duration_s:.1f} s "

@@ -213,21 +213,37 @@ def test_a_loaded_model_is_shared_by_request_threads(tmp_path, monkeypatch):
     assert len(loads) == 1 and pool.get(p) is first
 
 
-def test_one_prediction_probes_the_clip_once(monkeypatch):
+def test_one_prediction_probes_the_clip_once_and_decodes_it_in_one_pass(monkeypatch):
     """The app used to probe a clip three times (itself, predict, timeline): a lying WebM header made each
-    probe read the whole file."""
+    probe read the whole file. Then it decoded it three times: the sampled frames, the frames counted for
+    repetitions, the timeline's frames."""
     import app
     import vidclf.video as video
 
-    calls = []
-    real = video.probe
+    calls, opened = [], []
+    real, real_open = video.probe, video._open
     counting = lambda path: calls.append(path) or real(path)  # noqa: E731
     monkeypatch.setattr(video, "probe", counting)
     monkeypatch.setattr(app, "probe", counting)
+    monkeypatch.setattr(video, "_open", lambda path: opened.append(path) or real_open(path))
     long_clip = ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4"  # 12 s: a timeline too
     label, chart, gallery, timeline, answer = app.predict(str(long_clip), "synthetic", progress=lambda *a, **k: None)
     assert len(calls) == 1
-    assert timeline.visible is True and "SYNTHETIC" in answer
+    assert len(opened) == 2  # the probe, then one decoding pass
+    assert timeline.visible is True and "SYNTHETIC" in answer and "repetition" in answer
+
+
+def test_a_header_that_overstates_the_length_costs_a_second_pass_not_an_error(tmp_path):
+    from vidclf.predict import Predictor
+    from vidclf.video import VideoInfo, probe
+
+    clip = ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4"
+    true = probe(clip)
+    lying = VideoInfo(true.num_frames * 3, true.fps, true.width, true.height, False)
+    p = Predictor(ROOT / "weights" / "synthetic.pt").predict(clip, info=lying, timeline=True)
+    assert p.info.num_frames == true.num_frames and p.info.counted
+    assert max(p.indices) < true.num_frames and p.timeline is not None
+    assert p.timeline.times[-1] < true.duration_s
 
 
 def test_a_hub_download_failure_is_shown_on_the_page(monkeypatch):

@@ -27,6 +27,15 @@ def test_a_partial_repetition_at_the_end_moves_the_count_by_at_most_one(cycles):
     assert abs(count_repetitions(frame_signal(frames), 25.0).count - cycles) <= 0.5
 
 
+@pytest.mark.parametrize("action", ["SynthSquat", "SynthJumpingJack"])
+def test_a_single_repetition_is_one(action):
+    frames, _ = render_clip_with_landmarks(action, 5, 1, num_frames=60, cycles=1, size=(96, 128))
+    reps = count_repetitions(frame_signal(frames), 25.0)
+    assert reps.count == 1 and reps.period_s is None
+    ((start, end),) = reps.times
+    assert 0.3 < start < 1.2 < end < 2.1  # the movement is out of its rest pose around the middle of the clip
+
+
 def test_no_repetition_is_invented():
     still = np.full((100, 96, 128, 3), 120, np.uint8)
     noise = (np.random.default_rng(0).random((100, 96, 128, 3)) * 255).astype(np.uint8)
@@ -43,3 +52,29 @@ def test_prediction_carries_the_count(tmp_path):
     p = Predictor(ROOT / "weights" / "synthetic.pt").predict_frames(frames, fps=25.0)
     d = p.to_dict()
     assert d["reps"] == 5 and len(d["rep_times"]) == 5 and d["rep_period_s"] == pytest.approx(1.2, rel=0.1)
+
+
+def test_the_repetitions_are_marked_where_they_happen():
+    from conftest import ROOT
+    from vidclf.predict import Predictor
+    from vidclf.serving import when_figure
+
+    frames, _ = render_clip_with_landmarks("SynthSquat", 90, 1, num_frames=150, cycles=5, size=(96, 96))
+    p = Predictor(ROOT / "weights" / "synthetic.pt").predict_frames(frames, fps=25.0)
+    fig, title = when_figure(p)
+    shaded = [(s.x0, s.x1) for s in fig.layout.shapes]
+    assert shaded == p.reps.times and len(shaded) == 5 and "repetition" in title
+    assert [a.text for a in fig.layout.annotations] == ["1", "2", "3", "4", "5"]
+
+
+def test_a_long_clip_shows_its_timeline_with_the_repetitions_shaded():
+    from conftest import ROOT
+    from vidclf.predict import Predictor
+    from vidclf.serving import when_figure
+
+    clip = ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4"
+    p = Predictor(ROOT / "weights" / "synthetic.pt").predict(clip, timeline=True)
+    fig, title = when_figure(p)
+    assert p.timeline is not None and len(fig.data) >= 2  # a line per class
+    assert p.reps.found and len(fig.layout.shapes) == p.reps.count
+    assert title.startswith("When does each exercise happen") and title.endswith("repetitions shaded)")

@@ -1,9 +1,10 @@
 """Classify videos with a trained checkpoint: load once, then predict file after file.
 
 A checkpoint is one stream (a CNN-LSTM on pixels, or the pose stream's LSTM on BlazePose landmarks) or a
-late fusion of several. Whatever the streams, a clip is probed once and decoded in one pass: the frames
-every stream samples are read together, at most :data:`DISPLAY_MAX_SIDE` pixels on their longer side, and
-each stream takes its own from them.
+late fusion of several. Whatever the streams, a clip is probed once and decoded in one pass
+(:func:`vidclf.video.decode_pass`): the frames every stream samples, at most :data:`DISPLAY_MAX_SIDE` pixels
+on their longer side (each stream takes its own from them); every frame of the first two minutes small, for
+counting repetitions; and, for a timeline, the frames of its windows at most :data:`TIMELINE_MAX_SIDE`.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from vidclf.data.landmarks import POSE_MAX_SIDE, landmarks_beside
 from vidclf.reps import Repetitions, count_repetitions, frame_signal
 from vidclf.runtime import autocast, resolve_device, resolve_precision
 from vidclf.sampling import paired, paired_indices, uniform_indices, window_starts
-from vidclf.video import VideoInfo, fit_within, load_clip, probe, read_all_frames, read_frames, resize_frame
+from vidclf.errors import VideoError
+from vidclf.video import StreamEnded, VideoInfo, decode_pass, fit_within, probe, resize_frame
 
 DISPLAY_MAX_SIDE = POSE_MAX_SIDE  # frames are decoded at most this large: what BlazePose is given in training too
 SIGNAL_DECODE_SIZE = (48, 64)  # every frame is read this small for counting repetitions
 COUNT_MAX_SECONDS = 120.0  # repetitions are counted in the first two minutes
 TIMELINE_MAX_SIDE = 320  # a timeline reads hundreds of frames: this small
+TIMELINE_POSE_FRAMES = 240  # a pose stream's timeline estimates at most this many frames
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Prediction:
     pose_found: float | None = None  # share of the pose stream's frames with a person
     score: float = 0.0  # evidence that the clip is one of the classes: log-sum-exp of the fused logits
     reps: Repetitions | None = None  # the repetitions of the movement (vidclf.reps)
+    timeline: Timeline | None = None  # what happens when, for a clip predicted with ``timeline=True``
 
     def top(self, k: int = 5) -> list[tuple[str, float]]:
         return sorted(self.probs.items(), key=lambda kv: -kv[1])[:k]
@@ -183,22 +187,37 @@ class Predictor:
             return every[np.minimum(indices, len(every) - 1)]
         return self._pose_estimator()(frames)
 
-    def predict(self, path: str | os.PathLike, info: VideoInfo | None = None) -> Prediction:
-        """Sample, decode and classify one video file (``info``: its probe, if the caller has it). Raises
+    def predict(self, path: str | os.PathLike, info: VideoInfo | None = None, *, timeline: bool = False) -> Prediction:
+        """Sample, decode and classify one video file, count its repetitions, and with ``timeline`` score its
+        windows too, all from one decoding pass (``info``: the clip's probe, if the caller has it). Raises
         ``VideoError`` for files that are not videos."""
         t0 = time.perf_counter()
-        wanted: dict[int, list[int]] = {}
+        info = info or probe(path)
+        try:
+            return self._predict_file(path, info, timeline=timeline, t0=t0)
+        except StreamEnded as e:
+            # The header over-stated the length; the pass read to the true end: sample that length instead.
+            if e.frames_read < 1:
+                raise VideoError(f"{Path(path).name} has no decodable video frames (corrupt or truncated)") from None
+            info = VideoInfo(e.frames_read, info.fps, info.width, info.height, True)
+            return self._predict_file(path, info, timeline=timeline, t0=t0)
 
-        def union(length: int, _: int) -> list[int]:
-            for i, (stream, _w) in enumerate(self.streams):
-                wanted[i] = stream.indices(length)
-            return sorted({j for idx in wanted.values() for j in idx})
-
-        clip = load_clip(Path(path), 1, None, sampler=union, max_side=DISPLAY_MAX_SIDE, info=info)
-        p = self._classify(clip.frames, clip.indices, wanted, clip.info, t0, path=path)
-        small = read_all_frames(path, SIGNAL_DECODE_SIZE, max_frames=int(COUNT_MAX_SECONDS * clip.info.fps))
-        reps = count_repetitions(frame_signal(small), clip.info.fps)
-        return dataclasses.replace(p, reps=reps, seconds=time.perf_counter() - t0)
+    def _predict_file(self, path: str | os.PathLike, info: VideoInfo, *, timeline: bool, t0: float) -> Prediction:
+        wanted = {i: stream.indices(info.num_frames) for i, (stream, _) in enumerate(self.streams)}
+        sample = sorted({j for idx in wanted.values() for j in idx})
+        display = fit_within(info, DISPLAY_MAX_SIDE)
+        sizes: dict[int, tuple[int, int] | None] = {j: display for j in sample}
+        plan = self._timeline_plan(info) if timeline else None
+        if plan is not None:
+            for j in plan.indices:
+                sizes.setdefault(j, fit_within(info, TIMELINE_MAX_SIDE))
+        kept, every = decode_pass(
+            path, sizes, every_size=SIGNAL_DECODE_SIZE, every_limit=int(COUNT_MAX_SECONDS * info.fps)
+        )
+        p = self._classify(np.stack([kept[j] for j in sample]), sample, wanted, info, t0, path=path)
+        reps = count_repetitions(frame_signal(every), info.fps)
+        scored = self._timeline(plan, kept, path, info) if plan is not None else None
+        return dataclasses.replace(p, reps=reps, timeline=scored, seconds=time.perf_counter() - t0)
 
     def predict_frames(self, frames: np.ndarray, fps: float = 25.0) -> Prediction:
         """Classify a clip already in memory: uint8 RGB ``[N, H, W, 3]``, every frame of it."""
@@ -277,20 +296,10 @@ class Predictor:
             score=score,
         )
 
-    def timeline(
-        self,
-        path: str | os.PathLike,
-        window_s: float = 4.0,
-        max_windows: int = 24,
-        batch: int = 8,
-        info: VideoInfo | None = None,
-        max_pose_frames: int = 240,
-    ) -> Timeline | None:
-        """Probabilities of ``window_s``-second windows across a clip, or None if the clip is not longer than
-        two windows. Each window is sampled like a whole clip by every stream; all windows' frames are
-        decoded in one pass, and a pose stream estimates each frame once however many windows share it.
-        """
-        info = info or probe(path)
+    def _timeline_plan(self, info: VideoInfo, window_s: float = 4.0, max_windows: int = 24) -> _TimelinePlan | None:
+        """Which frames each stream reads in each ``window_s``-second window, or None if the clip is not
+        longer than two windows. Each window is sampled like a whole clip by every stream, at most
+        ``max_windows`` windows."""
         longest = max(s.spec.num_frames for s, _ in self.streams)
         window = max(longest, int(round(window_s * info.fps)))
         if info.num_frames < 2 * window:
@@ -298,9 +307,9 @@ class Predictor:
         stride = max(window // 2, (info.num_frames - window) // max(max_windows - 1, 1) + 1)
         starts = window_starts(info.num_frames, window, stride)
         plans = []
-        # Pose estimation costs ~25 ms a frame: a pose stream's windows share one grid of at most
-        # max_pose_frames frames across the clip, so a long clip costs a bounded number of estimates.
-        grid = sorted(set(uniform_indices(info.num_frames, min(info.num_frames, max_pose_frames))))
+        # Pose estimation costs ~17 ms a frame: a pose stream's windows share one grid of at most
+        # TIMELINE_POSE_FRAMES frames across the clip, so a long clip costs a bounded number of estimates.
+        grid = sorted(set(uniform_indices(info.num_frames, min(info.num_frames, TIMELINE_POSE_FRAMES))))
         for stream, _ in self.streams:
             if stream.pose:
                 per_window = []
@@ -313,24 +322,45 @@ class Predictor:
             if stream.spec.pair_gap:
                 per_window = [paired_indices(w, stream.spec.pair_gap, info.num_frames) for w in per_window]
             plans.append(per_window)
-        wanted = sorted({i for plan in plans for w in plan for i in w})
-        # Hundreds of frames: read them small (a pixel stream shrinks them to its own size anyway).
-        frames = read_frames(path, wanted, fit_within(info, TIMELINE_MAX_SIDE))
-        row = {idx: k for k, idx in enumerate(wanted)}
-        fused = torch.zeros(len(starts), len(self.classes))
+        times = [(s + window / 2) / info.fps for s in starts]
+        return _TimelinePlan(times, plans)
+
+    def _timeline(
+        self, plan: _TimelinePlan, kept: dict[int, np.ndarray], path: str | os.PathLike, info: VideoInfo, batch: int = 8
+    ) -> Timeline:
+        """Fused class probabilities of every window of ``plan``, from the decoded frames ``kept`` by index. A pose
+        stream estimates each frame once however many windows share it."""
+        size = fit_within(info, TIMELINE_MAX_SIDE) or (info.height, info.width)
+
+        def frames(indices: list[int]) -> np.ndarray:
+            # a frame the prediction itself sampled was kept larger: bring it to the timeline's size
+            return np.stack([resize_frame(kept[i], size) for i in indices])
+
+        fused = torch.zeros(len(plan.times), len(self.classes))
         estimated: dict[tuple[int, ...], np.ndarray] = {}
-        for (stream, weight), plan in zip(self.streams, plans):
+        for (stream, weight), per_window in zip(self.streams, plan.per_stream):
             if stream.pose:
                 from vidclf.models.pose import normalize_landmarks
 
-                needed = sorted({i for w in plan for i in w})
-                if tuple(needed) not in estimated:
-                    estimated[tuple(needed)] = self._landmarks(frames[[row[i] for i in needed]], path, needed)
-                marks = dict(zip(needed, estimated[tuple(needed)]))
-                inputs = [torch.from_numpy(normalize_landmarks(np.stack([marks[i] for i in w]))) for w in plan]
+                needed = tuple(sorted({i for w in per_window for i in w}))
+                if needed not in estimated:
+                    estimated[needed] = self._landmarks(frames(list(needed)), path, list(needed))
+                marks = dict(zip(needed, estimated[needed]))
+                inputs = [torch.from_numpy(normalize_landmarks(np.stack([marks[i] for i in w]))) for w in per_window]
             else:
-                inputs = [stream.pixels(frames[[row[i] for i in w]]) for w in plan]
+                inputs = [stream.pixels(frames(w)) for w in per_window]
             out = [stream.logits(torch.stack(inputs[b : b + batch])) for b in range(0, len(inputs), batch)]
             fused += weight * torch.cat(out)
-        times = [(s + window / 2) / info.fps for s in starts]
-        return Timeline(times, fused.softmax(-1).numpy(), self.classes)
+        return Timeline(plan.times, fused.softmax(-1).numpy(), self.classes)
+
+
+@dataclass(frozen=True)
+class _TimelinePlan:
+    """The windows of a timeline: their centres in seconds, and per stream the frame indices of each window."""
+
+    times: list[float]
+    per_stream: list[list[list[int]]]
+
+    @property
+    def indices(self) -> list[int]:
+        return sorted({i for plan in self.per_stream for w in plan for i in w})

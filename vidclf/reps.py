@@ -4,7 +4,11 @@ A clip's per-frame signal (every frame, shrunk to a small grey image: what moves
 its main directions of change (PCA). A repeated movement makes them periodic: the **period** is the first
 strong peak of their autocorrelation (the 1-D view of RepNet's temporal self-similarity), its height the
 **confidence**, and each **repetition** is one peak of the most periodic component, at least 0.6 periods
-after the previous one. Too little periodicity, or fewer than two peaks, is "no repetition found".
+after the previous one.
+
+One repetition has no period: a clip without one is searched for a **single movement** instead, the main
+direction of change leaving a level and coming back to it (one squat, one pull-up). Neither a period nor a
+single movement is "no repetition found".
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ import numpy as np
 
 SIGNAL_SIZE = (24, 32)  # (H, W) of the grey frames the signal is made of
 MIN_CONFIDENCE = 0.3
+# A single movement: its direction carries this share of all change (noise spreads over every direction),
+# it goes this far from the clip's ends (a share of its range) and comes back this close to where it began.
+SINGLE_MIN_SHARE = 0.3
+SINGLE_MIN_EXCURSION = 0.6
+SINGLE_MAX_END_GAP = 0.4
 
 
 @dataclass(frozen=True)
@@ -52,16 +61,22 @@ def frame_signal(frames: np.ndarray) -> np.ndarray:
     return x - x.mean(1, keepdims=True)
 
 
-def _components(signal: np.ndarray, fps: float, max_period_s: float, k: int = 3) -> np.ndarray:
-    """``[T, D]`` -> ``[k, T]``: the signal's main directions of change over time, slow drift removed."""
+def _principal(signal: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """``[T, D]`` -> the directions of change over time ``[min(T, D), T]`` (largest first) and each one's share
+    of all change, the signal smoothed over ~0.1 s first (sensor noise is not a movement)."""
     x = signal - signal.mean(0)
-    # smooth over ~0.1 s: sensor noise is not a movement
     width = max(1, int(round(0.1 * fps)))
     if width > 1:
         kernel = np.ones(width) / width
         x = np.apply_along_axis(lambda c: np.convolve(c, kernel, mode="same"), 0, x)
     u, s, _ = np.linalg.svd(x, full_matrices=False)
-    comps = (u[:, :k] * s[:k]).T
+    total = float((s**2).sum())
+    return (u * s).T, (s**2) / total if total > 0 else np.zeros_like(s)
+
+
+def _components(signal: np.ndarray, fps: float, max_period_s: float, k: int = 3) -> np.ndarray:
+    """``[T, D]`` -> ``[k, T]``: the signal's main directions of change over time, slow drift removed."""
+    comps = _principal(signal, fps)[0][:k].copy()
     # remove drift slower than the longest period (a hand-held camera that wanders)
     win = int(round(2 * max_period_s * fps)) | 1
     if win < comps.shape[1]:
@@ -90,8 +105,10 @@ def count_repetitions(
     t = len(signal)
     max_lag = min(int(max_period_s * fps), (2 * t) // 3)  # two repetitions in a clip: a period up to 2/3 of it
     min_lag = max(2, int(round(min_period_s * fps)))
-    if t < 8 or max_lag <= min_lag:
+    if t < 8:
         return Repetitions(0)
+    if max_lag <= min_lag:
+        return _single_movement(signal, fps)
     comps = _components(signal, fps, max_period_s)
     energy = (comps**2).sum(1)
     if energy.sum() <= 1e-9:
@@ -107,19 +124,19 @@ def count_repetitions(
         if window[i] >= window[i - 1] and window[i] >= window[i + 1] and window[i] > 0
     ]
     if not peaks:
-        return Repetitions(0)
+        return _single_movement(signal, fps)
     best = max(window[i] for i in peaks)
     # the first peak nearly as high as the highest: a period, not a multiple of it
     first = next(i for i in peaks if window[i] >= 0.8 * best)
     period = int(lags[first])
     confidence = float(np.clip(window[first], 0.0, 1.0))
     if confidence < MIN_CONFIDENCE:
-        return Repetitions(0, period_s=period / fps, confidence=confidence)
+        return _single_movement(signal, fps)
     main = comps[int(np.argmax([a[period] * w for a, w in zip(acs, weights)]))]
     # a repetition is one peak of the main component, whichever of its two extremes is the sharper
     peaks = _peaks(main, period) if _sharpness(main) >= _sharpness(-main) else _peaks(-main, period)
     if len(peaks) < 2:
-        return Repetitions(0, period_s=period / fps, confidence=confidence)
+        return _single_movement(signal, fps)
     # The movement spans from half a period before its first peak to half a period after its last (within
     # the clip); the count is that span in periods. Counting peaks alone would count the rest pose at both
     # ends of a clip of whole repetitions, which is one more than the repetitions.
@@ -132,6 +149,33 @@ def count_repetitions(
         step = (end - start) / count
         bounds = [(start + i * step, start + (i + 1) * step) for i in range(count)]
     return Repetitions(count, [(a / fps, b / fps) for a, b in bounds], period / fps, confidence)
+
+
+def _single_movement(signal: np.ndarray, fps: float) -> Repetitions:
+    """One repetition if the main direction of change leaves the level of the clip's ends and comes back to
+    it, else none. Its confidence is how far it goes (a share of its range) beyond the ends' level."""
+    comps, share = _principal(signal, fps)
+    c = comps[0]
+    t, k = len(c), max(2, len(c) // 10)
+    span = float(c.max() - c.min())
+    if share[0] < SINGLE_MIN_SHARE or span <= 1e-6:
+        return Repetitions(0)
+    c = (c - c.min()) / span
+    start, end = float(c[:k].mean()), float(c[-k:].mean())
+    level = (start + end) / 2
+    d = c - level if (c - level).max() >= (level - c).max() else level - c  # the movement's side of the level
+    top = int(np.argmax(d))
+    excursion = float(d[top] - max(d[:k].mean(), d[-k:].mean()))
+    if abs(start - end) > SINGLE_MAX_END_GAP or excursion < SINGLE_MIN_EXCURSION or not 0.15 * t <= top <= 0.85 * t:
+        return Repetitions(0)
+    # it lasts while it is more than half-way out
+    half = d[top] / 2
+    a, b = top, top
+    while a > 0 and d[a - 1] > half:
+        a -= 1
+    while b < t - 1 and d[b + 1] > half:
+        b += 1
+    return Repetitions(1, [(a / fps, (b + 1) / fps)], None, min(1.0, excursion))
 
 
 def _sharpness(c: np.ndarray) -> float:

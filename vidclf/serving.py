@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from vidclf.config import Config
     from vidclf.catalog import ModelEntry
     from vidclf.predict import Prediction
+    from vidclf.reps import Repetitions
     from vidclf.video import VideoInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,11 +102,7 @@ def answer_markdown(p: Prediction, entry: ModelEntry) -> str:
         )
     lines = [head]
     if p.known and p.reps is not None:
-        lines.append(
-            f"**{p.reps.count} repetitions**, about one every {p.reps.period_s:.1f} s (counted from the motion)."
-            if p.reps.found
-            else "No repetition found (counting needs two or more)."
-        )
+        lines.append(reps_words(p.reps))
     if p.deciding_stream:
         parts = ", ".join(f"{name}: {probs[p.label]:.0%}" for name, probs in p.streams.items())
         lines.append(
@@ -116,6 +113,32 @@ def answer_markdown(p: Prediction, entry: ModelEntry) -> str:
     if entry.synthetic:
         lines.append("These are SYNTHETIC classes (stick figures made by vidclf).")
     return "  \n".join(lines)
+
+
+def when_figure(p: Prediction) -> tuple[Any, str] | None:
+    """The chart of when things happen in the clip, and its title: the timeline with the repetitions shaded
+    for a long clip, the repetitions alone for a short one; None when there is neither."""
+    from vidclf.plots import repetitions_figure, timeline_figure
+
+    rep_times = p.reps.times if p.reps is not None and p.known else []
+    if p.timeline is not None:
+        title = "When does each exercise happen? (4-second windows"
+        title += ", repetitions shaded)" if rep_times else ")"
+        tl = p.timeline
+        return timeline_figure(tl.times, tl.probs, tl.classes, rep_times=rep_times), title
+    if rep_times:
+        return repetitions_figure(p.info.duration_s, rep_times), "When each repetition happened"
+    return None
+
+
+def reps_words(reps: Repetitions) -> str:
+    """How many repetitions, in a sentence."""
+    if not reps.found:
+        return "No repetition found."
+    if reps.period_s is None:
+        start, end = reps.times[0]
+        return f"**1 repetition**, from {start:.1f} s to {end:.1f} s (counted from the motion)."
+    return f"**{reps.count} repetitions**, about one every {reps.period_s:.1f} s (counted from the motion)."
 
 
 def _stream_words(backbone: str) -> str:

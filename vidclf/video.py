@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -93,13 +93,14 @@ def probe(path: str | os.PathLike) -> VideoInfo:
 
 
 def _to_rgb(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    # resized before the colour conversion: a frame read small costs a small conversion
+    if size is not None:
+        frame = resize_frame(frame, size)
     if frame.ndim == 2:
-        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
-    elif frame.shape[2] == 4:
-        frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
-    else:
-        frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-    return resize_frame(frame, size) if size is not None else frame
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
 def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -112,8 +113,12 @@ def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-class _StreamEnded(Exception):
-    def __init__(self, frames_read: int):
+class StreamEnded(VideoError):
+    """The clip ended after ``frames_read`` frames, before a frame that was asked for: its header over-states
+    its length (truncated or re-muxed files, browser recordings)."""
+
+    def __init__(self, name: str, frames_read: int):
+        super().__init__(f"{name} ended after {frames_read} frames, sooner than its header says")
         self.frames_read = frames_read
 
 
@@ -126,11 +131,11 @@ def _read_indices(path: str | os.PathLike, indices: Sequence[int], size: tuple[i
         for target in wanted:
             while pos < target:
                 if not cap.grab():
-                    raise _StreamEnded(pos)
+                    raise StreamEnded(Path(path).name, pos)
                 pos += 1
             ok, frame = cap.read()
             if not ok or frame is None:
-                raise _StreamEnded(pos)
+                raise StreamEnded(Path(path).name, pos)
             got[target] = _to_rgb(frame, size)
             pos += 1
     finally:
@@ -147,7 +152,7 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int], size: tuple[int
         raise ValueError("no frame indices given")
     try:
         return _read_indices(path, indices, size)
-    except _StreamEnded as e:
+    except StreamEnded as e:
         raise VideoError(f"{Path(path).name} ended after {e.frames_read} frames, before frame {max(indices)}") from None
 
 
@@ -169,6 +174,47 @@ def read_all_frames(
     if not frames:
         raise VideoError(f"{Path(path).name} has no decodable video frames (corrupt or truncated)")
     return np.stack(frames)
+
+
+def decode_pass(
+    path: str | os.PathLike,
+    sizes: Mapping[int, tuple[int, int] | None],
+    *,
+    every_size: tuple[int, int],
+    every_limit: int,
+) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """One sequential pass over a clip for everything a prediction reads: the frames at the indices of
+    ``sizes``, each at its size (``(H, W)``, or None for as decoded), and every frame of the first
+    ``every_limit`` small (``every_size``, uint8 RGB ``[N, h, w, 3]``) for a per-frame signal. Frames wanted
+    by neither are only ``grab()``-ed past, and reading stops after the last one wanted.
+
+    Raises :class:`StreamEnded` (with the clip's true length) if it ends before a wanted index.
+    """
+    cap = _open(path)
+    kept: dict[int, np.ndarray] = {}
+    every: list[np.ndarray] = []
+    last = max(sizes, default=-1)
+    pos = 0
+    try:
+        while pos <= last or pos < every_limit:
+            if pos in sizes or pos < every_limit:
+                ok, frame = cap.read()
+                if not ok or frame is None:
+                    break
+                if pos in sizes:
+                    kept[pos] = _to_rgb(frame, sizes[pos])
+                if pos < every_limit:
+                    every.append(_to_rgb(frame, every_size))
+            elif not cap.grab():
+                break
+            pos += 1
+    finally:
+        cap.release()
+    if pos <= last:
+        raise StreamEnded(Path(path).name, pos)
+    if not every:
+        return kept, np.zeros((0, *every_size, 3), np.uint8)
+    return kept, np.stack(every)
 
 
 Sampler = Callable[[int, int], list[int]]
@@ -198,7 +244,7 @@ def load_clip(
     indices = sampler(length, num_frames)
     try:
         frames = _read_indices(path, indices, size)
-    except _StreamEnded as e:
+    except StreamEnded as e:
         if e.frames_read < 1:
             raise VideoError(f"{Path(path).name} has no decodable video frames (corrupt or truncated)") from None
         info = VideoInfo(e.frames_read if info.counted else _recount(path), info.fps, info.width, info.height, True)
@@ -206,7 +252,7 @@ def load_clip(
         indices = sampler(length, num_frames)
         try:
             frames = _read_indices(path, indices, size)
-        except _StreamEnded as e2:
+        except StreamEnded as e2:
             raise VideoError(f"{Path(path).name} could not be read consistently ({e2.frames_read} frames)") from None
     return Clip(frames=frames, indices=list(indices), info=info)
 
