@@ -43,7 +43,10 @@ SYNTHETIC_ROOT = ROOT / ".cache" / "vidclf" / "synthetic-dataset"
 
 FRAMES = FrameStore()
 # The dropdown's arrow sits over the end of a long choice: keep the text clear of it, with an ellipsis.
-CSS = ".secondary-wrap input[role=combobox] { padding-right: 1.8rem !important; text-overflow: ellipsis; }"
+CSS = (
+    ".secondary-wrap input[role=combobox] { padding-right: 1.8rem !important; text-overflow: ellipsis; }"
+    ".checkbox-container .label-text { white-space: normal; }"
+)
 # The browser's own "Video not playable" for an upload it cannot decode is not an error of the clip: the clip
 # is classified, and the player gets a playable copy.
 HEAD = """<script>
@@ -122,6 +125,15 @@ def predict(video: str | None, model_label: str | None, progress=gr.Progress()):
         f"at {p.info.fps:.0f} fps, {p.info.width}x{p.info.height}); {seconds:.1f} s in all."
     )
     return p.probs, confidence_figure(p.probs), gallery, timeline_plot, details
+
+
+def predict_on_page(video: str | None, model_label: str | None, progress=gr.Progress()):
+    """:func:`predict` for the page: a user's mistake replaces the previous answer with what went wrong, in
+    words that stay where the answer was (an error would leave the old answer up, under red badges)."""
+    try:
+        return predict(video, model_label, progress)
+    except gr.Error as e:
+        return None, None, [], gr.Plot(None, visible=False), f"### Could not use this clip\n{e.message}"
 
 
 def preview(video: str | None):
@@ -224,6 +236,7 @@ def build_app() -> gr.Blocks:
                         label="Or any video file (AVI, GIF, MKV, MOV, ...)",
                         file_types=list(VIDEO_EXTENSIONS),
                         height=130,
+                        elem_id="any-file",
                     )
                     model = gr.Dropdown(
                         choices=choices,
@@ -243,16 +256,19 @@ def build_app() -> gr.Blocks:
             )
             outputs = [label, chart, frames, timeline, details]
             model.change(describe_model, model, about, api_name=False, show_progress="hidden")
-            # One listener for the button, an upload and the end of a webcam recording: one queue, one API.
+            # One listener for the button, an upload and the end of a webcam recording, and one for the any-file
+            # box, in one queue. The API's /predict is the same function without the page's error display.
             gr.on(
                 [button.click, video.upload, video.stop_recording],
-                predict,
+                predict_on_page,
                 [video, model],
                 outputs,
-                api_name="predict",
+                api_name=False,
                 concurrency_id="predict",
             )
-            other.upload(predict, [other, model], outputs, api_name=False, concurrency_id="predict")
+            other.upload(predict_on_page, [other, model], outputs, api_name=False, concurrency_id="predict")
+            api = gr.Button(visible=False)
+            api.click(predict, [video, model], outputs, api_name="predict", concurrency_id="predict")
             # A clip the browser cannot play (XviD AVI, HEVC, ...) is shown from an H.264 copy once it is classified.
             video.upload(preview, video, video, api_name=False, show_progress="hidden")
             rows, names = example_rows(choices)
@@ -289,10 +305,13 @@ def build_app() -> gr.Blocks:
                     0.0, 0.5, value=defaults.data.val_fraction, step=0.05, label="Validation share (by group)"
                 )
                 backbone = gr.Dropdown(list(BACKBONES), value=defaults.model.backbone, label="Backbone")
-                pretrained = gr.Checkbox(
-                    value=False, label="ImageNet weights (efficientnet_lite0: offline; resnet18: download)"
-                )
-                freeze = gr.Checkbox(value=False, label="Freeze backbone (features computed once, cached)")
+                # each in a column wide enough for its words: on a phone each takes a line instead of clipping them
+                with gr.Column(min_width=300):
+                    pretrained = gr.Checkbox(
+                        value=False, label="ImageNet weights (efficientnet_lite0: offline; resnet18: download)"
+                    )
+                with gr.Column(min_width=300):
+                    freeze = gr.Checkbox(value=False, label="Freeze backbone (features computed once, cached)")
                 views = gr.Number(
                     value=defaults.train.feature_views,
                     precision=0,

@@ -133,6 +133,11 @@ def cmd_cv(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clips_of(args: argparse.Namespace) -> dict:
+    """Where the clips of an ``evaluate`` or ``calibrate`` come from."""
+    return {"data_root": args.data_root, "split": args.split, "cache_dir": args.cache_dir}
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from vidclf.evaluate import evaluate_checkpoint
     from vidclf.charts_png import save_confusion_png
@@ -142,12 +147,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for ckpt, stem in zip(args.checkpoint, stems):
         m = evaluate_checkpoint(
             ckpt,
-            args.data_root,
-            split=args.split,
+            **_clips_of(args),
             subset=args.subset,
             batch_size=args.batch_size,
             precision=args.precision,
-            cache_dir=args.cache_dir,
             show_progress=not args.json,
         )
         results[ckpt] = m
@@ -212,14 +215,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from vidclf.calibration import calibrate
 
-    r = calibrate(
-        args.checkpoint,
-        oof=args.oof,
-        data_root=args.data_root,
-        split=args.split,
-        answered=args.answered,
-        cache_dir=args.cache_dir,
-    )
+    r = calibrate(args.checkpoint, oof=args.oof, answered=args.answered, **_clips_of(args))
     cv = f"; cross-validated accuracy {r['cv_acc']:.3f} +- {r['cv_std']:.3f}" if r["cv_acc"] is not None else ""
     print(f"{args.checkpoint}: 'not one of these' below an evidence of {r['threshold']:.3f} (set on {r['source']}){cv}")
     return 0
@@ -228,12 +224,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_fuse(args: argparse.Namespace) -> int:
     from vidclf.calibration import build_fusion
 
-    r = build_fusion(args.stream, args.oof, args.out, max_ratio=args.max_ratio, answered=args.answered)
-    print(
-        f"wrote {args.out}: weights {dict(zip(args.stream, r['weights']))}, threshold {r['threshold']:.3f}; "
-        f"nested cross-validated accuracy {r['cv_acc']:.3f} +- {r['cv_std']:.3f} "
-        f"(streams alone: {', '.join(f'{k} {v:.3f}' for k, v in r['streams_cv_acc'].items())})"
-    )
+    print(build_fusion(args.stream, args.oof, args.out, max_ratio=args.max_ratio, answered=args.answered)["summary"])
     return 0
 
 
@@ -241,11 +232,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from vidclf.calibration import build_ensemble
 
     r = build_ensemble(args.checkpoint, args.oof, args.out, oof_out=args.oof_out, answered=args.answered)
-    print(
-        f"wrote {args.out}: {len(args.checkpoint)} models averaged; cross-validated accuracy {r['cv_acc']:.3f} +- "
-        f"{r['cv_std']:.3f} (each alone: {', '.join(f'{a:.3f}' for a in r['members_cv_acc'])}); "
-        f"threshold {r['threshold']:.3f}"
-    )
+    print(r["summary"])
     return 0
 
 

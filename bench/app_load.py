@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from bench.common import ROOT, real_clips
-
-sys.path.insert(0, str(ROOT / "tests"))
-from app_server import AppServer  # noqa: E402
+from bench.app_server import AppServer
+from bench.common import real_clips
 
 
 def rss_mb(pid: int) -> float:

@@ -15,7 +15,6 @@ from bench.common import ROOT, UCF_ROOT, real_clips
 
 CHILD = textwrap.dedent("""
     import json, resource, sys
-    sys.path.insert(0, {root!r})
     what = sys.argv[1]
     if what == "train":
         from vidclf.config import apply_overrides, load_config
@@ -25,7 +24,7 @@ CHILD = textwrap.dedent("""
                                               "cache_dir": sys.argv[2] + "/cache", "backbone": sys.argv[3],
                                               "use_pretrained": False, "val_fraction": 0.9}})
         data = training_data(cfg)
-        fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+        fit(cfg, data.train, data.val, data.classes, show_progress=False)
     else:
         import app
         from vidclf.catalog import find_models
@@ -38,7 +37,7 @@ CHILD = textwrap.dedent("""
 
 
 def run(*args: str) -> float:
-    code = CHILD.format(root=str(ROOT), ucf=str(UCF_ROOT))
+    code = CHILD.format(ucf=str(UCF_ROOT))  # run in ROOT: `python -c` imports vidclf and app from there
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"]
 

@@ -55,7 +55,7 @@ def main() -> None:
             train=config.train.__class__(**{**config.train.__dict__, "out_dir": f"{args.out_dir}/{c}"}),
         )
         ds = LandmarkDataset(raw[train], [keep.index(k) for k in y[train]], augment=True)
-        result = fit(cfg, ds, None, [str(k) for k in keep], show_progress=False, log=lambda s: None)
+        result = fit(cfg, ds, None, [str(k) for k in keep], show_progress=False)
         model = load_checkpoint(result.last_path).build_model()
         with torch.no_grad():
             logits = model(x[test], features=True).numpy()

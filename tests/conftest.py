@@ -35,7 +35,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
     """The app, served from a subprocess with training on, its runs in a temporary folder."""
-    from app_server import AppServer
+    from bench.app_server import AppServer
 
     ARTIFACTS.mkdir(exist_ok=True)
     runs = tmp_path_factory.mktemp("runs")
@@ -68,7 +68,7 @@ def synthetic_pose_run(synth_root, tmp_path_factory):
         },
     )
     data = training_data(cfg)
-    fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    fit(cfg, data.train, data.val, data.classes, show_progress=False)
     return out
 
 
@@ -76,3 +76,23 @@ def train_command(synth_root, out, cache, *extra, launcher=(sys.executable,)) ->
     """The command line that trains on the synthetic set into ``out`` (a subprocess: kills and torchrun need one)."""
     paths = ["--data-root", str(synth_root), "--out-dir", str(out), "--cache-dir", str(cache)]
     return [*launcher, str(ROOT / "train_cli.py"), "train", *paths, *map(str, extra)]
+
+
+@pytest.fixture
+def training_log():
+    """The lines the training loop logs (logger "vidclf.training.loop") while the test runs."""
+    import logging
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger("vidclf.training.loop")
+    handler, level = Collect(level=logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)

@@ -1,5 +1,9 @@
 """The app in a real browser: Debian's Chromium driven by Playwright (no browser download).
 
+The new user's walk (``test_a_new_user_walk``) goes through a first visit at desktop and phone size: the page,
+an upload of a real clip with the default model (portrait on the phone), a webcam recording, a bad file, a
+long clip, a GIF and a training run on the synthetic set, each step checking what a person would look at.
+
 Screenshots land in test-artifacts/. In CI (CI=true) a missing Chromium is a failure, not a skip.
 """
 
@@ -112,29 +116,6 @@ def test_first_visit_the_best_model_is_chosen_and_says_what_it_knows(page):
     page.screenshot(path=str(ARTIFACTS / "first_visit.png"), full_page=True)
 
 
-@needs_shared
-def test_upload_real_clip_and_predict(page, jumping_jack_clip):
-    page.set_input_files("input[type=file]", str(jumping_jack_clip))  # an upload predicts by itself
-    top = wait_for_prediction(page, timeout_s=120)
-    classes, probs = chart_data(page)
-    assert len(classes) == 10 and top in classes  # every class of the shipped UCF-101 model is charted
-    assert abs(sum(probs) - 100) < 1e-2  # the bars are in %
-    assert classes[int(np.argmax(probs))] == top == "JumpingJack"
-    captions = page.locator("text=/^\\d+\\.\\d s$/")  # each frame captioned with its time in the clip
-    page.screenshot(path=str(ARTIFACTS / "predict_upload.png"), full_page=True)
-    assert captions.count() == 32  # the 32 frames the pose stream saw, its skeleton drawn on each
-    assert page.get_by_role("heading", name=re.compile(r"^JumpingJack \(\d+%\)$")).count() == 1  # the answer line
-    # an XviD AVI: the browser cannot play it, so the player gets an H.264 copy, and no error is shown
-    page.wait_for_function(
-        "() => { const v = document.querySelector('video[data-testid=Clip-player]');"
-        " return v && (v.getAttribute('src') || '').endsWith('.mp4') && v.readyState >= 1 && !v.error; }",
-        timeout=60_000,
-    )
-    assert page.get_by_text("Video not playable").count() == 0 and page.get_by_text("Error").count() == 0
-    assert page.get_by_text(re.compile("Decided mostly by the")).count() == 1
-    page.screenshot(path=str(ARTIFACTS / "predict_upload.png"), full_page=True)
-
-
 def test_a_clip_without_a_person_is_not_one_of_these(page, tmp_path):
     from vidclf.video import write_video
 
@@ -143,31 +124,6 @@ def test_a_clip_without_a_person_is_not_one_of_these(page, tmp_path):
     page.get_by_role("heading", name=re.compile("Not one of the 10 actions")).wait_for(timeout=120_000)
     assert page.get_by_text(re.compile("no person was found")).count() == 1
     page.screenshot(path=str(ARTIFACTS / "predict_unknown.png"), full_page=True)
-
-
-@needs_shared
-def test_record_with_webcam_and_predict(page):
-    page.get_by_label("Capture from camera").click()
-    page.get_by_text("Click to Access Webcam").click()
-    page.wait_for_function(
-        "() => { const v = document.querySelector('video[data-testid=webcam-video]');"
-        " return v && v.readyState >= 2 && !v.paused; }",
-        timeout=30_000,
-    )
-    page.get_by_label("start recording").click()
-    time.sleep(3)
-    # gr.Video plays the finished recording back from a file as the "<label>-player" video
-    recorded = (
-        "() => { const v = document.querySelector('video[data-testid=Clip-player]');"
-        " return !!(v && v.getAttribute('src')); }"
-    )
-    assert not page.evaluate(recorded)  # while recording there is only the live webcam stream
-    page.locator("button.capture-button", has_text="Stop").click()
-    page.wait_for_function(recorded, timeout=30_000)
-    top = wait_for_prediction(page, timeout_s=120)  # the end of a recording predicts by itself
-    classes, probs = chart_data(page)
-    assert top in classes and abs(sum(probs) - 100) < 1e-2
-    page.screenshot(path=str(ARTIFACTS / "predict_webcam.png"), full_page=True)
 
 
 def test_train_one_epoch_on_synthetic_and_use_the_model(page):
@@ -197,25 +153,235 @@ def test_a_gif_goes_through_the_any_file_box(page, tmp_path):
     )
     page.get_by_label("Model").click()
     page.get_by_role("option", name=re.compile("^synthetic:")).click()
-    page.locator("input[type=file]").nth(1).set_input_files(str(gif))  # the player's own box accepts only video/*
+    page.locator("#any-file input[type=file]").set_input_files(str(gif))  # the player's own box accepts only video/*
     top = wait_for_prediction(page, timeout_s=60)
     assert top == "SynthWave"
     assert page.get_by_text("Video not playable").count() == 0
     page.screenshot(path=str(ARTIFACTS / "predict_gif.png"), full_page=True)
 
 
+# The new user's walk.
+
+SIZES = {
+    "desktop": {"viewport": {"width": 1280, "height": 900}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
+}
+ANSWER = "[data-testid=label-output-value]"
+
+
+def _real_clips(tmp: Path, jumping_jack: Path) -> dict[str, Path]:
+    """A portrait copy of a real jumping jack (a phone held upright), and a 12-second clip of five of them."""
+    from vidclf.video import read_all_frames, write_video
+
+    # one person, the whole body in view, as the page asks: a phone held upright (a 3:4 portrait window
+    # around the person, where the frames change most)
+    frames = read_all_frames(jumping_jack.parent / "v_JumpingJack_g10_c01.avi")
+    h, w = frames.shape[1:3]
+    moving = np.abs(np.diff(frames.mean(-1), axis=0)).mean((0, 1))
+    x = int(np.clip(np.argmax(np.convolve(moving, np.ones(61), mode="same")) - h * 3 // 8, 0, w - h * 3 // 4))
+    portrait = write_video(tmp / "portrait_jumping_jack.mp4", np.ascontiguousarray(frames[:, :, x : x + h * 3 // 4]))
+    clips = sorted(jumping_jack.parent.glob("*_c01.avi"))[:5]
+    long = np.concatenate([read_all_frames(c, (240, 320)) for c in clips])
+    return {"portrait": portrait, "long": write_video(tmp / "five_jumping_jacks.mp4", long)}
+
+
+def _gif(tmp: Path) -> Path:
+    from PIL import Image
+
+    from vidclf.data.synthetic import render_clip
+
+    frames = render_clip("SynthWave", 90, 1, num_frames=40)
+    gif = tmp / "wave.gif"
+    Image.fromarray(frames[0]).save(
+        gif, save_all=True, append_images=[Image.fromarray(f) for f in frames[1:]], duration=40, loop=0
+    )
+    return gif
+
+
+DETAILS = (  # the text of the answer's details, or of the message that replaced them
+    "() => [...document.querySelectorAll('.prose')].map(e => e.innerText)"
+    ".filter(t => / s in all\\.|Could not use/.test(t)).join('|')"
+)
+
+
+def _answer_changes(page, before: str, timeout_s: float = 120) -> str:
+    """The answer line once a new answer (its details: frames, duration, time taken) has replaced ``before``."""
+    page.wait_for_function(
+        f"(before) => {{ const d = ({DETAILS})(); return d && d !== before; }}", arg=before, timeout=timeout_s * 1000
+    )
+    return _heading(page)
+
+
+def _details(page) -> str:
+    return page.evaluate(DETAILS)
+
+
+def _heading(page) -> str:
+    return page.evaluate("() => [...document.querySelectorAll('.prose h3')].map(h => h.innerText).join('|')")
+
+
+def _no_error_badge(page) -> None:
+    assert page.get_by_text("Video not playable").count() == 0
+    assert page.locator(".error, [data-testid=error]").filter(has_text="Error").count() == 0
+    assert page.get_by_text(re.compile(r"^Error$")).count() == 0
+
+
+def _reported_seconds(page) -> float:
+    text = page.get_by_text(re.compile(r"s in all\.")).first.inner_text()
+    return float(re.search(r"([\d.]+) s in all", text).group(1))
+
+
+def _upload_any(page, path: Path) -> None:
+    """Put ``path`` in the any-file box, emptying it first as a person would (its X)."""
+    box = page.locator("#any-file")
+    if box.locator("input[type=file]").count() == 0:
+        box.get_by_label("Clear").first.click()
+    box.locator("input[type=file]").set_input_files(str(path))
+
+
+def _gallery_loaded(page) -> list[tuple[int, int, str]]:
+    """(natural width, natural height, object-fit) of every frame in the gallery, once all have loaded."""
+    gallery = page.get_by_label("Frames the model saw", exact=False).first
+    page.locator(".grid-wrap img, .gallery img, [data-testid=gallery] img").first.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "() => { const im = [...document.querySelectorAll('.grid-wrap img')];"
+        " return im.length > 0 && im.every(i => i.complete && i.naturalWidth > 0); }",
+        timeout=30_000,
+    )
+    del gallery
+    return page.evaluate(
+        "() => [...document.querySelectorAll('.grid-wrap img')].map(i => [i.naturalWidth, i.naturalHeight,"
+        " getComputedStyle(i).objectFit])"
+    )
+
+
 @needs_shared
-def test_on_a_phone_the_answer_and_the_model_name_are_readable(browser, app_url, jumping_jack_clip):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+@pytest.mark.parametrize("size", list(SIZES))
+def test_a_new_user_walk(browser, app_url, jumping_jack_clip, size, tmp_path):
+    clips = _real_clips(tmp_path, jumping_jack_clip)
+    context = browser.new_context(permissions=["camera", "microphone"], **SIZES[size])
     page = context.new_page()
+    try:
+        _walk(page, size, clips, jumping_jack_clip, tmp_path, app_url)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / f"walk_{size}_failed.png"), full_page=True)
+        raise
+    finally:
+        context.close()
+
+
+def _walk(page, size: str, clips: dict[str, Path], jumping_jack_clip: Path, tmp_path: Path, app_url: str) -> None:
+    from vidclf.catalog import find_models
+
+    width = SIZES[size]["viewport"]["width"]
+
+    def shot(step: str) -> None:
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= width + 1  # no sideways scrolling
+        page.screenshot(path=str(ARTIFACTS / f"walk_{size}_{step}.png"), full_page=True)
+
+    # 1. First load: the best model is chosen, and the page says which actions it knows.
     page.goto(app_url)
     page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
-    model = page.get_by_label("Model")
-    # the dropdown's arrow must not sit on the model's name
-    assert page.evaluate("(e) => parseFloat(getComputedStyle(e).paddingRight)", model.element_handle()) >= 20
-    page.set_input_files("input[type=file]", str(jumping_jack_clip))
-    page.get_by_role("heading", name=re.compile(r"^JumpingJack \(\d+%\)$")).wait_for(timeout=120_000)
-    width = page.evaluate("() => document.documentElement.scrollWidth")
-    assert width <= 390 + 1  # nothing wider than the phone: no sideways scrolling
-    page.screenshot(path=str(ARTIFACTS / "phone_predict.png"), full_page=True)
-    context.close()
+    shipped = [m for m in find_models() if m.source == "shipped" and not m.synthetic and m.val_acc is not None]
+    best = max(shipped, key=lambda m: m.val_acc)
+    assert best.label.startswith("fusion") and best is shipped[0]  # the best scored is first in the list
+    assert page.get_by_label("Model").input_value() == best.description
+    knows = page.locator("p", has_text="Knows 10 actions").first
+    knows.wait_for(timeout=10_000)
+    assert "Jumping Jack" in knows.inner_text() and "Wall Pushups" in knows.inner_text()
+    shot("1_first_load")
+
+    # 2. Upload a real clip (held upright on the phone): it predicts by itself, with no error anywhere.
+    clip = clips["portrait"] if size == "phone" else jumping_jack_clip
+    t0 = time.perf_counter()
+    page.set_input_files("input[type=file]", str(clip))
+    answer = _answer_changes(page, _details(page))
+    waited = time.perf_counter() - t0
+    assert re.fullmatch(r"JumpingJack \(\d+%\)", answer), answer
+    assert 0 < _reported_seconds(page) <= waited  # the time on the page is the real time of the whole request
+    assert re.search(r"\d+ repetitions?", page.locator(".prose").filter(has_text="repetition").first.inner_text())
+    frames = _gallery_loaded(page)
+    assert len(frames) == 32 and all(fit == "contain" for _, _, fit in frames)  # never cropped or squashed
+    if size == "phone":
+        assert all(h > w for w, h, _ in frames)  # portrait frames stay portrait
+    # the player shows the clip: an H.264 copy of what the browser cannot play (the XviD AVI on the desktop)
+    page.wait_for_function(
+        "(copy) => { const v = document.querySelector('video[data-testid=Clip-player]');"
+        " return v && v.readyState >= 1 && !v.error && (!copy || (v.getAttribute('src') || '').endsWith('.mp4')); }",
+        arg=clip.suffix == ".avi",
+        timeout=60_000,
+    )
+    assert page.get_by_text(re.compile("Decided mostly by the body pose")).count() == 1
+    _no_error_badge(page)
+    shot("2_upload")
+
+    # 3. Record with the webcam: the end of the recording predicts by itself.
+    page.locator("button[aria-label='Clear']").first.click()
+    page.get_by_label("Capture from camera").click()
+    page.get_by_text("Click to Access Webcam").click()
+    live = "video[data-testid=webcam-video]"
+    page.wait_for_function(f"() => {{ const v = document.querySelector('{live}'); return v && v.readyState >= 2; }}")
+    page.get_by_label("start recording").click()
+    start = page.evaluate(f"() => document.querySelector('{live}').currentTime")
+    # record two seconds of the camera's own time: a condition, not a sleep
+    page.wait_for_function(f"(t) => document.querySelector('{live}').currentTime >= t + 2", arg=start, timeout=30_000)
+    before = _details(page)
+    page.locator("button.capture-button", has_text="Stop").click()
+    _answer_changes(page, before)
+    labels, probs = chart_data(page)
+    assert len(labels) == 10 and abs(sum(probs) - 100) < 1e-2
+    _no_error_badge(page)
+    shot("3_webcam")
+
+    # 4. A bad file: the previous answer goes, a message in words takes its place and stays, no server path.
+    bad = tmp_path / "holiday.mp4"
+    bad.write_text("this is not a video")
+    page.clock.install()  # the page's timers from here on run when told: "stays" is checked without waiting
+    _upload_any(page, bad)
+    said = page.get_by_role("heading", name="Could not use this clip")
+    said.wait_for(timeout=60_000)
+    page.clock.run_for(60_000)  # a minute later
+    assert said.is_visible() and page.get_by_text(re.compile(r"^JumpingJack \(")).count() == 0
+    message = page.locator(".prose").filter(has=said).first.inner_text()
+    assert "cannot open holiday.mp4" in message and "Traceback" not in message
+    assert not re.search(r"/(tmp|root|home|usr|gradio)", message)
+    _no_error_badge(page)
+    shot("4_bad_file")
+
+    # 5. A long clip: progress while it works, a timeline with the repetitions shaded, the real time reported.
+    before = _details(page)
+    t0 = time.perf_counter()
+    _upload_any(page, clips["long"])
+    page.get_by_text(re.compile(r"a timeline of \d+ s")).first.wait_for(timeout=60_000)  # the progress says so
+    answer = _answer_changes(page, before)
+    waited = time.perf_counter() - t0
+    assert 0 < _reported_seconds(page) <= waited
+    assert page.get_by_text(re.compile("When does each exercise happen")).count() >= 1
+    assert len(_gallery_loaded(page)) == 32
+    shot("5_long_clip")
+
+    # 6. A GIF, which the player cannot take, through the any-file box.
+    before = _details(page)
+    _upload_any(page, _gif(tmp_path))
+    _answer_changes(page, before)
+    _no_error_badge(page)
+    shot("6_gif")
+
+    # 7. Train on the synthetic set for one epoch; every label readable; where the model went is said.
+    page.get_by_role("tab", name="Train").click()
+    assert page.get_by_text(re.compile("SYNTHETIC")).count() >= 1
+    clipped = page.evaluate(
+        "() => [...document.querySelectorAll('label span, .checkbox span, label')].filter(e => e.offsetParent"
+        " && e.innerText && e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"
+    )
+    assert clipped == [], clipped
+    page.get_by_label("Epochs").fill("1")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("finished").first.wait_for(timeout=240_000)
+    assert page.get_by_text(re.compile(r"Saved as run: app/")).count() == 1
+    shot("7_train")
+    page.get_by_role("tab", name="Predict").click()
+    page.get_by_label("Model").click()
+    trained = page.get_by_role("option", name="run: app/")
+    trained.first.wait_for(timeout=10_000)  # the new model is in the list at once, labelled for what it knows
+    assert "SYNTHETIC actions" in trained.first.inner_text()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app_server import AppServer
+from bench.app_server import AppServer
 from conftest import ARTIFACTS, ROOT
 
 gradio_client = pytest.importorskip("gradio_client")

@@ -155,8 +155,6 @@ def test_long_clip_is_sampled_without_loading_it_all(tmp_path):
         tracemalloc.stop()
     assert clip.frames.shape == (20, 64, 64, 3) and clip.indices[-1] > 2900
     assert peak < 5_000_000, peak
-    capped = load_clip(path, 20, (64, 64), max_frames=250)
-    assert capped.indices[-1] < 250
 
 
 def test_cli_predict_reports_each_bad_file(bad_files):

@@ -64,7 +64,7 @@ def test_train_and_predict_on_frame_differences(synth_root, tmp_path):
     data = training_data(cfg)
     clip, label = data.train[0]
     assert clip.shape == (6, 3, 48, 48) and data.train.pair_gap == 2
-    result = fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    result = fit(cfg, data.train, data.val, data.classes, show_progress=False)
     ck = load_checkpoint(result.best_path)
     assert (ck.input.frame_input, ck.input.diff_gap, ck.input.pair_gap) == ("diff", 2, 2)
     predictor = Predictor(ck)

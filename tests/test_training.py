@@ -29,7 +29,7 @@ def test_training_learns_the_synthetic_set(synth_root, tmp_path):
     cfg = _config(synth_root, tmp_path, epochs=30, patience=10)
     data = training_data(cfg)
     assert data.split.val_groups  # validation is on groups never trained on
-    result = fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    result = fit(cfg, data.train, data.val, data.classes, show_progress=False)
     chance = 1 / len(data.classes)
     assert result.best_val_acc >= 0.6 > 3 * chance, result.history
     best = load_checkpoint(result.best_path)
@@ -39,29 +39,27 @@ def test_training_learns_the_synthetic_set(synth_root, tmp_path):
     assert len(history) == len(result.history) and (tmp_path / "run" / "curves.png").stat().st_size > 1000
 
 
-def test_resume_continues_after_the_last_epoch(synth_root, tmp_path):
+def test_resume_continues_after_the_last_epoch(synth_root, tmp_path, training_log):
     data = None
     cfg2 = _config(synth_root, tmp_path, epochs=2, classes=["SynthWave", "SynthSquat"])
     data = training_data(cfg2)
-    fit(cfg2, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    fit(cfg2, data.train, data.val, data.classes, show_progress=False)
     cfg3 = apply_overrides(cfg2, {"epochs": 3})
-    logs = []
-    result = fit(cfg3, data.train, data.val, data.classes, resume=True, show_progress=False, log=logs.append)
-    assert any("after epoch 2" in line for line in logs)
+    result = fit(cfg3, data.train, data.val, data.classes, resume=True, show_progress=False)
+    assert any("after epoch 2" in line for line in training_log)
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
     assert load_checkpoint(result.last_path).epoch == 3
 
 
-def test_resume_repairs_a_best_checkpoint_the_kill_never_wrote(synth_root, tmp_path):
+def test_resume_repairs_a_best_checkpoint_the_kill_never_wrote(synth_root, tmp_path, training_log):
     # last.pt is written before best.pt; a kill between the two leaves best.pt an epoch behind.
     cfg = _config(synth_root, tmp_path, epochs=1, classes=["SynthWave", "SynthSquat"])
     data = training_data(cfg)
-    first = fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    first = fit(cfg, data.train, data.val, data.classes, show_progress=False)
     assert first.best_epoch == 1
     first.best_path.unlink()
-    logs = []
-    result = fit(cfg, data.train, data.val, data.classes, resume=True, show_progress=False, log=logs.append)
-    assert any("best.pt was not written for epoch 1" in line for line in logs), logs
+    result = fit(cfg, data.train, data.val, data.classes, resume=True, show_progress=False)
+    assert any("best.pt was not written for epoch 1" in line for line in training_log), training_log
     best, last = load_checkpoint(result.best_path), load_checkpoint(result.last_path)
     assert best.epoch == last.epoch == 1
     assert all(torch.equal(best.state_dict[k], last.state_dict[k]) for k in last.state_dict)
@@ -76,9 +74,7 @@ def test_stop_keeps_the_last_whole_epoch(synth_root, tmp_path):
         if row["epoch"] == 2:
             stop.set()
 
-    result = fit(
-        cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None, on_epoch=on_epoch, stop=stop
-    )
+    result = fit(cfg, data.train, data.val, data.classes, show_progress=False, on_epoch=on_epoch, stop=stop)
     assert result.stopped == "user"
     assert load_checkpoint(result.last_path).epoch == 2
     assert result.best_path.exists()
@@ -89,11 +85,11 @@ def test_resume_refuses_another_class_set(synth_root, tmp_path):
 
     cfg = _config(synth_root, tmp_path, epochs=1, classes=["SynthWave", "SynthSquat"])
     data = training_data(cfg)
-    fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    fit(cfg, data.train, data.val, data.classes, show_progress=False)
     cfg2 = apply_overrides(cfg, {"classes": ["SynthWave", "SynthWalk"]})
     data2 = training_data(cfg2)
     with pytest.raises(CheckpointError, match="classes"):
-        fit(cfg2, data2.train, data2.val, data2.classes, resume=True, show_progress=False, log=lambda s: None)
+        fit(cfg2, data2.train, data2.val, data2.classes, resume=True, show_progress=False)
 
 
 def test_frozen_backbone_trains_on_cached_features(synth_root, tmp_path):
@@ -107,7 +103,7 @@ def test_frozen_backbone_trains_on_cached_features(synth_root, tmp_path):
 
     torch.manual_seed(cfg.train.seed)  # as fit() does before building its model
     before = {k: v.clone() for k, v in build_model(cfg.model, 3).backbone.state_dict().items()}
-    result = fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    result = fit(cfg, data.train, data.val, data.classes, show_progress=False)
     ck = load_checkpoint(result.last_path)
     # the backbone did not move: its weights are the seed's initial ones, the LSTM's did
     assert all(torch.equal(ck.state_dict[f"backbone.{k}"], v) for k, v in before.items())
@@ -131,18 +127,17 @@ def test_frozen_backbone_trains_on_cached_features(synth_root, tmp_path):
             data.val,
             data.classes,
             show_progress=False,
-            log=lambda s: None,
         )
     finally:
         NpyStore.load = orig_load
     assert store_hits and all(store_hits)
 
 
-def test_fine_tune_from_a_frozen_run_with_a_lower_backbone_lr(synth_root, tmp_path):
+def test_fine_tune_from_a_frozen_run_with_a_lower_backbone_lr(synth_root, tmp_path, training_log):
     classes = ["SynthWave", "SynthSquat"]
     frozen = _config(synth_root, tmp_path, epochs=2, freeze_backbone=True, classes=classes)
     data = training_data(frozen)
-    first = fit(frozen, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    first = fit(frozen, data.train, data.val, data.classes, show_progress=False)
     tuned = apply_overrides(
         frozen,
         {
@@ -153,9 +148,8 @@ def test_fine_tune_from_a_frozen_run_with_a_lower_backbone_lr(synth_root, tmp_pa
             "epochs": 1,
         },
     )
-    logs = []
-    result = fit(tuned, data.train, data.val, data.classes, show_progress=False, log=logs.append)
-    assert any("starting from the weights" in line for line in logs)
+    result = fit(tuned, data.train, data.val, data.classes, show_progress=False)
+    assert any("starting from the weights" in line for line in training_log)
     ck = load_checkpoint(result.last_path)
     groups = ck.train_state["optimizer"]["param_groups"]
     assert [g["lr"] for g in groups] == [pytest.approx(1e-4), pytest.approx(1e-3)]  # backbone, then LSTM + head
@@ -171,7 +165,7 @@ def test_fine_tune_from_a_frozen_run_with_a_lower_backbone_lr(synth_root, tmp_pa
 
     data2 = training_data(wrong)
     with pytest.raises(CheckpointError, match="init-from"):
-        fit(wrong, data2.train, data2.val, data2.classes, show_progress=False, log=lambda s: None)
+        fit(wrong, data2.train, data2.val, data2.classes, show_progress=False)
 
 
 def test_feature_views_are_cached_augmented_views_drawn_at_random(synth_root, tmp_path):
@@ -233,7 +227,7 @@ def test_frozen_training_with_feature_views(synth_root, tmp_path):
         synth_root, tmp_path, epochs=2, freeze_backbone=True, feature_views=3, classes=["SynthWave", "SynthSquat"]
     )
     data = training_data(cfg)
-    result = fit(cfg, data.train, data.val, data.classes, show_progress=False, log=lambda s: None)
+    result = fit(cfg, data.train, data.val, data.classes, show_progress=False)
     # 3 views of each training clip, only the eval view of each validation clip
     assert len(list((tmp_path / "cache" / "features").rglob("*.npy"))) == 3 * len(data.train) + len(data.val)
     assert load_checkpoint(result.best_path).config["train"]["feature_views"] == 3

@@ -144,7 +144,19 @@ def build_fusion(
         [m for c, w in zip(cks, weights) for m in members(c, w)], reject_threshold=threshold, metrics=metrics, info=info
     )
     save_checkpoint(out, ck, half=True)
-    return {"weights": weights, "threshold": threshold, **metrics, "nested_weights": nested["weights"]}
+    summary = (
+        f"wrote {out}: weights {dict(zip(map(str, streams), weights))}, threshold {threshold:.3f}; nested "
+        f"cross-validated accuracy {nested['mean']:.3f} +- {nested['std']:.3f} (streams alone: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in metrics["streams_cv_acc"].items())
+        + ")"
+    )
+    return {
+        "weights": weights,
+        "threshold": threshold,
+        **metrics,
+        "nested_weights": nested["weights"],
+        "summary": summary,
+    }
 
 
 def build_ensemble(
@@ -184,4 +196,9 @@ def build_ensemble(
     if oof_out is not None:
         Path(oof_out).parent.mkdir(parents=True, exist_ok=True)
         np.savez(oof_out, paths=np.array(common), labels=labels, folds=folds, logits_last=mean, logits_best=mean)
-    return {"threshold": threshold, **metrics}
+    summary = (
+        f"wrote {out}: {len(cks)} models averaged; cross-validated accuracy {acc:.3f} +- {std:.3f} (each alone: "
+        + ", ".join(f"{a:.3f}" for a in singles)
+        + f"); threshold {threshold:.3f}"
+    )
+    return {"threshold": threshold, **metrics, "summary": summary}

@@ -6,8 +6,9 @@ the same folder and are renamed over the target, so a process killed mid-write l
 intact.
 
 Keys: ``format``, ``format_version``, ``model`` (a :class:`ModelConfig` as a dict), ``classes``, ``input``
-(``num_frames``, ``img_size``, ``mean``, ``std``, ``sampling``), ``state_dict``, and optionally ``epoch``,
-``metrics``, ``history``, ``train_state``, ``config`` (the full training config) and ``info`` (free text).
+(``num_frames``, ``img_size``, ``mean``, ``std``, ``frame_input``, ``diff_gap``, ``features``), ``state_dict``,
+and optionally ``epoch``, ``metrics``, ``history``, ``train_state``, ``config`` (the full training config) and
+``info`` (free text).
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ class InputSpec:
     img_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    sampling: str = "uniform"
     frame_input: str = "rgb"  # "rgb", or "diff": differences of frame pairs diff_gap apart
     diff_gap: int = 2
     features: str = "pixels"  # "pixels": frames through a CNN; "landmarks": BlazePose landmarks (the pose stream)
@@ -57,14 +57,13 @@ class InputSpec:
         spec = get_backbone(config.model.backbone)
         d = config.data
         return cls(
-            d.num_frames,
-            d.img_size,
-            spec.mean,
-            spec.std,
-            "uniform",
-            d.frame_input if spec.input == "pixels" else "rgb",
-            d.diff_gap,
-            spec.input,
+            num_frames=d.num_frames,
+            img_size=d.img_size,
+            mean=spec.mean,
+            std=spec.std,
+            frame_input=d.frame_input if spec.input == "pixels" else "rgb",
+            diff_gap=d.diff_gap,
+            features=spec.input,
         )
 
     def transform(self) -> ClipTransform:
@@ -263,15 +262,14 @@ def _from_payload(raw: dict[str, Any], name: str) -> Checkpoint:
         known = {f.name for f in dataclasses.fields(ModelConfig)}
         model = ModelConfig(**{k: coerce("model", k, v) for k, v in model_raw.items() if k in known})
         inp = raw["input"]
-        spec = InputSpec(
-            int(inp["num_frames"]),
-            int(inp["img_size"]),
-            tuple(inp["mean"]),
-            tuple(inp["std"]),
-            inp.get("sampling", "uniform"),
-            inp.get("frame_input", "rgb"),
-            int(inp.get("diff_gap", 2)),
-            inp.get("features", "pixels"),
+        spec = InputSpec(  # a "sampling" key of older files is ignored: inference samples uniformly
+            num_frames=int(inp["num_frames"]),
+            img_size=int(inp["img_size"]),
+            mean=tuple(inp["mean"]),
+            std=tuple(inp["std"]),
+            frame_input=inp.get("frame_input", "rgb"),
+            diff_gap=int(inp.get("diff_gap", 2)),
+            features=inp.get("features", "pixels"),
         )
         if spec.frame_input not in FRAME_INPUTS:
             raise ValueError(f"frame_input {spec.frame_input!r} (this vidclf knows {FRAME_INPUTS})")

@@ -225,11 +225,10 @@ def load_clip(
     num_frames: int,
     size: tuple[int, int] | None,
     sampler: Sampler = uniform_indices,
-    max_frames: int | None = None,
     max_side: int | None = None,
     info: VideoInfo | None = None,
 ) -> Clip:
-    """Sample ``num_frames`` frames from the whole clip (or its first ``max_frames``) and decode only those.
+    """Sample ``num_frames`` frames from the whole clip and decode only those.
 
     ``size=(H, W)`` resizes every frame; with ``size=None``, ``max_side`` shrinks frames whose longer side
     is larger, keeping their aspect ratio (a phone's 1080x1920 clip need not be held at full size).
@@ -240,16 +239,14 @@ def load_clip(
     info = info or probe(path)  # a caller that probed already passes what it found: one probe per request
     if size is None and max_side is not None:
         size = fit_within(info, max_side)
-    length = info.num_frames if max_frames is None else min(info.num_frames, max_frames)
-    indices = sampler(length, num_frames)
+    indices = sampler(info.num_frames, num_frames)
     try:
         frames = _read_indices(path, indices, size)
     except StreamEnded as e:
         if e.frames_read < 1:
             raise VideoError(f"{Path(path).name} has no decodable video frames (corrupt or truncated)") from None
         info = VideoInfo(e.frames_read if info.counted else _recount(path), info.fps, info.width, info.height, True)
-        length = info.num_frames if max_frames is None else min(info.num_frames, max_frames)
-        indices = sampler(length, num_frames)
+        indices = sampler(info.num_frames, num_frames)
         try:
             frames = _read_indices(path, indices, size)
         except StreamEnded as e2:

@@ -16,7 +16,6 @@ import logging
 import statistics
 import time
 from pathlib import Path
-from collections.abc import Callable
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -28,12 +27,10 @@ from vidclf.runtime import collect_logits, make_loader, resolve_device
 from vidclf.training.loop import fit
 
 
-def cross_validate(
-    config: Config, folds: int, log: Callable[[str], None] | None = None, show_progress: bool = False
-) -> dict:
+def cross_validate(config: Config, folds: int, *, show_progress: bool = False) -> dict:
     """Train once per fold (validation = that fold's groups) and report the best validation accuracy of each,
     their mean and standard deviation. Runs go to ``out_dir/fold<i>``; the summary to ``out_dir/cv.json``."""
-    log = log or logging.getLogger(__name__).info
+    log = logging.getLogger(__name__).info
     out = Path(config.train.out_dir)
     rows = []
     oof: dict[str, list] = {"paths": [], "labels": [], "folds": [], "logits_last": [], "logits_best": []}
@@ -41,7 +38,7 @@ def cross_validate(
         data = training_data(config, fold=(i, folds))
         cfg = apply_overrides(config, {"out_dir": str(out / f"fold{i + 1}")})
         t0 = time.perf_counter()
-        result = fit(cfg, data.train, data.val, data.classes, show_progress=show_progress, log=lambda s: None)
+        result = fit(cfg, data.train, data.val, data.classes, show_progress=show_progress)
         best = result.history[result.best_epoch - 1]
         logits = {
             name: _val_logits(path, data.val, cfg)

@@ -104,7 +104,6 @@ class TrainingJob:
                 on_step=on_step,
                 on_epoch=on_epoch,
                 stop=self._stop,
-                log=lambda s: None,
                 info={"data": data.index.source, "val_groups": list(data.split.val_groups), "trained_in": "app"},
             )
             has_model = Path(result.best_path).exists()

@@ -170,11 +170,10 @@ def build_state(
     resume: bool,
     device: torch.device,
     main: bool = True,
-    log: Callable[[str], None] | None = None,
 ) -> TrainState:
     """The model (on ``device``) and optimizer of a run: fresh, started from ``init_from``, or resumed from
     ``out_dir/last.pt`` (whose missing ``best.pt`` is repaired by the main process)."""
-    log = log or logger.info
+    log = logger.info if main else logger.debug  # one process speaks for a distributed run
     tc = config.train
     # Resuming or starting from a checkpoint overwrites every weight: no ImageNet weights to fetch (offline too).
     pretrained = not resume and tc.init_from is None
@@ -226,12 +225,11 @@ def prepare_inputs(
     device: torch.device,
     dist: Dist = Dist(),
     show_progress: bool = True,
-    log: Callable[[str], None] | None = None,
 ) -> tuple[Dataset, Dataset | None, bool, int]:
     """What the epochs read: ``(train, val or None, features?, loader workers)``. A frozen backbone's clips become
     cached per-frame features ``[T, D]`` (computed once, :mod:`vidclf.training.features`); the pose stream's
     datasets already hold landmark features; a trainable backbone reads clips ``[T, C, H, W]``."""
-    log = log or logger.info
+    log = logger.info if dist.main else logger.debug
     if val_ds is not None and len(cast(Sized, val_ds)) == 0:
         val_ds = None
     if val_ds is None:
@@ -300,7 +298,6 @@ def fit(
     on_epoch: EpochCallback | None = None,
     on_step: StepCallback | None = None,
     stop: threading.Event | None = None,
-    log: Callable[[str], None] | None = None,
     info: dict | None = None,
     dist: Dist = Dist(),
 ) -> FitResult:
@@ -317,19 +314,17 @@ def fit(
             stale.unlink(missing_ok=True)
     device = resolve_device(device_for(dist, tc.device))
     show_progress = show_progress and dist.main
-    log = log or logger.info  # the "vidclf.training.loop" logger unless the caller wants the lines
-    if not dist.main:
-        log = lambda s: None  # noqa: E731
+    log = logger.info if dist.main else logger.debug  # rank 0 speaks for a distributed run
     torch.manual_seed(tc.seed)
 
-    state = build_state(config, classes, out_dir=out_dir, resume=resume, device=device, main=dist.main, log=log)
+    state = build_state(config, classes, out_dir=out_dir, resume=resume, device=device, main=dist.main)
     model, optimizer = state.model, state.optimizer
     loss_fn = nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
     result = FitResult(out_dir, history=state.history, best_epoch=state.best_epoch, best_val_acc=state.best_val_acc)
     bad_epochs, start_epoch = state.bad_epochs, state.start_epoch
 
     train_ds, val_ds, features, workers = prepare_inputs(
-        config, model, train_ds, val_ds, device=device, dist=dist, show_progress=show_progress, log=log
+        config, model, train_ds, val_ds, device=device, dist=dist, show_progress=show_progress
     )
     train_loader = make_loader(train_ds, tc.batch_size, True, workers, device, tc.seed, dist)
     val_loader = (

@@ -1,4 +1,4 @@
-"""Start app.py in a subprocess on a free localhost port, for browser and client tests."""
+"""Start app.py in a subprocess on a free localhost port: for the load benchmark, and the browser and client tests."""
 
 from __future__ import annotations
 
