@@ -78,3 +78,44 @@ def test_a_long_clip_shows_its_timeline_with_the_repetitions_shaded():
     assert p.timeline is not None and len(fig.data) >= 2  # a line per class
     assert p.reps.found and len(fig.layout.shapes) == p.reps.count
     assert title.startswith("When does each exercise happen") and title.endswith("repetitions shaded)")
+
+
+def _known_estimator(frames, landmarks):
+    """A pose estimator that knows the joints the synthetic figure was drawn with."""
+    by_frame = {f.tobytes(): lm for f, lm in zip(frames, landmarks)}
+    return lambda batch: np.stack([by_frame[f.tobytes()] for f in batch])
+
+
+@pytest.mark.parametrize("cycles", [3, 4])
+def test_a_shaking_camera_is_counted_from_the_joints(synthetic_pose_run, cycles):
+    """A hand-held camera shakes the picture, not the person's joints: the joints are the surer count."""
+    from vidclf.predict import Predictor
+
+    frames, landmarks = render_clip_with_landmarks("SynthSquat", 91, 1, num_frames=200, cycles=cycles, size=(96, 96))
+    shake = np.random.default_rng(cycles).integers(-8, 9, size=(len(frames), 2))
+    frames = np.stack([np.roll(f, tuple(d), axis=(0, 1)) for f, d in zip(frames, shake)])
+    predictor = Predictor(synthetic_pose_run / "best.pt", pose_estimator=_known_estimator(frames, landmarks))
+    reps = predictor.predict_frames(frames, fps=25.0).reps
+    assert reps.source == "pose" and reps.count == cycles
+    assert reps.period_s == pytest.approx(200 / cycles / 25.0, rel=0.15)
+    assert len(reps.times) == cycles and reps.times == sorted(reps.times) and reps.times[-1][1] <= 8.0 + 1e-6
+
+
+def test_a_movement_too_fast_for_the_joints_is_counted_from_the_picture(synthetic_pose_run):
+    """The model estimates 16 frames of the clip: 7 repetitions are too fast for them (an alias of a slower
+    movement is what they would show), so the picture's motion counts them."""
+    from vidclf.predict import Predictor
+
+    frames, landmarks = render_clip_with_landmarks("SynthSquat", 91, 1, num_frames=200, cycles=7, size=(96, 96))
+    predictor = Predictor(synthetic_pose_run / "best.pt", pose_estimator=_known_estimator(frames, landmarks))
+    reps = predictor.predict_frames(frames, fps=25.0).reps
+    assert reps.source == "pixels" and reps.count == 7
+
+
+def test_without_a_person_the_picture_is_counted(synthetic_pose_run):
+    from vidclf.predict import Predictor
+
+    frames, landmarks = render_clip_with_landmarks("SynthSquat", 92, 1, num_frames=150, cycles=5, size=(96, 96))
+    nobody = lambda batch: np.full((len(batch), 33, 4), np.nan, np.float32)  # noqa: E731
+    reps = Predictor(synthetic_pose_run / "best.pt", pose_estimator=nobody).predict_frames(frames, fps=25.0).reps
+    assert reps.source == "pixels" and reps.count == 5

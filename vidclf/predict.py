@@ -22,7 +22,7 @@ import torch
 
 from vidclf.checkpoint import Checkpoint, load_checkpoint
 from vidclf.data.landmarks import POSE_MAX_SIDE, landmarks_beside
-from vidclf.reps import Repetitions, count_repetitions, frame_signal
+from vidclf.reps import Repetitions, count_repetitions, frame_signal, surer
 from vidclf.runtime import autocast, resolve_device, resolve_precision
 from vidclf.sampling import paired, paired_indices, uniform_indices, window_starts
 from vidclf.errors import VideoError
@@ -187,6 +187,40 @@ class Predictor:
             return every[np.minimum(indices, len(every) - 1)]
         return self._pose_estimator()(frames)
 
+    @property
+    def _has_pose(self) -> bool:
+        return any(stream.pose for stream, _ in self.streams)
+
+    def _count_indices(self, info: VideoInfo, plan: _TimelinePlan | None) -> list[int]:
+        """The frames a pose model counts repetitions on: those it classifies, or a timeline's grid of frames
+        (denser on a long clip); both are estimated anyway. None without a pose stream."""
+        if not self._has_pose:
+            return []
+        if plan is not None and plan.pose_grid:
+            return plan.pose_grid
+        own = max(stream.spec.num_frames for stream, _ in self.streams if stream.pose)
+        return sorted(set(uniform_indices(info.num_frames, own)))
+
+    def _count(self, every: np.ndarray, marks: _Marks | None, count_at: list[int], fps: float) -> Repetitions:
+        """Repetitions from the picture's motion (``every`` frame, small) and, where a pose model found a
+        person, from the joints at ``count_at``: the surer of the two (:func:`vidclf.reps.surer`)."""
+        pixels = count_repetitions(frame_signal(every), fps)
+        if marks is None or len(count_at) < 8:
+            return pixels
+        rate = (len(count_at) - 1) * fps / max(count_at[-1] - count_at[0], 1)  # the joints' samples a second
+        if pixels.period_s is not None and pixels.period_s < 3 / rate:
+            # Too fast for the joints' samples (three a period at least): what they show would be an alias.
+            return pixels
+        from vidclf.models.pose import landmark_signal
+
+        signal = landmark_signal(marks(count_at))
+        if signal is None:
+            return pixels
+        joints = count_repetitions(signal, rate, min_period_s=max(0.25, 3 / rate))
+        start = count_at[0] / fps
+        joints = dataclasses.replace(joints, times=[(a + start, b + start) for a, b in joints.times], source="pose")
+        return surer(pixels, joints)
+
     def predict(self, path: str | os.PathLike, info: VideoInfo | None = None, *, timeline: bool = False) -> Prediction:
         """Sample, decode and classify one video file, count its repetitions, and with ``timeline`` score its
         windows too, all from one decoding pass (``info``: the clip's probe, if the caller has it). Raises
@@ -205,18 +239,22 @@ class Predictor:
     def _predict_file(self, path: str | os.PathLike, info: VideoInfo, *, timeline: bool, t0: float) -> Prediction:
         wanted = {i: stream.indices(info.num_frames) for i, (stream, _) in enumerate(self.streams)}
         sample = sorted({j for idx in wanted.values() for j in idx})
+        plan = self._timeline_plan(info) if timeline else None
+        count_at = self._count_indices(info, plan)
         display = fit_within(info, DISPLAY_MAX_SIDE)
         sizes: dict[int, tuple[int, int] | None] = {j: display for j in sample}
-        plan = self._timeline_plan(info) if timeline else None
         if plan is not None:
             for j in plan.indices:
                 sizes.setdefault(j, fit_within(info, TIMELINE_MAX_SIDE))
+        for j in count_at:
+            sizes.setdefault(j, display)
         kept, every = decode_pass(
             path, sizes, every_size=SIGNAL_DECODE_SIZE, every_limit=int(COUNT_MAX_SECONDS * info.fps)
         )
-        p = self._classify(np.stack([kept[j] for j in sample]), sample, wanted, info, t0, path=path)
-        reps = count_repetitions(frame_signal(every), info.fps)
-        scored = self._timeline(plan, kept, path, info) if plan is not None else None
+        marks = _Marks(self._landmarks, kept.__getitem__, path) if self._has_pose else None
+        p = self._classify(np.stack([kept[j] for j in sample]), sample, wanted, info, t0, marks=marks)
+        reps = self._count(every, marks, count_at, info.fps)
+        scored = self._timeline(plan, kept, info, marks) if plan is not None else None
         return dataclasses.replace(p, reps=reps, timeline=scored, seconds=time.perf_counter() - t0)
 
     def predict_frames(self, frames: np.ndarray, fps: float = 25.0) -> Prediction:
@@ -225,10 +263,10 @@ class Predictor:
         wanted = {i: stream.indices(len(frames)) for i, (stream, _) in enumerate(self.streams)}
         indices = sorted({j for idx in wanted.values() for j in idx})
         info = VideoInfo(len(frames), fps, frames.shape[2], frames.shape[1], True)
-        p = self._classify(frames[indices], indices, wanted, info, t0, path=None)
-        return dataclasses.replace(
-            p, reps=count_repetitions(frame_signal(frames), fps), seconds=time.perf_counter() - t0
-        )
+        marks = _Marks(self._landmarks, frames.__getitem__, None) if self._has_pose else None
+        p = self._classify(frames[indices], indices, wanted, info, t0, marks=marks)
+        reps = self._count(frames, marks, self._count_indices(info, None), fps)
+        return dataclasses.replace(p, reps=reps, seconds=time.perf_counter() - t0)
 
     def _classify(
         self,
@@ -238,15 +276,15 @@ class Predictor:
         info: VideoInfo,
         t0: float,
         *,
-        path: str | os.PathLike | None,
+        marks: _Marks | None,
     ) -> Prediction:
-        """Run every stream on its frames (``decoded`` holds the clip's frames at ``decoded_indices``) and fuse."""
+        """Run every stream on its frames (``decoded`` holds the clip's frames at ``decoded_indices``; ``marks``
+        their landmarks, for a pose stream) and fuse."""
         row = {idx: k for k, idx in enumerate(decoded_indices)}
         fused = torch.zeros(len(self.classes))
         per_stream: dict[str, dict[str, float]] = {}
         weights: dict[str, float] = {}
         landmarks, shown, pose_found = None, None, None
-        estimated: dict[tuple[int, ...], np.ndarray] = {}
         by_name: dict[str, torch.Tensor] = {}
         for i, (stream, weight) in enumerate(self.streams):
             idx = wanted[i]
@@ -254,10 +292,8 @@ class Predictor:
             if stream.pose:
                 from vidclf.models.pose import found_mask, normalize_landmarks
 
-                key = tuple(idx)
-                if key not in estimated:  # an ensemble's pose streams read the same frames: estimate them once
-                    estimated[key] = self._landmarks(frames, path, idx)
-                landmarks = estimated[key]
+                assert marks is not None
+                landmarks = marks(idx)  # an ensemble's pose streams read the same frames: estimated once
                 pose_found = float(found_mask(landmarks).mean())
                 shown = (frames, idx)
                 x = torch.from_numpy(normalize_landmarks(landmarks))[None]
@@ -323,13 +359,13 @@ class Predictor:
                 per_window = [paired_indices(w, stream.spec.pair_gap, info.num_frames) for w in per_window]
             plans.append(per_window)
         times = [(s + window / 2) / info.fps for s in starts]
-        return _TimelinePlan(times, plans)
+        return _TimelinePlan(times, plans, grid if self._has_pose else [])
 
     def _timeline(
-        self, plan: _TimelinePlan, kept: dict[int, np.ndarray], path: str | os.PathLike, info: VideoInfo, batch: int = 8
+        self, plan: _TimelinePlan, kept: dict[int, np.ndarray], info: VideoInfo, marks: _Marks | None, batch: int = 8
     ) -> Timeline:
-        """Fused class probabilities of every window of ``plan``, from the decoded frames ``kept`` by index. A pose
-        stream estimates each frame once however many windows share it."""
+        """Fused class probabilities of every window of ``plan``, from the decoded frames ``kept`` by index (and
+        their landmarks ``marks``, each estimated once however many windows share it)."""
         size = fit_within(info, TIMELINE_MAX_SIDE) or (info.height, info.width)
 
         def frames(indices: list[int]) -> np.ndarray:
@@ -337,21 +373,42 @@ class Predictor:
             return np.stack([resize_frame(kept[i], size) for i in indices])
 
         fused = torch.zeros(len(plan.times), len(self.classes))
-        estimated: dict[tuple[int, ...], np.ndarray] = {}
         for (stream, weight), per_window in zip(self.streams, plan.per_stream):
             if stream.pose:
                 from vidclf.models.pose import normalize_landmarks
 
-                needed = tuple(sorted({i for w in per_window for i in w}))
-                if needed not in estimated:
-                    estimated[needed] = self._landmarks(frames(list(needed)), path, list(needed))
-                marks = dict(zip(needed, estimated[needed]))
-                inputs = [torch.from_numpy(normalize_landmarks(np.stack([marks[i] for i in w]))) for w in per_window]
+                assert marks is not None
+                inputs = [torch.from_numpy(normalize_landmarks(marks(w))) for w in per_window]
             else:
                 inputs = [stream.pixels(frames(w)) for w in per_window]
             out = [stream.logits(torch.stack(inputs[b : b + batch])) for b in range(0, len(inputs), batch)]
             fused += weight * torch.cat(out)
         return Timeline(plan.times, fused.softmax(-1).numpy(), self.classes)
+
+
+class _Marks:
+    """Landmarks ``[33, 4]`` of a clip's frames by index, each frame estimated once however many uses (the pose
+    stream, counting, the timeline's windows) share it. ``frame_at(i)`` gives the decoded frame ``i``."""
+
+    def __init__(
+        self,
+        estimate: Callable[[np.ndarray, str | os.PathLike | None, list[int]], np.ndarray],
+        frame_at: Callable[[int], np.ndarray],
+        path: str | os.PathLike | None,
+    ):
+        self._estimate, self._frame_at, self._path = estimate, frame_at, path
+        self._got: dict[int, np.ndarray] = {}
+
+    def __call__(self, indices: list[int]) -> np.ndarray:
+        """``[len(indices), 33, 4]``."""
+        missing = sorted({i for i in indices if i not in self._got})
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i in missing:  # frames of one size go through together (a timeline's are smaller)
+            by_shape.setdefault(self._frame_at(i).shape, []).append(i)
+        for group in by_shape.values():
+            found = self._estimate(np.stack([self._frame_at(i) for i in group]), self._path, group)
+            self._got.update(zip(group, found))
+        return np.stack([self._got[i] for i in indices])
 
 
 @dataclass(frozen=True)
@@ -360,6 +417,7 @@ class _TimelinePlan:
 
     times: list[float]
     per_stream: list[list[list[int]]]
+    pose_grid: list[int]  # the frames a pose stream's windows share (empty without a pose stream)
 
     @property
     def indices(self) -> list[int]:

@@ -132,13 +132,14 @@ def when_figure(p: Prediction) -> tuple[Any, str] | None:
 
 
 def reps_words(reps: Repetitions) -> str:
-    """How many repetitions, in a sentence."""
+    """How many repetitions, in a sentence, and what they were counted from."""
     if not reps.found:
         return "No repetition found."
+    source = "the body's joints" if reps.source == "pose" else "the motion in the picture"
     if reps.period_s is None:
         start, end = reps.times[0]
-        return f"**1 repetition**, from {start:.1f} s to {end:.1f} s (counted from the motion)."
-    return f"**{reps.count} repetitions**, about one every {reps.period_s:.1f} s (counted from the motion)."
+        return f"**1 repetition**, from {start:.1f} s to {end:.1f} s (counted from {source})."
+    return f"**{reps.count} repetitions**, about one every {reps.period_s:.1f} s (counted from {source})."
 
 
 def _stream_words(backbone: str) -> str:

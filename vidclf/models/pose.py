@@ -147,6 +147,31 @@ def found_mask(raw: np.ndarray) -> np.ndarray:
     return ~np.isnan(raw[:, :, :2]).any(axis=(1, 2))
 
 
+# The joints whose path shows a repetition: nose, shoulders, elbows, wrists, hips, knees, ankles.
+COUNT_JOINTS = (0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+
+
+def landmark_signal(raw: np.ndarray, min_found: float = 0.5) -> np.ndarray | None:
+    """Raw landmarks ``[T, 33, 4]`` -> float32 ``[T, 2 * len(COUNT_JOINTS)]``, a per-frame signal for counting
+    repetitions (:mod:`vidclf.reps`): the joints' positions in the frame in the clip's median torso lengths.
+    Not hip-centred: in a jump or a bounce the whole body is what moves. Frames without a person are filled
+    in from the frames around them; None if a person is found in fewer than ``min_found`` of the frames."""
+    t = raw.shape[0]
+    found = found_mask(raw)
+    if t == 0 or found.sum() < max(4, min_found * t):
+        return None
+    xy = raw[:, COUNT_JOINTS, :2].astype(np.float64)
+    when = np.arange(t)
+    for j in range(xy.shape[1]):
+        for d in range(2):
+            xy[:, j, d] = np.interp(when, when[found], xy[found, j, d])
+    lm = raw[found].astype(np.float64)
+    torso = np.linalg.norm(
+        lm[:, [LEFT_SHOULDER, RIGHT_SHOULDER], :2].mean(1) - lm[:, [LEFT_HIP, RIGHT_HIP], :2].mean(1), axis=1
+    )
+    return (xy / max(float(np.median(torso)), 1e-3)).reshape(t, -1).astype(np.float32)
+
+
 def normalize_landmarks(raw: np.ndarray) -> np.ndarray:
     """Raw landmarks ``[T, 33, 4]`` (NaN rows: no person) -> features float32 ``[T, POSE_FEATURE_DIM]``.
 
