@@ -30,13 +30,20 @@ from vidclf.training.loop import make_optimizer, train_one_epoch
 FULL_EPOCH_CLIPS = 401
 
 
-def epoch_seconds(model, dataset, cfg, features=False) -> float:
+def epoch_seconds(model, dataset, cfg, *, features=False) -> float:
     device = resolve_device("cpu")
-    loader = make_loader(dataset, cfg.train.batch_size, True, 0, device, 0)
+    loader = make_loader(dataset, cfg.train.batch_size, shuffle=True, num_workers=0, device=device, seed=0)
     opt = make_optimizer(model, cfg.train)
     t0 = time.perf_counter()
     train_one_epoch(
-        model, loader, opt, nn.CrossEntropyLoss(), device, cfg.train.precision, show_progress=False, features=features
+        model,
+        loader,
+        opt,
+        nn.CrossEntropyLoss(),
+        device=device,
+        precision=cfg.train.precision,
+        show_progress=False,
+        features=features,
     )
     return time.perf_counter() - t0
 
@@ -68,8 +75,9 @@ def main() -> None:
             data = training_data(cfg)
             records = data.train.records[:: max(1, len(data.train) // args.clips)][: args.clips]
             tf = data.val.transform
-            naive_ds = VideoClipDataset(records, 20, 128, tf, "uniform", cache=None)
-            cached_ds = VideoClipDataset(records, 20, 128, tf, "uniform", cache=data.train.cache)
+            clips = dict(num_frames=20, img_size=128, transform=tf, pair_gap=data.val.pair_gap)
+            naive_ds = VideoClipDataset(records, **clips)
+            cached_ds = VideoClipDataset(records, **clips, cache=data.train.cache)
             torch.manual_seed(0)
             model = build_model(cfg.model, len(data.classes))
             if args.precision == "bf16":
@@ -77,13 +85,12 @@ def main() -> None:
             a = epoch_seconds(model, naive_ds, cfg) * scale
             epoch_seconds(model, cached_ds, cfg)  # fills the frame cache
             b = epoch_seconds(model, cached_ds, cfg) * scale
-            model.backbone.requires_grad_(False)
-            feature_dataset(
-                model, cached_ds, cache_dir, torch.device("cpu"), args.precision, show_progress=False
-            )  # fill
-            feats = feature_dataset(
-                model, cached_ds, cache_dir, torch.device("cpu"), args.precision, show_progress=False
+            model.backbone.requires_grad_(requires_grad=False)
+            features = dict(
+                cache_dir=cache_dir, device=torch.device("cpu"), precision=args.precision, show_progress=False
             )
+            feature_dataset(model, cached_ds, **features)  # fills the feature cache
+            feats = feature_dataset(model, cached_ds, **features)
             c = epoch_seconds(model, feats, cfg, features=True) * scale
             print(
                 f"  {backbone:<18} (a) naive {a:8.1f} s   (b) frame cache {b:8.1f} s   (c) frozen + features {c:6.2f} s"

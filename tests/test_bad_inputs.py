@@ -129,13 +129,15 @@ def test_truncated_real_clip(tmp_path, predictor):
 @needs_shared
 def test_header_that_lies_about_length(tmp_path, monkeypatch):
     """A header claiming more frames than the file has: the clip is counted and sampled again."""
+    import dataclasses
+
     import vidclf.video as video
 
     real = video.probe
 
     def lying_probe(path):
         info = real(path)
-        return video.VideoInfo(info.num_frames * 3, info.fps, info.width, info.height, counted=False)
+        return dataclasses.replace(info, num_frames=info.num_frames * 3, counted=False)
 
     monkeypatch.setattr(video, "probe", lying_probe)
     clip = load_clip(CLIPS / "v_Punch_g03_c01.avi", 20, (64, 64))

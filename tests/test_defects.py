@@ -142,9 +142,10 @@ def test_a_clip_is_judged_long_by_its_frames_too():
     from vidclf.serving import check_length
     from vidclf.video import VideoInfo
 
-    check_length(VideoInfo(300, 30.0, 320, 240, False), 600)
+    check_length(VideoInfo(num_frames=300, fps=30.0, width=320, height=240, counted=False), 600)
     with pytest.raises(VidclfError, match="up to 600 s"):
-        check_length(VideoInfo(1_000_000, 999.0, 320, 240, False), 600)  # the header's 1000 fps would say 1000 s
+        # the header's 1000 fps would say 1000 s
+        check_length(VideoInfo(num_frames=1_000_000, fps=999.0, width=320, height=240, counted=False), 600)
 
 
 def test_the_pool_loads_once_evicts_the_least_recent_and_says_when_a_file_is_gone(tmp_path, monkeypatch):
@@ -235,11 +236,13 @@ def test_one_prediction_probes_the_clip_once_and_decodes_it_in_one_pass(monkeypa
 
 def test_a_header_that_overstates_the_length_costs_a_second_pass_not_an_error(tmp_path):
     from vidclf.predict import Predictor
-    from vidclf.video import VideoInfo, probe
+    import dataclasses
+
+    from vidclf.video import probe
 
     clip = ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4"
     true = probe(clip)
-    lying = VideoInfo(true.num_frames * 3, true.fps, true.width, true.height, False)
+    lying = dataclasses.replace(true, num_frames=true.num_frames * 3, counted=False)
     p = Predictor(ROOT / "weights" / "synthetic.pt").predict(clip, info=lying, timeline=True)
     assert p.info.num_frames == true.num_frames and p.info.counted
     assert max(p.indices) < true.num_frames and p.timeline is not None

@@ -170,7 +170,7 @@ def test_evaluate_a_fusion_checkpoint_streams_weighted(synthetic_pose_run, synth
     path = save_checkpoint(
         tmp_path / "fusion.pt", fusion_checkpoint([(pose, 1.0), (pixels, 0.5)], reject_threshold=2.0)
     )
-    records = build_index(synth_root, "test", 1, pose.classes, 0).records
+    records = build_index(synth_root, "test", split=1, classes=pose.classes, num_classes=0).records
     fused = checkpoint_logits(load_checkpoint(path), records)
     expected = stream_logits(pose, records) + 0.5 * stream_logits(pixels, records)
     assert fused.shape == (36, 6) and torch.allclose(fused, expected, atol=1e-4)

@@ -168,6 +168,9 @@ def test_fine_tune_from_a_frozen_run_with_a_lower_backbone_lr(synth_root, tmp_pa
         fit(wrong, data2.train, data2.val, data2.classes, show_progress=False)
 
 
+CPU = torch.device("cpu")
+
+
 def test_feature_views_are_cached_augmented_views_drawn_at_random(synth_root, tmp_path):
     from vidclf.models.cnn_lstm import build_model
     from vidclf.training.features import feature_dataset
@@ -176,9 +179,11 @@ def test_feature_views_are_cached_augmented_views_drawn_at_random(synth_root, tm
     data = training_data(cfg)
     torch.manual_seed(0)
     model = build_model(cfg.model, 2)
-    one = feature_dataset(model, data.train, cfg.data.cache_dir, torch.device("cpu"), "fp32", show_progress=False)
+    one = feature_dataset(
+        model, data.train, cache_dir=cfg.data.cache_dir, device=CPU, precision="fp32", show_progress=False
+    )
     three = feature_dataset(
-        model, data.train, cfg.data.cache_dir, torch.device("cpu"), "fp32", show_progress=False, views=3
+        model, data.train, cache_dir=cfg.data.cache_dir, device=CPU, precision="fp32", show_progress=False, views=3
     )
     n, t, d = len(data.train), 8, model.feature_dim
     assert one.features is None and three.features is None  # at scale nothing is held in memory: files only
@@ -191,7 +196,9 @@ def test_feature_views_are_cached_augmented_views_drawn_at_random(synth_root, tm
     for a, b in [(0, 1), (0, 2), (1, 2)]:
         assert all(not torch.allclose(three_all[i, a], three_all[i, b]) for i in range(n))
     # fixed draws: computed again without the cache, a view is the same view
-    again = feature_dataset(model, data.train, None, torch.device("cpu"), "fp32", show_progress=False, views=3)
+    again = feature_dataset(
+        model, data.train, cache_dir=None, device=CPU, precision="fp32", show_progress=False, views=3
+    )
     assert again.features is not None and torch.allclose(again.features, three_all, atol=1e-5)
     # an epoch draws every view, and a one-view dataset only ever gives the eval view
     torch.manual_seed(0)
@@ -211,12 +218,14 @@ def test_a_damaged_feature_cache_entry_is_said_and_computed_again(synth_root, tm
     cfg = _config(synth_root, tmp_path, freeze_backbone=True, classes=["SynthWave", "SynthSquat"])
     data = training_data(cfg)
     model = build_model(cfg.model, 2)
-    first = feature_dataset(model, data.train, cfg.data.cache_dir, torch.device("cpu"), "fp32", show_progress=False)
+    first = feature_dataset(
+        model, data.train, cache_dir=cfg.data.cache_dir, device=CPU, precision="fp32", show_progress=False
+    )
     damaged = first.files[0][0]
     damaged.write_bytes(b"not an array")
     with caplog.at_level("WARNING"):
         second = feature_dataset(
-            model, data.train, cfg.data.cache_dir, torch.device("cpu"), "fp32", show_progress=False
+            model, data.train, cache_dir=cfg.data.cache_dir, device=CPU, precision="fp32", show_progress=False
         )
     assert "cannot be read" in caplog.text and str(damaged) in caplog.text
     assert second.view(0, 0).shape == (8, model.feature_dim)  # computed again and readable

@@ -76,7 +76,7 @@ def calibrate(
         from vidclf.evaluate import checkpoint_logits
 
         held = set(ck.info.get("val_groups") or [])
-        index = build_index(data_root, "train", split, ck.classes, 0)
+        index = build_index(data_root, "train", split=split, classes=ck.classes, num_classes=0)
         records = [r for r in index.records if r.group in held]
         if not records:
             raise DatasetError(f"{Path(checkpoint).name} names no validation groups of this data to calibrate on")

@@ -20,7 +20,7 @@ WEIGHTS_DIR = ROOT / "weights"
 RUNS_DIR = ROOT / "runs"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelEntry:
     """One selectable checkpoint and what a person choosing it needs to know."""
 
@@ -62,15 +62,15 @@ def read_entry(path: Path, label: str, source: str) -> ModelEntry:
     frame_input = first.input.frame_input if first.input is not None else "rgb"
     score = cv if cv is not None else val
     return ModelEntry(
-        label,
-        path,
-        ck.backbone,
-        ck.classes,
-        None if score is None else float(score),
-        source,
-        frame_input,
-        "cross-validated" if cv is not None else "validation",
-        _sees(ck.backbone, frame_input),
+        label=label,
+        path=path,
+        backbone=ck.backbone,
+        classes=ck.classes,
+        val_acc=None if score is None else float(score),
+        source=source,
+        frame_input=frame_input,
+        score_kind="cross-validated" if cv is not None else "validation",
+        sees=_sees(ck.backbone, frame_input),
     )
 
 

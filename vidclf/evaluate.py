@@ -48,11 +48,16 @@ def stream_logits(
         )
     else:
         ds = VideoClipDataset(
-            records, spec.num_frames, spec.img_size, spec.transform(), "uniform", cache_for(cache_dir), spec.pair_gap
+            records,
+            num_frames=spec.num_frames,
+            img_size=spec.img_size,
+            transform=spec.transform(),
+            cache=cache_for(cache_dir),
+            pair_gap=spec.pair_gap,
         )
         if precision == "bf16":
             model.use_channels_last()
-    loader = make_loader(ds, batch_size, False, num_workers, dev, 0)
+    loader = make_loader(ds, batch_size, shuffle=False, num_workers=num_workers, device=dev, seed=0)
     logits, _ = collect_logits(
         model, loader, dev, precision, show_progress=show_progress, features=spec.features != "pixels"
     )
@@ -103,7 +108,9 @@ def evaluate_checkpoint(
     and counted in ``skipped_other_classes`` / ``missing``.
     """
     ck = load_checkpoint(checkpoint)
-    index = build_index(data_root, "test" if subset == "test" else "train", split, ck.classes, 0)
+    index = build_index(
+        data_root, "test" if subset == "test" else "train", split=split, classes=ck.classes, num_classes=0
+    )
     if subset == "val":
         held = ck.info.get("val_groups")
         if held is None:

@@ -233,7 +233,7 @@ class Predictor:
             # The header over-stated the length; the pass read to the true end: sample that length instead.
             if e.frames_read < 1:
                 raise VideoError(f"{Path(path).name} has no decodable video frames (corrupt or truncated)") from None
-            info = VideoInfo(e.frames_read, info.fps, info.width, info.height, True)
+            info = dataclasses.replace(info, num_frames=e.frames_read, counted=True)
             return self._predict_file(path, info, timeline=timeline, t0=t0)
 
     def _predict_file(self, path: str | os.PathLike, info: VideoInfo, *, timeline: bool, t0: float) -> Prediction:
@@ -252,7 +252,7 @@ class Predictor:
             path, sizes, every_size=SIGNAL_DECODE_SIZE, every_limit=int(COUNT_MAX_SECONDS * info.fps)
         )
         marks = _Marks(self._landmarks, kept.__getitem__, path) if self._has_pose else None
-        p = self._classify(np.stack([kept[j] for j in sample]), sample, wanted, info, t0, marks=marks)
+        p = self._classify(np.stack([kept[j] for j in sample]), sample, wanted, info=info, t0=t0, marks=marks)
         reps = self._count(every, marks, count_at, info.fps)
         scored = self._timeline(plan, kept, info, marks) if plan is not None else None
         return dataclasses.replace(p, reps=reps, timeline=scored, seconds=time.perf_counter() - t0)
@@ -262,9 +262,9 @@ class Predictor:
         t0 = time.perf_counter()
         wanted = {i: stream.indices(len(frames)) for i, (stream, _) in enumerate(self.streams)}
         indices = sorted({j for idx in wanted.values() for j in idx})
-        info = VideoInfo(len(frames), fps, frames.shape[2], frames.shape[1], True)
+        info = VideoInfo(num_frames=len(frames), fps=fps, width=frames.shape[2], height=frames.shape[1], counted=True)
         marks = _Marks(self._landmarks, frames.__getitem__, None) if self._has_pose else None
-        p = self._classify(frames[indices], indices, wanted, info, t0, marks=marks)
+        p = self._classify(frames[indices], indices, wanted, info=info, t0=t0, marks=marks)
         reps = self._count(frames, marks, self._count_indices(info, None), fps)
         return dataclasses.replace(p, reps=reps, seconds=time.perf_counter() - t0)
 
@@ -273,9 +273,9 @@ class Predictor:
         decoded: np.ndarray,
         decoded_indices: list[int],
         wanted: dict[int, list[int]],
+        *,
         info: VideoInfo,
         t0: float,
-        *,
         marks: _Marks | None,
     ) -> Prediction:
         """Run every stream on its frames (``decoded`` holds the clip's frames at ``decoded_indices``; ``marks``

@@ -52,6 +52,7 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 def make_loader(
     dataset: Dataset,
     batch_size: int,
+    *,
     shuffle: bool,
     num_workers: int,
     device: torch.device,

@@ -8,6 +8,7 @@ AVIs, and can land on the wrong frame.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ VIDEO_EXTENSIONS = (".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mpg", ".m
 _MAX_PLAUSIBLE_FRAMES = 10_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VideoInfo:
     """What is known of a clip before its frames are read."""
 
@@ -245,7 +246,8 @@ def load_clip(
     except StreamEnded as e:
         if e.frames_read < 1:
             raise VideoError(f"{Path(path).name} has no decodable video frames (corrupt or truncated)") from None
-        info = VideoInfo(e.frames_read if info.counted else _recount(path), info.fps, info.width, info.height, True)
+        true_length = e.frames_read if info.counted else _recount(path)
+        info = dataclasses.replace(info, num_frames=true_length, counted=True)
         indices = sampler(info.num_frames, num_frames)
         try:
             frames = _read_indices(path, indices, size)

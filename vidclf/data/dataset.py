@@ -30,6 +30,7 @@ class VideoClipDataset(Dataset):
     def __init__(
         self,
         records: Sequence[VideoRecord],
+        *,
         num_frames: int,
         img_size: int,
         transform: ClipTransform,
@@ -74,7 +75,7 @@ def cache_for(cache_dir: str | None) -> FrameCache | None:
     return FrameCache(cache_dir) if cache_dir else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainingData:
     """The training and validation datasets of a config, and where they came from."""
 
@@ -106,7 +107,7 @@ def training_data(config: Config, fold: tuple[int, int] | None = None) -> Traini
     backbone, whose features are computed once from the deterministic eval view of each clip.
     """
     cfg = config.data
-    index = build_index(cfg.data_root, "train", cfg.split, cfg.classes, cfg.num_classes)
+    index = build_index(cfg.data_root, "train", split=cfg.split, classes=cfg.classes, num_classes=cfg.num_classes)
     split = group_folds(index, fold[1])[fold[0]] if fold else split_by_group(index, cfg.val_fraction, cfg.split_seed)
     if get_backbone(config.model.backbone).input == "landmarks":
         return _landmark_data(config, index, split)
@@ -116,17 +117,24 @@ def training_data(config: Config, fold: tuple[int, int] | None = None) -> Traini
     diff = cfg.pair_gap > 0
     train_tf = ClipTransform(mean, std, augment=config.train.augment and not frozen, diff=diff)
     sampling = "uniform" if frozen else cfg.train_sampling
-    train = VideoClipDataset(split.train.records, cfg.num_frames, cfg.img_size, train_tf, sampling, cache, cfg.pair_gap)
+    train = VideoClipDataset(
+        split.train.records,
+        num_frames=cfg.num_frames,
+        img_size=cfg.img_size,
+        transform=train_tf,
+        sampling=sampling,
+        cache=cache,
+        pair_gap=cfg.pair_gap,
+    )
     val = VideoClipDataset(
         split.val.records,
-        cfg.num_frames,
-        cfg.img_size,
-        ClipTransform(mean, std, diff=diff),
-        "uniform",
-        cache,
-        cfg.pair_gap,
+        num_frames=cfg.num_frames,
+        img_size=cfg.img_size,
+        transform=ClipTransform(mean, std, diff=diff),
+        cache=cache,
+        pair_gap=cfg.pair_gap,
     )
-    return TrainingData(train, val, index.classes, split, index)
+    return TrainingData(train=train, val=val, classes=index.classes, split=split, index=index)
 
 
 def _landmark_data(config: Config, index: VideoIndex, split: GroupSplit) -> TrainingData:
@@ -136,10 +144,14 @@ def _landmark_data(config: Config, index: VideoIndex, split: GroupSplit) -> Trai
 
     cfg = config.data
 
-    def dataset(part: VideoIndex, augment: bool) -> LandmarkDataset:
+    def dataset(part: VideoIndex, *, augment: bool) -> LandmarkDataset:
         raw = records_landmarks(part.records, cfg.num_frames, cfg.cache_dir)
         return LandmarkDataset(raw, [r.label for r in part.records], augment=augment)
 
     return TrainingData(
-        dataset(split.train, config.train.augment), dataset(split.val, False), index.classes, split, index
+        train=dataset(split.train, augment=config.train.augment),
+        val=dataset(split.val, augment=False),
+        classes=index.classes,
+        split=split,
+        index=index,
     )

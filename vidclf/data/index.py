@@ -38,7 +38,7 @@ class VideoRecord:
     group: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VideoIndex:
     """The clips of one dataset part, with the class list their labels index into."""
 
@@ -53,7 +53,7 @@ class VideoIndex:
         return sorted({r.group for r in self.records})
 
     def subset(self, records: Iterable[VideoRecord], source: str) -> VideoIndex:
-        return VideoIndex(self.classes, tuple(records), 0, 0, source)
+        return VideoIndex(classes=self.classes, records=tuple(records), source=source)
 
 
 def group_of(path: Path) -> str:
@@ -160,6 +160,7 @@ def _ucf_classes_on_disk(root: Path, class_ind: list[str]) -> list[str]:
 def ucf101_index(
     root: str | Path,
     subset: str,
+    *,
     split: int = 1,
     classes: Sequence[str] | None = None,
     num_classes: int = 10,
@@ -195,7 +196,13 @@ def ucf101_index(
             f"under {root / UCF_VIDEOS}"
             f" ({missing} of the listed clips of these classes are missing on disk)"
         )
-    return VideoIndex(chosen, tuple(records), missing, other, f"UCF-101 split {split} {subset}")
+    return VideoIndex(
+        classes=chosen,
+        records=tuple(records),
+        missing=missing,
+        other_classes=other,
+        source=f"UCF-101 split {split} {subset}",
+    )
 
 
 def folder_index(root: str | Path, classes: Sequence[str] | None = None, num_classes: int = 0) -> VideoIndex:
@@ -220,12 +227,13 @@ def folder_index(root: str | Path, classes: Sequence[str] | None = None, num_cla
             raise DatasetError(f"class folder {root / c} has no videos")
     records = [VideoRecord(f, i, group_of(f)) for i, c in enumerate(chosen) for f in clips_of[c]]
     other = sum(len(v) for c, v in clips_of.items() if c not in chosen)
-    return VideoIndex(chosen, tuple(records), 0, other, "folder tree")
+    return VideoIndex(classes=chosen, records=tuple(records), other_classes=other, source="folder tree")
 
 
 def build_index(
     data_root: str | Path | None,
     subset: str,
+    *,
     split: int = 1,
     classes: Sequence[str] | None = None,
     num_classes: int = 10,
@@ -239,7 +247,7 @@ def build_index(
     if not root.is_dir():
         raise DatasetError(f"data root is not a folder: {root}")
     if is_ucf101_root(root):
-        index = ucf101_index(root, subset, split, classes, num_classes)
+        index = ucf101_index(root, subset, split=split, classes=classes, num_classes=num_classes)
         readme = root / "README.txt"
         if readme.is_file() and "SYNTHETIC" in readme.read_text(errors="replace")[:200]:  # vidclf's own generated set
             index = dataclasses.replace(

@@ -77,7 +77,9 @@ def _joints(pose: Pose, cx: float, cy: float, scale: float) -> dict[str, tuple[f
     return out
 
 
-def _draw(canvas: np.ndarray, joints: dict[str, tuple[float, float]], scale: float, color: tuple, width: int) -> None:
+def _draw(
+    canvas: np.ndarray, joints: dict[str, tuple[float, float]], *, scale: float, color: tuple, width: int
+) -> None:
     pts = lambda p: (int(round(p[0])), int(round(p[1])))  # noqa: E731
     hip, shoulder = joints["hip"], joints["shoulder"]
     for name in ("left", "right"):
@@ -114,7 +116,7 @@ def _landmarks(joints: dict[str, tuple[float, float]], scale: float, size: tuple
 
 
 def render_clip(
-    action: str, group: int, clip: int, seed: int = 0, size: tuple[int, int] = (96, 96), num_frames: int = 32
+    action: str, group: int, clip: int, *, seed: int = 0, size: tuple[int, int] = (96, 96), num_frames: int = 32
 ) -> np.ndarray:
     """uint8 RGB ``[T, H, W, 3]`` of one synthetic clip, a pure function of its arguments."""
     return render_clip_with_landmarks(action, group, clip, seed=seed, size=size, num_frames=num_frames)[0]
@@ -164,7 +166,7 @@ def render_clip_with_landmarks(
         u = t / (num_frames - 1)
         canvas = np.clip(room + texture + rng.normal(0, 3, size=(h, w, 1)), 0, 255).astype(np.uint8)
         joints = _joints(_pose(action, u, cycles, phase), cx, cy, scale)
-        _draw(canvas, joints, scale, figure, width)
+        _draw(canvas, joints, scale=scale, color=figure, width=width)
         frames[t] = canvas
         marks[t] = _landmarks(joints, scale, size)
     return frames, marks
@@ -222,7 +224,9 @@ def render_sequence(
     actions: tuple[str, ...], group: int, seed: int = 0, size: tuple[int, int] = (96, 96), frames_per_action: int = 100
 ) -> np.ndarray:
     """One long clip of several actions in a row (the same actor), for the app's timeline example."""
-    return np.concatenate([render_clip(a, group, 1, seed, size, frames_per_action) for a in actions])
+    return np.concatenate(
+        [render_clip(a, group, 1, seed=seed, size=size, num_frames=frames_per_action) for a in actions]
+    )
 
 
 def write_examples(out: str | Path, group: int = 90, seed: int = 0) -> list[Path]:
@@ -233,7 +237,11 @@ def write_examples(out: str | Path, group: int = 90, seed: int = 0) -> list[Path
     """
     out = Path(out)
     paths = [
-        write_video(out / f"synthetic_{a.removeprefix('Synth')}.mp4", render_clip(a, group, 1, seed, (96, 96), 50), 25)
+        write_video(
+            out / f"synthetic_{a.removeprefix('Synth')}.mp4",
+            render_clip(a, group, 1, seed=seed, size=(96, 96), num_frames=50),
+            25,
+        )
         for a in SYNTH_CLASSES
     ]
     seq = ("SynthWave", "SynthJumpingJack", "SynthSquat")

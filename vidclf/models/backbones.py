@@ -19,8 +19,12 @@ from vidclf.errors import BackboneWeightsError
 from vidclf.models.registry import get_backbone
 
 
-def _conv_bn_relu(cin: int, cout: int, kernel: int, stride: int, padding: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, kernel, stride, padding, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+def _conv_bn_relu(cin: int, cout: int, *, kernel: int, stride: int, padding: int) -> list[nn.Module]:
+    return [
+        nn.Conv2d(cin, cout, kernel_size=kernel, stride=stride, padding=padding, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    ]
 
 
 def _no_weights(name: str, weights_path: str | Path | None) -> None:
@@ -37,11 +41,11 @@ def custom_cnn(
     """
     _no_weights("custom", weights_path)
     layers = [
-        *_conv_bn_relu(3, 64, 7, 2, 3),
+        *_conv_bn_relu(3, 64, kernel=7, stride=2, padding=3),
         nn.MaxPool2d(3, 2, 1),
-        *_conv_bn_relu(64, 128, 3, 2, 1),
-        *_conv_bn_relu(128, 256, 3, 2, 1),
-        *_conv_bn_relu(256, 512, 3, 2, 1),
+        *_conv_bn_relu(64, 128, kernel=3, stride=2, padding=1),
+        *_conv_bn_relu(128, 256, kernel=3, stride=2, padding=1),
+        *_conv_bn_relu(256, 512, kernel=3, stride=2, padding=1),
         nn.Dropout(dropout),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(1),

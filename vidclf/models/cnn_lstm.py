@@ -21,6 +21,7 @@ class CNNLSTM(nn.Module):
         backbone: nn.Module,
         feature_dim: int,
         num_classes: int,
+        *,
         hidden_size: int = 128,
         num_layers: int = 2,
         head: str = "lstm",
@@ -87,4 +88,6 @@ def build_model(config: ModelConfig, num_classes: int, load_pretrained: bool = T
         weights_path=config.backbone_weights if load_pretrained else None,
         dropout=config.dropout,
     )
-    return CNNLSTM(backbone, dim, num_classes, config.hidden_size, config.num_layers, config.head)
+    return CNNLSTM(
+        backbone, dim, num_classes, hidden_size=config.hidden_size, num_layers=config.num_layers, head=config.head
+    )

@@ -103,7 +103,7 @@ def _val_logits(checkpoint: Path, val: Dataset, config: Config) -> np.ndarray:
     ck = load_checkpoint(checkpoint)
     assert ck.input is not None  # a fold's checkpoint is a single model
     device = resolve_device(config.train.device)
-    loader = make_loader(val, config.train.batch_size, False, 0, device, 0)
+    loader = make_loader(val, config.train.batch_size, shuffle=False, num_workers=0, device=device, seed=0)
     logits, _ = collect_logits(
         ck.build_model().to(device), loader, device, "fp32", features=ck.input.features != "pixels"
     )

@@ -102,6 +102,7 @@ def _view_rng(path: Path, view: int) -> np.random.Generator:
 def feature_dataset(
     model: CNNLSTM,
     dataset: VideoClipDataset,
+    *,
     cache_dir: str | Path | None,
     device: torch.device,
     precision: str,

@@ -70,6 +70,7 @@ def train_one_epoch(
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
     loss_fn: nn.Module,
+    *,
     device: torch.device,
     precision: str,
     desc: str = "",
@@ -115,6 +116,7 @@ def train_one_epoch(
 def validate(
     model: CNNLSTM,
     loader: DataLoader,
+    *,
     device: torch.device,
     precision: str,
     features: bool = False,
@@ -148,7 +150,7 @@ class FitResult:
 EpochCallback = Callable[[dict], None]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainState:
     """Where a run starts: the model and its optimizer (fresh, from ``init_from``, or resumed) and, when
     resuming, the history and early-stopping counters so far."""
@@ -213,7 +215,15 @@ def build_state(
                 f"rewritten from {result.last_path.name}"
             )
 
-    return TrainState(model, optimizer, result.history, result.best_epoch, result.best_val_acc, bad_epochs, start_epoch)
+    return TrainState(
+        model=model,
+        optimizer=optimizer,
+        history=result.history,
+        best_epoch=result.best_epoch,
+        best_val_acc=result.best_val_acc,
+        bad_epochs=bad_epochs,
+        start_epoch=start_epoch,
+    )
 
 
 def prepare_inputs(
@@ -244,16 +254,16 @@ def prepare_inputs(
         from vidclf.training.features import feature_dataset
 
         assert isinstance(train_ds, VideoClipDataset) and (val_ds is None or isinstance(val_ds, VideoClipDataset))
-        model.backbone.requires_grad_(False)
+        model.backbone.requires_grad_(requires_grad=False)
         log("frozen backbone: computing per-frame features once (cached)")
         if dist.active and config.data.cache_dir:  # each rank fills the cache for its share, then all read it
             feature_dataset(
                 model,
                 train_ds,
-                config.data.cache_dir,
-                device,
-                config.train.precision,
-                False,
+                cache_dir=config.data.cache_dir,
+                device=device,
+                precision=config.train.precision,
+                show_progress=False,
                 shard=(dist.rank, dist.world),
                 views=config.train.feature_views,
             )
@@ -261,25 +271,30 @@ def prepare_inputs(
                 feature_dataset(
                     model,
                     val_ds,
-                    config.data.cache_dir,
-                    device,
-                    config.train.precision,
-                    False,
+                    cache_dir=config.data.cache_dir,
+                    device=device,
+                    precision=config.train.precision,
+                    show_progress=False,
                     shard=(dist.rank, dist.world),
                 )
             barrier(dist)
         train_ds = feature_dataset(
             model,
             train_ds,
-            config.data.cache_dir,
-            device,
-            config.train.precision,
+            cache_dir=config.data.cache_dir,
+            device=device,
+            precision=config.train.precision,
             show_progress=show_progress,
             views=config.train.feature_views,
         )
         val_ds = (
             feature_dataset(
-                model, val_ds, config.data.cache_dir, device, config.train.precision, show_progress=show_progress
+                model,
+                val_ds,
+                cache_dir=config.data.cache_dir,
+                device=device,
+                precision=config.train.precision,
+                show_progress=show_progress,
             )
             if val_ds is not None
             else None
@@ -326,10 +341,14 @@ def fit(
     train_ds, val_ds, features, workers = prepare_inputs(
         config, model, train_ds, val_ds, device=device, dist=dist, show_progress=show_progress
     )
-    train_loader = make_loader(train_ds, tc.batch_size, True, workers, device, tc.seed, dist)
-    val_loader = (
-        make_loader(val_ds, tc.batch_size, False, workers, device, tc.seed, dist) if val_ds is not None else None
-    )
+
+    def loader(ds: Dataset, *, shuffle: bool) -> DataLoader:
+        return make_loader(
+            ds, tc.batch_size, shuffle=shuffle, num_workers=workers, device=device, seed=tc.seed, dist=dist
+        )
+
+    train_loader = loader(train_ds, shuffle=True)
+    val_loader = loader(val_ds, shuffle=False) if val_ds is not None else None
     net = DistributedDataParallel(model) if dist.active else model
     spec = InputSpec.from_config(config)
 
@@ -343,22 +362,22 @@ def fit(
             train_loader,
             optimizer,
             loss_fn,
-            device,
-            tc.precision,
-            f"epoch {epoch}/{tc.epochs}",
-            show_progress,
-            on_step,
-            stop,
-            features,
-            dist,
-            epoch,
+            device=device,
+            precision=tc.precision,
+            desc=f"epoch {epoch}/{tc.epochs}",
+            show_progress=show_progress,
+            on_step=on_step,
+            stop=stop,
+            features=features,
+            dist=dist,
+            epoch=epoch,
         )
         if stop is not None and stop.is_set():
             result.stopped = "user"  # the unfinished epoch is dropped: last.pt stays at the last whole epoch
             log(f"stopped by user during epoch {epoch}; kept {result.best_path.name} from epoch {result.best_epoch}")
             break
         val = (
-            validate(model, val_loader, device, tc.precision, features, dist)
+            validate(model, val_loader, device=device, precision=tc.precision, features=features, dist=dist)
             if val_loader
             else {"loss": None, "acc": None}
         )

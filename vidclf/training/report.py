@@ -27,7 +27,7 @@ def report_run(
     if len(cast(Sized, val)) == 0:
         return {}
     dev = resolve_device(device)
-    loader = make_loader(val, batch_size, False, 0, dev, 0)
+    loader = make_loader(val, batch_size, shuffle=False, num_workers=0, device=dev, seed=0)
     report = {}
     for name in ("best", "last"):
         try:
