@@ -86,13 +86,13 @@ def repetitions_figure(duration_s: float, rep_times: Sequence[tuple[float, float
     fig = go.Figure(go.Scatter(x=[0, duration_s], y=[0, 0], mode="lines", line=dict(color="#d1d5db"), hoverinfo="skip"))
     _mark_repetitions(fig, rep_times)
     fig.update_layout(
-        height=160,
+        height=190,
         template="plotly_white",
         font=FONT,
         showlegend=False,
         xaxis=dict(title="time in the clip (s)", range=[0, duration_s], fixedrange=True),
         yaxis=dict(visible=False, fixedrange=True),
-        margin=dict(l=10, r=10, t=20, b=40),
+        margin=dict(l=10, r=10, t=50, b=40),  # room above for the panel's label and toolbar
     )
     return fig
 
