@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from conftest import needs_shared
 from vidclf.data.synthetic import render_clip_with_landmarks
 from vidclf.reps import count_repetitions, frame_signal
 
@@ -119,3 +120,19 @@ def test_without_a_person_the_picture_is_counted(synthetic_pose_run):
     nobody = lambda batch: np.full((len(batch), 33, 4), np.nan, np.float32)  # noqa: E731
     reps = Predictor(synthetic_pose_run / "best.pt", pose_estimator=nobody).predict_frames(frames, fps=25.0).reps
     assert reps.source == "pixels" and reps.count == 5
+
+
+@needs_shared
+def test_predict_json_gives_the_repetitions_of_a_real_clip(capsys):
+    """A real jumping-jack clip counted by eye at 3 (docs/rep_counts.csv), through the command line."""
+    import json
+
+    from conftest import ROOT, UCF_ROOT
+    from train_cli import main
+
+    clip = UCF_ROOT / "UCF-101" / "JumpingJack" / "v_JumpingJack_g10_c01.avi"
+    assert main(["predict", "--checkpoint", str(ROOT / "weights" / "fusion.pt"), str(clip), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["label"] == "JumpingJack" and abs(out["reps"] - 3) <= 1
+    assert len(out["rep_times"]) == out["reps"] and out["rep_source"] in ("pose", "pixels")
+    assert all(0 <= a < b <= 2.4 for a, b in out["rep_times"])  # the clip is 2.3 s long
