@@ -32,7 +32,12 @@ DISPLAY_MAX_SIDE = POSE_MAX_SIDE  # frames are decoded at most this large: what 
 SIGNAL_DECODE_SIZE = (48, 64)  # every frame is read this small for counting repetitions
 COUNT_MAX_SECONDS = 120.0  # repetitions are counted in the first two minutes
 TIMELINE_MAX_SIDE = 320  # a timeline reads hundreds of frames: this small
-TIMELINE_POSE_FRAMES = 240  # a pose stream's timeline estimates at most this many frames
+# A pose model estimates the body on one grid of frames across the clip, shared by its classification (the
+# grid frames nearest to the ones it samples), the count of repetitions and a timeline's windows: about
+# POSE_GRID_FPS frames a second (a repetition needs three samples or more), at most POSE_GRID_MAX_FRAMES
+# (pose estimation costs ~17 ms a frame), at least the frames the pose stream classifies.
+POSE_GRID_FPS = 8.0
+POSE_GRID_MAX_FRAMES = 240
 
 
 @dataclass(frozen=True)
@@ -191,15 +196,21 @@ class Predictor:
     def _has_pose(self) -> bool:
         return any(stream.pose for stream, _ in self.streams)
 
-    def _count_indices(self, info: VideoInfo, plan: _TimelinePlan | None) -> list[int]:
-        """The frames a pose model counts repetitions on: those it classifies, or a timeline's grid of frames
-        (denser on a long clip); both are estimated anyway. None without a pose stream."""
+    def _pose_grid(self, info: VideoInfo) -> list[int]:
+        """The frames a pose model estimates the body on (see :data:`POSE_GRID_FPS`); none without one."""
         if not self._has_pose:
             return []
-        if plan is not None and plan.pose_grid:
-            return plan.pose_grid
         own = max(stream.spec.num_frames for stream, _ in self.streams if stream.pose)
-        return sorted(set(uniform_indices(info.num_frames, own)))
+        k = int(np.clip(round(POSE_GRID_FPS * info.duration_s), own, max(own, POSE_GRID_MAX_FRAMES)))
+        return sorted(set(uniform_indices(info.num_frames, min(info.num_frames, k))))
+
+    def _wanted(self, info: VideoInfo, grid: list[int]) -> dict[int, list[int]]:
+        """Per stream, the frames it classifies: a pose stream's are the grid frames nearest to its sample."""
+        wanted = {i: stream.indices(info.num_frames) for i, (stream, _) in enumerate(self.streams)}
+        for i, (stream, _) in enumerate(self.streams):
+            if stream.pose and grid:
+                wanted[i] = _nearest(grid, wanted[i])
+        return wanted
 
     def _count(self, every: np.ndarray, marks: _Marks | None, count_at: list[int], fps: float) -> Repetitions:
         """Repetitions from the picture's motion (``every`` frame, small) and, where a pose model found a
@@ -237,10 +248,11 @@ class Predictor:
             return self._predict_file(path, info, timeline=timeline, t0=t0)
 
     def _predict_file(self, path: str | os.PathLike, info: VideoInfo, *, timeline: bool, t0: float) -> Prediction:
-        wanted = {i: stream.indices(info.num_frames) for i, (stream, _) in enumerate(self.streams)}
+        grid = self._pose_grid(info)
+        wanted = self._wanted(info, grid)
         sample = sorted({j for idx in wanted.values() for j in idx})
-        plan = self._timeline_plan(info) if timeline else None
-        count_at = self._count_indices(info, plan)
+        plan = self._timeline_plan(info, grid) if timeline else None
+        count_at = grid
         display = fit_within(info, DISPLAY_MAX_SIDE)
         sizes: dict[int, tuple[int, int] | None] = {j: display for j in sample}
         if plan is not None:
@@ -260,12 +272,13 @@ class Predictor:
     def predict_frames(self, frames: np.ndarray, fps: float = 25.0) -> Prediction:
         """Classify a clip already in memory: uint8 RGB ``[N, H, W, 3]``, every frame of it."""
         t0 = time.perf_counter()
-        wanted = {i: stream.indices(len(frames)) for i, (stream, _) in enumerate(self.streams)}
-        indices = sorted({j for idx in wanted.values() for j in idx})
         info = VideoInfo(num_frames=len(frames), fps=fps, width=frames.shape[2], height=frames.shape[1], counted=True)
+        grid = self._pose_grid(info)
+        wanted = self._wanted(info, grid)
+        indices = sorted({j for idx in wanted.values() for j in idx})
         marks = _Marks(self._landmarks, frames.__getitem__, None) if self._has_pose else None
         p = self._classify(frames[indices], indices, wanted, info=info, t0=t0, marks=marks)
-        reps = self._count(frames, marks, self._count_indices(info, None), fps)
+        reps = self._count(frames, marks, grid, fps)
         return dataclasses.replace(p, reps=reps, seconds=time.perf_counter() - t0)
 
     def _classify(
@@ -332,7 +345,9 @@ class Predictor:
             score=score,
         )
 
-    def _timeline_plan(self, info: VideoInfo, window_s: float = 4.0, max_windows: int = 24) -> _TimelinePlan | None:
+    def _timeline_plan(
+        self, info: VideoInfo, grid: list[int], window_s: float = 4.0, max_windows: int = 24
+    ) -> _TimelinePlan | None:
         """Which frames each stream reads in each ``window_s``-second window, or None if the clip is not
         longer than two windows. Each window is sampled like a whole clip by every stream, at most
         ``max_windows`` windows."""
@@ -343,9 +358,8 @@ class Predictor:
         stride = max(window // 2, (info.num_frames - window) // max(max_windows - 1, 1) + 1)
         starts = window_starts(info.num_frames, window, stride)
         plans = []
-        # Pose estimation costs ~17 ms a frame: a pose stream's windows share one grid of at most
-        # TIMELINE_POSE_FRAMES frames across the clip, so a long clip costs a bounded number of estimates.
-        grid = sorted(set(uniform_indices(info.num_frames, min(info.num_frames, TIMELINE_POSE_FRAMES))))
+        # a pose stream's windows take their frames from the clip's pose grid: a long clip costs a bounded
+        # number of estimates, shared with the whole clip's classification and count
         for stream, _ in self.streams:
             if stream.pose:
                 per_window = []
@@ -359,7 +373,7 @@ class Predictor:
                 per_window = [paired_indices(w, stream.spec.pair_gap, info.num_frames) for w in per_window]
             plans.append(per_window)
         times = [(s + window / 2) / info.fps for s in starts]
-        return _TimelinePlan(times, plans, grid if self._has_pose else [])
+        return _TimelinePlan(times, plans)
 
     def _timeline(
         self, plan: _TimelinePlan, kept: dict[int, np.ndarray], info: VideoInfo, marks: _Marks | None, batch: int = 8
@@ -384,6 +398,14 @@ class Predictor:
             out = [stream.logits(torch.stack(inputs[b : b + batch])) for b in range(0, len(inputs), batch)]
             fused += weight * torch.cat(out)
         return Timeline(plan.times, fused.softmax(-1).numpy(), self.classes)
+
+
+def _nearest(grid: list[int], indices: list[int]) -> list[int]:
+    """Each of ``indices`` moved to the nearest frame of the sorted ``grid``."""
+    at, want = np.asarray(grid), np.asarray(indices)
+    right = np.clip(np.searchsorted(at, want), 0, len(at) - 1)
+    left = np.clip(right - 1, 0, len(at) - 1)
+    return [int(g) for g in np.where(np.abs(at[left] - want) <= np.abs(at[right] - want), at[left], at[right])]
 
 
 class _Marks:
@@ -417,7 +439,6 @@ class _TimelinePlan:
 
     times: list[float]
     per_stream: list[list[list[int]]]
-    pose_grid: list[int]  # the frames a pose stream's windows share (empty without a pose stream)
 
     @property
     def indices(self) -> list[int]:

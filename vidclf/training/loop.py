@@ -251,54 +251,31 @@ def prepare_inputs(
         workers = 0  # pose landmarks are in memory: the datasets hold them already
     elif frozen:
         # The CNN never changes: run it once per clip (cached on disk) and train the LSTM and head on features.
-        from vidclf.training.features import feature_dataset
+        from vidclf.training.features import FeatureViews, feature_dataset
 
         assert isinstance(train_ds, VideoClipDataset) and (val_ds is None or isinstance(val_ds, VideoClipDataset))
         model.backbone.requires_grad_(requires_grad=False)
         log("frozen backbone: computing per-frame features once (cached)")
+
+        def features_of(ds: VideoClipDataset, *, views: int = 1, **how) -> FeatureViews:
+            return feature_dataset(
+                model,
+                ds,
+                cache_dir=config.data.cache_dir,
+                device=device,
+                precision=config.train.precision,
+                views=views,
+                **how,
+            )
+
+        views = config.train.feature_views
         if dist.active and config.data.cache_dir:  # each rank fills the cache for its share, then all read it
-            feature_dataset(
-                model,
-                train_ds,
-                cache_dir=config.data.cache_dir,
-                device=device,
-                precision=config.train.precision,
-                show_progress=False,
-                shard=(dist.rank, dist.world),
-                views=config.train.feature_views,
-            )
+            features_of(train_ds, views=views, show_progress=False, shard=(dist.rank, dist.world))
             if val_ds is not None:
-                feature_dataset(
-                    model,
-                    val_ds,
-                    cache_dir=config.data.cache_dir,
-                    device=device,
-                    precision=config.train.precision,
-                    show_progress=False,
-                    shard=(dist.rank, dist.world),
-                )
+                features_of(val_ds, show_progress=False, shard=(dist.rank, dist.world))
             barrier(dist)
-        train_ds = feature_dataset(
-            model,
-            train_ds,
-            cache_dir=config.data.cache_dir,
-            device=device,
-            precision=config.train.precision,
-            show_progress=show_progress,
-            views=config.train.feature_views,
-        )
-        val_ds = (
-            feature_dataset(
-                model,
-                val_ds,
-                cache_dir=config.data.cache_dir,
-                device=device,
-                precision=config.train.precision,
-                show_progress=show_progress,
-            )
-            if val_ds is not None
-            else None
-        )
+        train_ds = features_of(train_ds, views=views, show_progress=show_progress)
+        val_ds = features_of(val_ds, show_progress=show_progress) if val_ds is not None else None
         workers = 0  # cached features are small reads: no worker processes needed
     return train_ds, val_ds, frozen or landmarks, workers
 
