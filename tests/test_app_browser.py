@@ -328,6 +328,12 @@ def _walk(page, size: str, clips: dict[str, Path], jumping_jack_clip: Path, tmp_
     before = _details(page)
     page.locator("button.capture-button", has_text="Stop").click()
     _answer_changes(page, before)
+    # the recording plays back with its length, not "0:00 / Infinity:NaN:NaN"
+    page.wait_for_function(
+        "() => { const v = document.querySelector('video[data-testid=Clip-player]');"
+        " return v && isFinite(v.duration) && v.duration > 1; }",
+        timeout=30_000,
+    )
     labels, probs = chart_data(page)
     assert len(labels) == 10 and abs(sum(probs) - 100) < 1e-2
     _no_error_badge(page)
