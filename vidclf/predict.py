@@ -252,20 +252,17 @@ class Predictor:
         wanted = self._wanted(info, grid)
         sample = sorted({j for idx in wanted.values() for j in idx})
         plan = self._timeline_plan(info, grid) if timeline else None
-        count_at = grid
-        display = fit_within(info, DISPLAY_MAX_SIDE)
-        sizes: dict[int, tuple[int, int] | None] = {j: display for j in sample}
-        if plan is not None:
-            for j in plan.indices:
-                sizes.setdefault(j, fit_within(info, TIMELINE_MAX_SIDE))
-        for j in count_at:
-            sizes.setdefault(j, display)
+        # The frames classified whole are read at display size; the many more of the pose grid and a timeline
+        # smaller (landmarks are in units of the frame, whatever its size)
+        sizes: dict[int, tuple[int, int] | None] = dict.fromkeys(sample, fit_within(info, DISPLAY_MAX_SIDE))
+        for j in [*grid, *(plan.indices if plan is not None else [])]:
+            sizes.setdefault(j, fit_within(info, TIMELINE_MAX_SIDE))
         kept, every = decode_pass(
             path, sizes, every_size=SIGNAL_DECODE_SIZE, every_limit=int(COUNT_MAX_SECONDS * info.fps)
         )
         marks = _Marks(self._landmarks, kept.__getitem__, path) if self._has_pose else None
         p = self._classify(np.stack([kept[j] for j in sample]), sample, wanted, info=info, t0=t0, marks=marks)
-        reps = self._count(every, marks, count_at, info.fps)
+        reps = self._count(every, marks, grid, info.fps)
         scored = self._timeline(plan, kept, info, marks) if plan is not None else None
         return dataclasses.replace(p, reps=reps, timeline=scored, seconds=time.perf_counter() - t0)
 
