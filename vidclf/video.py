@@ -205,7 +205,7 @@ def decode_pass(
                 if pos in sizes:
                     kept[pos] = _to_rgb(frame, sizes[pos])
                 if pos < every_limit:
-                    every.append(_to_rgb(frame, every_size))
+                    every.append(_to_rgb(_thinned(frame, every_size), every_size))
             elif not cap.grab():
                 break
             pos += 1
@@ -216,6 +216,13 @@ def decode_pass(
     if not every:
         return kept, np.zeros((0, *every_size, 3), np.uint8)
     return kept, np.stack(every)
+
+
+def _thinned(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Every s-th pixel of a frame far larger than ``size``, keeping at least 4x ``size``: averaging a 1080p
+    frame down to 48 x 64 costs more than decoding it, and the small signal does not need every pixel."""
+    step = max(1, min(frame.shape[0] // (4 * size[0]), frame.shape[1] // (4 * size[1])))
+    return frame[::step, ::step] if step > 1 else frame
 
 
 Sampler = Callable[[int, int], list[int]]
