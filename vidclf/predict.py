@@ -4,7 +4,9 @@ A checkpoint is one stream (a CNN-LSTM on pixels, or the pose stream's LSTM on B
 late fusion of several. Whatever the streams, a clip is probed once and decoded in one pass
 (:func:`vidclf.video.decode_pass`): the frames every stream samples, at most :data:`DISPLAY_MAX_SIDE` pixels
 on their longer side (each stream takes its own from them); every frame of the first two minutes small, for
-counting repetitions; and, for a timeline, the frames of its windows at most :data:`TIMELINE_MAX_SIDE`.
+counting repetitions; a pose model's grid of frames (:data:`POSE_GRID_FPS`) and a timeline's windows, at most
+:data:`TIMELINE_MAX_SIDE`. A pose model estimates each frame's landmarks once (:class:`_Marks`), whichever
+of classification, counting and the timeline asks first.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from vidclf.checkpoint import Checkpoint, load_checkpoint
 from vidclf.data.landmarks import POSE_MAX_SIDE, landmarks_beside
 from vidclf.reps import Repetitions, count_repetitions, frame_signal, surer
 from vidclf.runtime import autocast, resolve_device, resolve_precision
-from vidclf.sampling import paired, paired_indices, uniform_indices, window_starts
 from vidclf.errors import VideoError
+from vidclf.sampling import paired, paired_indices, uniform_indices, window_starts
 from vidclf.video import StreamEnded, VideoInfo, decode_pass, fit_within, probe, resize_frame
 
 DISPLAY_MAX_SIDE = POSE_MAX_SIDE  # frames are decoded at most this large: what BlazePose is given in training too
