@@ -206,9 +206,8 @@ def poll_training(seen_runs: int, current_model: str | None):
                 "list (best.pt and last.pt on the server)."
             )
     live = s.running
-    curves = (
-        curves_figure(s.history, "Training curves (live)" if live else "Training curves") if s.history else gr.skip()
-    )
+    label = "Training curves (live)" if live else "Training curves"
+    curves = gr.Plot(curves_figure(s.history), label=label) if s.history else gr.skip()
     models_update = refresh_models(current_model) if s.finished_runs != seen_runs else gr.skip()
     # The timer ticks only while a run is going: an idle page sends nothing through the queue.
     return text, curves, models_update, s.finished_runs, gr.Timer(active=live)

@@ -41,8 +41,9 @@ def confidence_figure(probs: dict[str, float]) -> go.Figure:
     return fig
 
 
-def curves_figure(history: Sequence[dict], title: str = "Training curves") -> go.Figure:
-    """Loss (left axis) and accuracy (right axis) per epoch, train and validation."""
+def curves_figure(history: Sequence[dict]) -> go.Figure:
+    """Loss (left axis) and accuracy (right axis) per epoch, train and validation. No title: the component's
+    label is the title."""
     epochs = [h["epoch"] for h in history]
     fig = go.Figure()
     for key, name, dash, axis in (
@@ -55,10 +56,10 @@ def curves_figure(history: Sequence[dict], title: str = "Training curves") -> go
         if any(y is not None for y in ys):
             fig.add_trace(go.Scatter(x=epochs, y=ys, name=name, mode="lines+markers", line=dict(dash=dash), yaxis=axis))
     fig.update_layout(
-        title=title,
         height=340,
         template="plotly_white",
-        margin=dict(l=10, r=10, t=40, b=30),
+        font=FONT,
+        margin=dict(l=10, r=10, t=50, b=30),
         xaxis=dict(title="epoch", dtick=1 if len(epochs) < 20 else None),
         yaxis=dict(title="loss"),
         yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1]),
