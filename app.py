@@ -46,6 +46,11 @@ FRAMES = FrameStore()
 CSS = (
     ".secondary-wrap input[role=combobox] { padding-right: 1.8rem !important; text-overflow: ellipsis; }"
     ".checkbox-container .label-text { white-space: normal; }"
+    # every frame in view (no scrolling inside the panel), below the panel's floating label
+    "#frames .grid-wrap { padding-top: 2.4rem; max-height: none !important; height: auto !important;"
+    " overflow: visible !important; }"
+    # as many columns as fit (a fixed 8 ran off a phone's screen, showing 3 of every 8 frames)
+    "#frames .grid-container { grid-template-columns: repeat(auto-fill, minmax(92px, 1fr)) !important; }"
 )
 # The browser's own "Video not playable" for an upload it cannot decode is not an error of the clip: the clip
 # is classified, and the player gets a playable copy.
@@ -251,7 +256,7 @@ def build_app() -> gr.Blocks:
             chart = gr.Plot(label="Confidence per class")
             timeline = gr.Plot(label="When does each exercise happen? (4-second windows)", visible=False)
             frames = gr.Gallery(
-                label="Frames the model saw (time in the clip)", columns=8, height="auto", object_fit="contain"
+                label="Frames the model saw", columns=8, height="auto", object_fit="contain", elem_id="frames"
             )
             outputs = [label, chart, frames, timeline, details]
             model.change(describe_model, model, about, api_name=False, show_progress="hidden")

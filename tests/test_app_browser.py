@@ -240,17 +240,26 @@ def _upload_any(page, path: Path) -> None:
 
 
 def _gallery_loaded(page) -> list[tuple[int, int, str]]:
-    """(natural width, natural height, object-fit) of every frame in the gallery, once all have loaded."""
-    gallery = page.get_by_label("Frames the model saw", exact=False).first
-    page.locator(".grid-wrap img, .gallery img, [data-testid=gallery] img").first.scroll_into_view_if_needed()
+    """(natural width, natural height, object-fit) of every frame in the gallery, once all have loaded (as a
+    person scrolling past them would load them: the browser loads lazily)."""
+    page.locator("#frames img").first.wait_for(timeout=30_000)
+    frames = page.locator("#frames img")
+    for i in range(frames.count()):  # scrolled past one by one: each comes into view and loads
+        frames.nth(i).scroll_into_view_if_needed()
     page.wait_for_function(
-        "() => { const im = [...document.querySelectorAll('.grid-wrap img')];"
+        "() => { const im = [...document.querySelectorAll('#frames img')];"
         " return im.length > 0 && im.every(i => i.complete && i.naturalWidth > 0); }",
         timeout=30_000,
     )
-    del gallery
+    # every frame is in view in the panel: none hidden behind a scroll inside it
+    hidden = page.evaluate(
+        "() => { const box = document.querySelector('#frames').getBoundingClientRect();"
+        " return [...document.querySelectorAll('#frames img')].filter(i => { const r = i.getBoundingClientRect();"
+        " return r.bottom > box.bottom + 1 || r.top < box.top - 1 || r.right > box.right + 1; }).length; }"
+    )
+    assert hidden == 0, f"{hidden} frames hidden"
     return page.evaluate(
-        "() => [...document.querySelectorAll('.grid-wrap img')].map(i => [i.naturalWidth, i.naturalHeight,"
+        "() => [...document.querySelectorAll('#frames img')].map(i => [i.naturalWidth, i.naturalHeight,"
         " getComputedStyle(i).objectFit])"
     )
 

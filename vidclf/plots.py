@@ -121,13 +121,14 @@ def timeline_figure(
             )
         )
     fig.update_layout(
-        height=340,
+        height=400,
         template="plotly_white",
         font=FONT,
         xaxis=dict(title="time in the clip (s)"),
         yaxis=dict(title="probability", range=[0, 100], ticksuffix="%"),
-        margin=dict(l=10, r=10, t=70, b=40),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        # the panel's label and toolbar sit above the plot: the legend goes under the axis title
+        margin=dict(l=10, r=10, t=80, b=40),  # a two-line label on a phone
+        legend=dict(orientation="h", yanchor="top", y=-0.3, x=0),
     )
     _mark_repetitions(fig, rep_times)
     return fig
