@@ -117,14 +117,15 @@ def test_a_long_hand_held_clip_is_counted_from_the_joints(synthetic_pose_run):
 
 
 def test_a_movement_too_fast_for_the_joints_is_counted_from_the_picture(synthetic_pose_run):
-    """The model estimates the body about 8 times a second: 3 repetitions a second are too fast for that
-    (an alias of a slower movement is what the joints would show), so the picture's motion counts them."""
+    """The model estimates the body 10 times a second here: nearly 4 repetitions a second are too fast for
+    that (an alias of a slower movement is what the joints would show), so the picture's motion counts them."""
     from vidclf.predict import Predictor
 
-    frames, landmarks = render_clip_with_landmarks("SynthSquat", 91, 1, num_frames=200, cycles=24, size=(96, 96))
+    frames, landmarks = render_clip_with_landmarks("SynthSquat", 91, 1, num_frames=200, cycles=30, size=(96, 96))
     predictor = Predictor(synthetic_pose_run / "best.pt", pose_estimator=_known_estimator(frames, landmarks))
     reps = predictor.predict_frames(frames, fps=25.0).reps
-    assert reps.source == "pixels" and abs(reps.count - 24) <= 1
+    # the period is a whole number of frames: at under 7 frames a repetition the count is near, not exact
+    assert reps.source == "pixels" and abs(reps.count - 30) <= 2
 
 
 def test_without_a_person_the_picture_is_counted(synthetic_pose_run):
@@ -150,3 +151,20 @@ def test_predict_json_gives_the_repetitions_of_a_real_clip(capsys):
     assert out["label"] == "JumpingJack" and abs(out["reps"] - 3) <= 1
     assert len(out["rep_times"]) == out["reps"] and out["rep_source"] in ("pose", "pixels")
     assert all(0 <= a < b <= 2.4 for a, b in out["rep_times"])  # the clip is 2.3 s long
+
+
+@pytest.mark.parametrize("seconds", [2.0, 7.0, 12.0, 30.0, 300.0])
+def test_the_pose_grid_holds_the_frames_the_pose_stream_was_trained_on(seconds):
+    from conftest import ROOT
+    from vidclf.predict import POSE_GRID_MAX_FRAMES, Predictor
+    from vidclf.sampling import uniform_indices
+    from vidclf.video import VideoInfo
+
+    predictor = Predictor(ROOT / "weights" / "fusion.pt")
+    info = VideoInfo(num_frames=int(seconds * 30), fps=30.0, width=320, height=240, counted=True)
+    grid = predictor._pose_grid(info)
+    own = uniform_indices(info.num_frames, 32)
+    assert set(own) <= set(grid) and len(grid) <= POSE_GRID_MAX_FRAMES
+    pose = [i for i, (stream, _) in enumerate(predictor.streams) if stream.pose]
+    assert all(predictor._wanted(info, grid)[i] == own for i in pose)  # classified on exactly these frames
+    assert len(grid) / seconds >= min(4.0, 224 / seconds)  # 4 to 16 frames a second, up to 224 frames

@@ -34,10 +34,10 @@ DISPLAY_MAX_SIDE = POSE_MAX_SIDE  # frames are decoded at most this large: what 
 SIGNAL_DECODE_SIZE = (48, 64)  # every frame is read this small for counting repetitions
 COUNT_MAX_SECONDS = 120.0  # repetitions are counted in the first two minutes
 TIMELINE_MAX_SIDE = 320  # a timeline reads hundreds of frames: this small
-# A pose model estimates the body on one grid of frames across the clip, shared by its classification (the
-# grid frames nearest to the ones it samples), the count of repetitions and a timeline's windows: about
-# POSE_GRID_FPS frames a second (a repetition needs three samples or more), at most POSE_GRID_MAX_FRAMES
-# (pose estimation costs ~17 ms a frame), at least the frames the pose stream classifies.
+# A pose model estimates the body on one grid of frames across the clip, shared by its classification, the
+# count of repetitions and a timeline's windows: the frames it classifies, each segment between them split
+# in an odd number of parts (so the grid holds them exactly) to near POSE_GRID_FPS frames a second (a
+# repetition needs three samples or more), at most POSE_GRID_MAX_FRAMES (~17 ms a frame).
 POSE_GRID_FPS = 8.0
 POSE_GRID_MAX_FRAMES = 240
 
@@ -199,15 +199,21 @@ class Predictor:
         return any(stream.pose for stream, _ in self.streams)
 
     def _pose_grid(self, info: VideoInfo) -> list[int]:
-        """The frames a pose model estimates the body on (see :data:`POSE_GRID_FPS`); none without one."""
+        """The frames a pose model estimates the body on (see :data:`POSE_GRID_FPS`); none without one.
+
+        ``uniform_indices(n, k * m)`` for odd ``m`` holds ``uniform_indices(n, k)`` exactly (segment centres of
+        a finer split): the pose stream classifies the very frames it was trained and cross-validated on."""
         if not self._has_pose:
             return []
         own = max(stream.spec.num_frames for stream, _ in self.streams if stream.pose)
-        k = int(np.clip(round(POSE_GRID_FPS * info.duration_s), own, max(own, POSE_GRID_MAX_FRAMES)))
-        return sorted(set(uniform_indices(info.num_frames, min(info.num_frames, k))))
+        wanted = POSE_GRID_FPS * info.duration_s / own  # the grid's frames, in multiples of the stream's own
+        most = max(1, POSE_GRID_MAX_FRAMES // own)
+        parts = min(1 + 2 * int(wanted // 2), most if most % 2 else most - 1)
+        return sorted(set(uniform_indices(info.num_frames, own * parts)))
 
     def _wanted(self, info: VideoInfo, grid: list[int]) -> dict[int, list[int]]:
-        """Per stream, the frames it classifies: a pose stream's are the grid frames nearest to its sample."""
+        """Per stream, the frames it classifies. The pose grid holds the longest pose stream's own frames; a
+        pose stream of fewer frames takes the grid frames nearest to its own."""
         wanted = {i: stream.indices(info.num_frames) for i, (stream, _) in enumerate(self.streams)}
         for i, (stream, _) in enumerate(self.streams):
             if stream.pose and grid:
