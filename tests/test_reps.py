@@ -166,5 +166,5 @@ def test_the_pose_grid_holds_the_frames_the_pose_stream_was_trained_on(seconds):
     own = uniform_indices(info.num_frames, 32)
     assert set(own) <= set(grid) and len(grid) <= POSE_GRID_MAX_FRAMES
     pose = [i for i, (stream, _) in enumerate(predictor.streams) if stream.pose]
-    assert all(predictor._wanted(info, grid)[i] == own for i in pose)  # classified on exactly these frames
+    assert all(predictor._wanted(info)[i] == own for i in pose)  # classified on exactly these frames
     assert len(grid) / seconds >= min(4.0, 224 / seconds)  # 4 to 16 frames a second, up to 224 frames

@@ -211,14 +211,9 @@ class Predictor:
         parts = min(1 + 2 * int(wanted // 2), most if most % 2 else most - 1)
         return sorted(set(uniform_indices(info.num_frames, own * parts)))
 
-    def _wanted(self, info: VideoInfo, grid: list[int]) -> dict[int, list[int]]:
-        """Per stream, the frames it classifies. The pose grid holds the longest pose stream's own frames; a
-        pose stream of fewer frames takes the grid frames nearest to its own."""
-        wanted = {i: stream.indices(info.num_frames) for i, (stream, _) in enumerate(self.streams)}
-        for i, (stream, _) in enumerate(self.streams):
-            if stream.pose and grid:
-                wanted[i] = _nearest(grid, wanted[i])
-        return wanted
+    def _wanted(self, info: VideoInfo) -> dict[int, list[int]]:
+        """Per stream, the indices of the frames it classifies (the pose grid holds the pose stream's)."""
+        return {i: stream.indices(info.num_frames) for i, (stream, _) in enumerate(self.streams)}
 
     def _count(self, every: np.ndarray, marks: _Marks | None, count_at: list[int], fps: float) -> Repetitions:
         """Repetitions from the picture's motion (``every`` frame, small) and, where a pose model found a
@@ -257,8 +252,8 @@ class Predictor:
 
     def _predict_file(self, path: str | os.PathLike, info: VideoInfo, *, timeline: bool, t0: float) -> Prediction:
         grid = self._pose_grid(info)
-        wanted = self._wanted(info, grid)
-        sample = sorted({j for idx in wanted.values() for j in idx})
+        wanted = self._wanted(info)
+        sample = {j for idx in wanted.values() for j in idx}
         plan = self._timeline_plan(info, grid) if timeline else None
         # The frames classified whole are read at display size; the many more of the pose grid and a timeline
         # smaller (landmarks are in units of the frame, whatever its size)
@@ -269,7 +264,7 @@ class Predictor:
             path, sizes, every_size=SIGNAL_DECODE_SIZE, every_limit=int(COUNT_MAX_SECONDS * info.fps)
         )
         marks = _Marks(self._landmarks, kept.__getitem__, path) if self._has_pose else None
-        p = self._classify(np.stack([kept[j] for j in sample]), sample, wanted, info=info, t0=t0, marks=marks)
+        p = self._classify(kept.__getitem__, wanted, info=info, t0=t0, marks=marks)
         reps = self._count(every, marks, grid, info.fps)
         scored = self._timeline(plan, kept, info, marks) if plan is not None else None
         return dataclasses.replace(p, reps=reps, timeline=scored, seconds=time.perf_counter() - t0)
@@ -279,26 +274,22 @@ class Predictor:
         t0 = time.perf_counter()
         info = VideoInfo(num_frames=len(frames), fps=fps, width=frames.shape[2], height=frames.shape[1], counted=True)
         grid = self._pose_grid(info)
-        wanted = self._wanted(info, grid)
-        indices = sorted({j for idx in wanted.values() for j in idx})
         marks = _Marks(self._landmarks, frames.__getitem__, None) if self._has_pose else None
-        p = self._classify(frames[indices], indices, wanted, info=info, t0=t0, marks=marks)
+        p = self._classify(frames.__getitem__, self._wanted(info), info=info, t0=t0, marks=marks)
         reps = self._count(frames, marks, grid, fps)
         return dataclasses.replace(p, reps=reps, seconds=time.perf_counter() - t0)
 
     def _classify(
         self,
-        decoded: np.ndarray,
-        decoded_indices: list[int],
+        frame_at: Callable[[int], np.ndarray],
         wanted: dict[int, list[int]],
         *,
         info: VideoInfo,
         t0: float,
         marks: _Marks | None,
     ) -> Prediction:
-        """Run every stream on its frames (``decoded`` holds the clip's frames at ``decoded_indices``; ``marks``
-        their landmarks, for a pose stream) and fuse."""
-        row = {idx: k for k, idx in enumerate(decoded_indices)}
+        """Run every stream on its frames (``wanted[i]`` the indices of stream ``i``'s, ``frame_at(j)`` the
+        decoded frame ``j``; ``marks`` their landmarks, for a pose stream) and fuse."""
         fused = torch.zeros(len(self.classes))
         per_stream: dict[str, dict[str, float]] = {}
         weights: dict[str, float] = {}
@@ -306,7 +297,7 @@ class Predictor:
         by_name: dict[str, torch.Tensor] = {}
         for i, (stream, weight) in enumerate(self.streams):
             idx = wanted[i]
-            frames = decoded[[row[j] for j in idx]]
+            frames = np.stack([frame_at(j) for j in idx])
             if stream.pose:
                 from vidclf.models.pose import found_mask, normalize_landmarks
 
@@ -403,14 +394,6 @@ class Predictor:
             out = [stream.logits(torch.stack(inputs[b : b + batch])) for b in range(0, len(inputs), batch)]
             fused += weight * torch.cat(out)
         return Timeline(plan.times, fused.softmax(-1).numpy(), self.classes)
-
-
-def _nearest(grid: list[int], indices: list[int]) -> list[int]:
-    """Each of ``indices`` moved to the nearest frame of the sorted ``grid``."""
-    at, want = np.asarray(grid), np.asarray(indices)
-    right = np.clip(np.searchsorted(at, want), 0, len(at) - 1)
-    left = np.clip(right - 1, 0, len(at) - 1)
-    return [int(g) for g in np.where(np.abs(at[left] - want) <= np.abs(at[right] - want), at[left], at[right])]
 
 
 class _Marks:
