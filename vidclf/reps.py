@@ -76,9 +76,10 @@ def _principal(signal: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
     return (u * s).T, (s**2) / total if total > 0 else np.zeros_like(s)
 
 
-def _components(signal: np.ndarray, fps: float, max_period_s: float, k: int = 3) -> np.ndarray:
-    """``[T, D]`` -> ``[k, T]``: the signal's main directions of change over time, slow drift removed."""
-    comps = _principal(signal, fps)[0][:k].copy()
+def _components(principal: np.ndarray, fps: float, max_period_s: float, k: int = 3) -> np.ndarray:
+    """The directions of change ``[min(T, D), T]`` (:func:`_principal`) -> ``[k, T]``: the main ones, slow
+    drift removed."""
+    comps = principal[:k].copy()
     # remove drift slower than the longest period (a hand-held camera that wanders)
     win = int(round(2 * max_period_s * fps)) | 1
     if win < comps.shape[1]:
@@ -109,9 +110,10 @@ def count_repetitions(
     min_lag = max(2, int(round(min_period_s * fps)))
     if t < 8:
         return Repetitions(0)
+    principal, share = _principal(signal, fps)  # one decomposition, for a period and a single movement alike
     if max_lag <= min_lag:
-        return _single_movement(signal, fps)
-    comps = _components(signal, fps, max_period_s)
+        return _single_movement(principal, share, fps)
+    comps = _components(principal, fps, max_period_s)
     energy = (comps**2).sum(1)
     if energy.sum() <= 1e-9:
         return Repetitions(0)
@@ -126,19 +128,19 @@ def count_repetitions(
         if window[i] >= window[i - 1] and window[i] >= window[i + 1] and window[i] > 0
     ]
     if not peaks:
-        return _single_movement(signal, fps)
+        return _single_movement(principal, share, fps)
     best = max(window[i] for i in peaks)
     # the first peak nearly as high as the highest: a period, not a multiple of it
     first = next(i for i in peaks if window[i] >= 0.8 * best)
     period = int(lags[first])
     confidence = float(np.clip(window[first], 0.0, 1.0))
     if confidence < MIN_CONFIDENCE:
-        return _single_movement(signal, fps)
+        return _single_movement(principal, share, fps)
     main = comps[int(np.argmax([a[period] * w for a, w in zip(acs, weights)]))]
     # a repetition is one peak of the main component, whichever of its two extremes is the sharper
     peaks = _peaks(main, period) if _sharpness(main) >= _sharpness(-main) else _peaks(-main, period)
     if len(peaks) < 2:
-        return _single_movement(signal, fps)
+        return _single_movement(principal, share, fps)
     # The movement spans from half a period before its first peak to half a period after its last (within
     # the clip); the count is that span in periods. Counting peaks alone would count the rest pose at both
     # ends of a clip of whole repetitions, which is one more than the repetitions.
@@ -153,11 +155,11 @@ def count_repetitions(
     return Repetitions(count, [(a / fps, b / fps) for a, b in bounds], period / fps, confidence)
 
 
-def _single_movement(signal: np.ndarray, fps: float) -> Repetitions:
-    """One repetition if the main direction of change leaves the level of the clip's ends and comes back to
-    it, else none. Its confidence is how far it goes (a share of its range) beyond the ends' level."""
-    comps, share = _principal(signal, fps)
-    c = comps[0]
+def _single_movement(principal: np.ndarray, share: np.ndarray, fps: float) -> Repetitions:
+    """One repetition if the main direction of change (``principal[0]``, ``share[0]`` of all change) leaves the
+    level of the clip's ends and comes back to it, else none. Its confidence is how far it goes (a share of
+    its range) beyond the ends' level."""
+    c = principal[0]
     t, k = len(c), max(2, len(c) // 10)
     span = float(c.max() - c.min())
     if share[0] < SINGLE_MIN_SHARE or span <= 1e-6:
