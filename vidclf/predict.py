@@ -279,6 +279,18 @@ class Predictor:
         reps = self._count(frames, marks, grid, fps)
         return dataclasses.replace(p, reps=reps, seconds=time.perf_counter() - t0)
 
+    def verdict(self, fused: torch.Tensor, pose_found: float | None) -> tuple[torch.Tensor, bool, float]:
+        """The one rule that turns fused logits ``[K]`` into an answer: class probabilities ``[K]``, whether the
+        clip is one of the classes ("not one of these" otherwise), and the evidence it was judged on. Every
+        path that answers (a clip, a timeline window, the workout engine) decides through here."""
+        probs = fused.softmax(-1)
+        score = float(torch.logsumexp(fused, 0))  # the evidence (vidclf.fusion.evidence) the threshold is set on
+        threshold = self.checkpoint.reject_threshold
+        known = threshold is None or score >= threshold
+        if pose_found is not None and pose_found == 0:
+            known = False  # the person gate: a model that reads the body cannot vouch for a clip with no body in it
+        return probs, known, score
+
     def _classify(
         self,
         frame_at: Callable[[int], np.ndarray],
@@ -319,12 +331,8 @@ class Predictor:
         for name, lp_sum in by_name.items():
             probs_of = (lp_sum / max(weights[name], 1e-9)).softmax(-1)
             per_stream[name] = {c: float(p) for c, p in zip(self.classes, probs_of.tolist())}
-        probs = fused.softmax(-1)
-        score = float(torch.logsumexp(fused, 0))  # the evidence (vidclf.fusion.evidence) the threshold is set on
+        probs, known, score = self.verdict(fused, pose_found)
         threshold = self.checkpoint.reject_threshold
-        known = threshold is None or score >= threshold
-        if pose_found is not None and pose_found == 0:
-            known = False  # the person gate: a model that reads the body cannot vouch for a clip with no body in it
         assert shown is not None
         return Prediction(
             probs={c: float(p) for c, p in zip(self.classes, probs.tolist())},
