@@ -191,7 +191,8 @@ def test_the_catalog_reads_a_checkpoint_once_until_it_changes(tmp_path, monkeypa
     assert len(reads) == 2
 
 
-def test_a_loaded_model_is_shared_by_request_threads(tmp_path, monkeypatch):
+def test_a_model_is_loaded_once_when_request_threads_miss_it_at_once(tmp_path, monkeypatch):
+    """Requests that arrive together for a model not loaded yet each loaded their own copy."""
     import time
 
     import vidclf.catalog as catalog
@@ -201,17 +202,23 @@ def test_a_loaded_model_is_shared_by_request_threads(tmp_path, monkeypatch):
     class Slow:
         def __init__(self, path, **kw):
             loads.append(path)
-            time.sleep(0.05)
+            time.sleep(0.2)  # the load is slow enough that every thread misses the pool before it ends
 
     monkeypatch.setattr(catalog, "Predictor", Slow)
     p = tmp_path / "a.pt"
     p.write_bytes(b"x")
     pool = catalog.PredictorPool()
-    first = pool.get(p)
-    threads = [threading.Thread(target=pool.get, args=(p,)) for _ in range(4)]
+    start = threading.Barrier(4)
+    got = []
+
+    def request():
+        start.wait()
+        got.append(pool.get(p))
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
     [t.start() for t in threads]
     [t.join() for t in threads]
-    assert len(loads) == 1 and pool.get(p) is first
+    assert len(loads) == 1 and len(got) == 4 and all(g is got[0] for g in got) and pool.get(p) is got[0]
 
 
 def test_one_prediction_probes_the_clip_once_and_decodes_it_in_one_pass(monkeypatch):

@@ -117,12 +117,14 @@ def find_models(
 
 class PredictorPool:
     """Predictors kept loaded, one per checkpoint file version, the least recently used evicted first; safe
-    to use from several request threads. A model is loaded outside the lock, so one slow load does not hold
-    up requests for models already loaded."""
+    to use from several request threads. A model is loaded outside the pool's lock, so one slow load does not
+    hold up requests for models already loaded, and once: requests that miss the same file at once wait for
+    the one load instead of each loading it (two copies of a fusion is hundreds of MB)."""
 
     def __init__(self, max_models: int = 4):
         self._lock = threading.Lock()
         self._models: OrderedDict[tuple[str, int], Predictor] = OrderedDict()
+        self._loading: dict[tuple[str, int], threading.Lock] = {}
         self.max_models = max_models
 
     def get(self, path: Path) -> Predictor:
@@ -136,10 +138,21 @@ class PredictorPool:
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
-        predictor = Predictor(path, precision="auto")
-        with self._lock:
-            self._models[key] = predictor
-            self._models.move_to_end(key)
-            while len(self._models) > self.max_models:
-                self._models.popitem(last=False)
-            return predictor
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:  # the first request loads; the others wait here, then find the model loaded
+            with self._lock:
+                if key in self._models:
+                    self._models.move_to_end(key)
+                    return self._models[key]
+            try:
+                predictor = Predictor(path, precision="auto")
+            except BaseException:
+                with self._lock:
+                    self._loading.pop(key, None)
+                raise
+            with self._lock:
+                self._models[key] = predictor
+                self._loading.pop(key, None)  # after the model is in: a request now finds it, never loads it again
+                while len(self._models) > self.max_models:
+                    self._models.popitem(last=False)
+                return predictor
