@@ -24,7 +24,6 @@ from vidclf.serving import (
     FrameStore,
     ServeSettings,
     answer_markdown,
-    browser_preview,
     check_length,
     model_markdown,
     public_message,
@@ -110,6 +109,7 @@ def predict(video: str | None, model_label: str | None, progress=gr.Progress()):
     try:
         t0 = time.perf_counter()
         progress(0.05, desc="reading the clip")
+        video = FRAMES.source_of(video)  # the player may show a preview copy: the upload is what is classified
         info = probe(video)
         check_length(info, SETTINGS.max_seconds)
         progress(0.15, desc="loading the model")
@@ -143,7 +143,7 @@ def predict_on_page(video: str | None, model_label: str | None, progress=gr.Prog
 
 def preview(video: str | None):
     """The player's clip, replaced by an H.264 copy when the browser cannot play the upload."""
-    copy = browser_preview(video, FRAMES.root) if video else None
+    copy = FRAMES.preview(video) if video else None
     return str(copy) if copy is not None else gr.skip()
 
 
@@ -274,7 +274,8 @@ def build_app() -> gr.Blocks:
             api = gr.Button(visible=False)
             api.click(predict, [video, model], outputs, api_name="predict", concurrency_id="predict")
             # A clip the browser cannot play (XviD AVI, HEVC, ...) is shown from an H.264 copy once it is classified.
-            video.upload(preview, video, video, api_name=False, show_progress="hidden")
+            # It runs FFmpeg on the CPU the predictions share: in their concurrency group.
+            video.upload(preview, video, video, api_name=False, show_progress="hidden", concurrency_id="predict")
             rows, names = example_rows(choices)
             if rows:
                 gr.Examples(

@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -194,17 +195,21 @@ def check_length(info: VideoInfo, max_seconds: float) -> None:
 
 
 class FrameStore:
-    """The frames a page shows, as JPEG files in a private folder of this process (``mkdtemp``: not a name in
-    the shared temp folder that another user could take or fill), each named by its content and written
-    atomically: Gradio serves files by path, and two identical requests at once must never see a
-    half-written file. Files older than ``max_age_s`` (and writes cut short) are swept away now and then.
+    """The files a page shows, in a private folder of this process (``mkdtemp``: not a name in the shared temp
+    folder that another user could take or fill): the frames as JPEG files, each named by its content and
+    written atomically (Gradio serves files by path, and two identical requests at once must never see a
+    half-written file), and the player's H.264 copies of clips a browser cannot play. Files older than
+    ``max_age_s`` (and writes cut short) are swept away now and then; a frame handed out again is young again.
     """
 
-    def __init__(self, max_age_s: float = 3600.0, sweep_every_s: float = 600.0):
+    def __init__(self, max_age_s: float = 3600.0, sweep_every_s: float = 600.0, max_previews: int = 4096):
         self.root = Path(tempfile.mkdtemp(prefix="vidclf-frames-"))
         self.max_age_s = max_age_s
         self.sweep_every_s = sweep_every_s
+        self.max_previews = max_previews
         self._last_sweep = time.time()
+        self._lock = threading.Lock()
+        self._previews: OrderedDict[str, Path] = OrderedDict()  # a preview's file name -> the upload it copies
 
     def write(self, frames: Sequence[np.ndarray], captions: Sequence[str]) -> list[tuple[str, str]]:
         """uint8 RGB frames -> ``[(file, caption)]`` for a ``gr.Gallery``."""
@@ -214,26 +219,58 @@ class FrameStore:
                 ".jpg", cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
             )[1].tobytes()
             path = self.root / f"{hashlib.sha1(data).hexdigest()}.jpg"
-            if not path.exists():
+            try:
+                os.utime(path)  # the sweep judges age by modification time: this answer needs the file an hour more
+            except FileNotFoundError:
                 tmp = path.with_name(f"{path.stem}.{os.getpid()}-{threading.get_ident()}.tmp")
                 tmp.write_bytes(data)
                 os.replace(tmp, path)
             out.append((str(path), caption))
+        self._maybe_sweep()
+        return out
+
+    def preview(self, path: str | os.PathLike) -> Path | None:
+        """A copy of ``path`` the player can show (see :func:`browser_preview`), or None when it plays as it is.
+        The copy is remembered, so that a Predict on the player's value classifies the upload, not the copy."""
+        copy = browser_preview(path, self.root)
+        if copy is not None:
+            with self._lock:
+                self._previews[copy.name] = Path(path)
+                self._previews.move_to_end(copy.name)
+                while len(self._previews) > self.max_previews:
+                    self._previews.popitem(last=False)
+        self._maybe_sweep()
+        return copy
+
+    def source_of(self, video: str) -> str:
+        """The clip to classify for the player's value ``video``: the upload itself where the player shows a
+        preview copy of it (the copy is cut to 60 s and 640 px), else ``video``."""
+        with self._lock:
+            original = self._previews.get(Path(video).name)
+        if original is None:
+            return video
+        if not original.is_file():
+            raise VidclfError(
+                "the player shows a preview copy of a clip that has expired from this server: upload the clip again"
+            )
+        return str(original)
+
+    def _maybe_sweep(self) -> None:
         if time.time() - self._last_sweep > self.sweep_every_s:
             self.sweep()
-        return out
 
     def sweep(self) -> int:
         """Remove files older than ``max_age_s``; returns how many."""
         now = self._last_sweep = time.time()
         gone = 0
-        for old in list(self.root.glob("*.jpg")) + list(self.root.glob("*.tmp")):
-            try:
-                if now - old.stat().st_mtime > self.max_age_s:
-                    old.unlink()
-                    gone += 1
-            except OSError:
-                continue  # another thread swept it first
+        for pattern in ("*.jpg", "*.mp4", "*.tmp"):
+            for old in list(self.root.glob(pattern)):
+                try:
+                    if now - old.stat().st_mtime > self.max_age_s:
+                        old.unlink()
+                        gone += 1
+                except OSError:
+                    continue  # another thread swept it first
         return gone
 
 

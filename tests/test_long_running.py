@@ -1,0 +1,66 @@
+"""A server that runs for hours: what the second review found (docs/reliability.md has the table), each
+pinned by a test that failed before its fix."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from vidclf.video import write_video
+
+SYNTH_MODEL = ROOT / "weights" / "synthetic.pt"
+
+
+def test_a_frame_handed_out_again_outlives_the_sweep_of_that_request():
+    """A repeated clip reused its content-named frames with their old time, and the sweep in the same write
+    removed them: an hour-old server lost the frames it had just returned."""
+    from vidclf.serving import FrameStore
+
+    store = FrameStore(sweep_every_s=0.0)  # every write sweeps
+    frames = [np.full((8, 8, 3), v, np.uint8) for v in (10, 200)]
+    first = store.write(frames, ["a", "b"])
+    hour_ago = time.time() - 2 * store.max_age_s
+    for f, _ in first:
+        os.utime(f, (hour_ago, hour_ago))
+    again = store.write(frames, ["a", "b"])
+    assert again == first and all(os.path.isfile(f) for f, _ in again)
+
+
+def test_preview_copies_are_swept_and_a_second_predict_classifies_the_upload(tmp_path, monkeypatch):
+    """The player's H.264 copies were never swept, and the copy (cut to 60 s and 640 px) replaced the player's
+    value: a second Predict classified the copy instead of the upload."""
+    import app
+    from vidclf.serving import FrameStore
+
+    store = FrameStore()
+    monkeypatch.setattr(app, "FRAMES", store)
+    frames = np.stack([np.full((300, 800, 3), (9 * i) % 256, np.uint8) for i in range(12)])
+    upload = write_video(tmp_path / "upload.avi", frames, fps=10)  # XviD: no browser plays it
+    copy = app.preview(str(upload))
+    assert Path(copy).parent == store.root and Path(copy).suffix == ".mp4"
+    # Gradio hands the player's new value back from its own cache, under the same file name
+    cached = tmp_path / "gradio" / "0123abcd" / Path(copy).name
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(Path(copy).read_bytes())
+    *_, details = app.predict(str(cached), "synthetic", progress=lambda *a, **k: None)
+    assert "800x300" in details  # the upload's size, not the copy's 640x240
+    upload.unlink()
+    with pytest.raises(app.gr.Error, match="upload the clip again"):
+        app.predict(str(cached), "synthetic", progress=lambda *a, **k: None)
+    old = time.time() - 2 * store.max_age_s
+    os.utime(copy, (old, old))
+    assert store.sweep() >= 1 and not Path(copy).exists()
+
+
+def test_the_preview_transcode_runs_in_the_predict_concurrency_group():
+    import app
+
+    demo = app.build_app()
+    fns = list(demo.fns.values())
+    assert {f.concurrency_id for f in fns if f.name == "preview"} == {"predict"}
+    assert {f.concurrency_id for f in fns if f.name in ("predict", "predict_on_page")} == {"predict"}
