@@ -1,5 +1,6 @@
 """Late fusion: weights and thresholds from out-of-fold predictions, the fusion checkpoint, "not one of these"."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,14 +13,22 @@ from vidclf.errors import CheckpointError
 from vidclf.fusion import choose_weights, evidence, fuse, nested_fusion_accuracy, rejection_threshold
 
 
-def log_probs_of(correct_share, labels, k, rng, confidence=3.0):
-    """Fake out-of-fold log-probabilities: right on ``correct_share`` of clips."""
+def logits_of(correct_share, labels, k, rng, confidence=3.0):
+    """Fake out-of-fold logits as a network gives them: right on ``correct_share`` of clips, not normalised, with
+    a real spread of evidence (log-sum-exp): larger where the network is sure (it is less sure when wrong), and
+    a per-clip scale besides."""
     logits = rng.normal(0, 1, (len(labels), k))
     right = rng.random(len(labels)) < correct_share
     target = np.where(
         right, labels, (labels + rng.integers(1, k, len(labels))) % k
     )  # errors independent of other streams
     logits[np.arange(len(labels)), target] += np.where(right, confidence, confidence / 2)  # less sure when wrong
+    return logits * rng.uniform(0.8, 1.25, (len(labels), 1))
+
+
+def log_probs_of(correct_share, labels, k, rng, confidence=3.0):
+    """Fake out-of-fold log-probabilities (evidence 0 on every clip): for choosing weights, not thresholds."""
+    logits = logits_of(correct_share, labels, k, rng, confidence)
     return logits - np.log(np.exp(logits).sum(1, keepdims=True))
 
 
@@ -44,10 +53,17 @@ def test_weights_favour_the_better_stream_and_the_fusion_beats_both():
 def test_rejection_threshold_answers_the_asked_share_and_evidence_sees_disagreement():
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 4, 400)
-    lg = log_probs_of(0.9, labels, 4, rng)
+    lg = logits_of(0.9, labels, 4, rng)
+    ev = evidence(lg)
+    assert np.allclose(ev, np.log(np.exp(lg).sum(1))) and ev.std() > 0.5  # a spread to rank, not rounding noise
     t = rejection_threshold(lg, answered=0.95)
-    answered = (evidence(lg) >= t).mean()
-    assert 0.95 <= answered <= 0.96
+    answered = ev >= t
+    assert 0.95 <= answered.mean() <= 0.96 and abs(t - np.quantile(ev, 0.05)) < 0.1
+    right = lg.argmax(1) == labels
+    assert (~answered[~right]).mean() > 2 * (~answered[right]).mean()  # the unsure (often wrong) clips go first
+    gate = np.arange(400) % 50 != 0  # an earlier rule refuses 2 % of the clips (8): the threshold takes 3 % more
+    t_gated = rejection_threshold(lg, answered=0.95, passed=gate)
+    assert t_gated < t and ((ev >= t_gated) & gate).sum() == 380
     sure, unsure = np.array([[6.0, 0.0, 0.0]]), np.array([[1.0, 0.0, 0.0]])
     assert evidence(sure)[0] > evidence(unsure)[0]
     agree = fuse([sure, sure], [1.0, 1.0])
@@ -74,19 +90,34 @@ def test_fusion_checkpoint_round_trip_and_prediction(synthetic_pose_run, synth_r
         back.build_model()
 
     clip = next((synth_root / "UCF-101" / "SynthSquat").glob("*g01_c01.avi"))
-    p = Predictor(path).predict(clip)
-    pose_alone = Predictor(pose).predict(clip)
+    person = np.load(clip.with_suffix(".pose.npy"))[5]
+
+    def still_person(frames):  # a pose estimator that finds one still person in every frame
+        return np.repeat(person[None], len(frames), axis=0)
+
+    p = Predictor(path, pose_estimator=still_person).predict(clip)
+    pose_alone = Predictor(pose, pose_estimator=still_person).predict(clip)
     pixels_alone = Predictor(pixels).predict(clip)
     expected = torch.tensor(
         [np.log(pose_alone.probs[c]) + 0.5 * np.log(pixels_alone.probs[c]) for c in pose.classes]
     ).softmax(0)
-    assert p.known == (p.score >= 0.4) and np.isfinite(p.score)
     assert np.allclose([p.probs[c] for c in pose.classes], expected.numpy(), atol=2e-3)  # fp16 weights
+    # each stream's logits are its log-probabilities plus its evidence: the fusion's evidence follows from them
+    fused = [
+        np.log(pose_alone.probs[c]) + pose_alone.score + 0.5 * (np.log(pixels_alone.probs[c]) + pixels_alone.score)
+        for c in pose.classes
+    ]
+    score = float(torch.logsumexp(torch.tensor(fused), 0))
+    assert abs(p.score - score) < 0.05
+    for threshold, known in ((score - 0.5, True), (score + 0.5, False)):
+        strict = save_checkpoint(tmp_path / "t.pt", dataclasses.replace(back, reject_threshold=threshold), half=True)
+        q = Predictor(strict, pose_estimator=still_person).predict(clip)
+        assert q.known is known and q.threshold == threshold and q.to_dict()["known"] is known
     assert set(p.streams) == {"pose", "custom"} and p.deciding_stream in {"pose", "custom"}
     assert p.landmarks is not None and p.landmarks.shape == (16, 33, 4)
     assert p.frames.shape[0] == 16  # the frames the pose stream saw, with their skeletons drawable
     d = p.to_dict()
-    assert d["known"] == (d["evidence"] >= 0.4) and d["label"] == p.label and "streams" in d
+    assert (d["known"], d["evidence"], d["threshold"]) == (p.known, p.score, 0.4) and d["label"] == p.label
 
 
 def test_fusion_refuses_streams_of_other_classes(synthetic_pose_run):
@@ -127,13 +158,15 @@ def test_calibrate_and_fuse_from_out_of_fold_files(synthetic_pose_run, tmp_path,
             paths=paths,
             labels=labels,
             folds=folds,
-            logits_last=log_probs_of(share, labels, 6, rng),
-            logits_best=log_probs_of(share, labels, 6, rng),
+            logits_last=logits_of(share, labels, 6, rng),
+            logits_best=logits_of(share, labels, 6, rng),
         )
     target = save_checkpoint(tmp_path / "pose.pt", pose, half=True)
     assert main(["calibrate", "--checkpoint", str(target), "--oof", str(tmp_path / "a.npz")]) == 0
     cal = load_checkpoint(target)
-    assert np.isfinite(cal.reject_threshold) and 0.7 < cal.metrics["cv_acc"] < 1
+    with np.load(tmp_path / "a.npz") as z:
+        answered = (evidence(z["logits_last"]) >= cal.reject_threshold).mean()
+    assert 0.95 <= answered <= 0.96 and 0.7 < cal.metrics["cv_acc"] < 1
     other = save_checkpoint(tmp_path / "synth.pt", load_checkpoint(ROOT / "weights" / "synthetic.pt"), half=True)
     out = tmp_path / "fusion.pt"
     assert (

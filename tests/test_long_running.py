@@ -64,3 +64,29 @@ def test_the_preview_transcode_runs_in_the_predict_concurrency_group():
     fns = list(demo.fns.values())
     assert {f.concurrency_id for f in fns if f.name == "preview"} == {"predict"}
     assert {f.concurrency_id for f in fns if f.name in ("predict", "predict_on_page")} == {"predict"}
+
+
+class CountingEstimator:
+    """A pose estimator that finds the same still person in every frame, and counts the frames it is given."""
+
+    def __init__(self):
+        from vidclf.data.synthetic import render_clip_with_landmarks
+
+        self.person = render_clip_with_landmarks("SynthSquat", 1, 1, num_frames=8)[1][0]
+        self.frames = 0
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        self.frames += len(frames)
+        return np.repeat(self.person[None], len(frames), axis=0)
+
+
+def test_a_side_file_beside_an_upload_is_never_read(tmp_path):
+    """A ``.pose.npy`` beside the clip replaced pose estimation in the serving path (and a broken one raised
+    numpy's error, not a VidclfError)."""
+    from vidclf.predict import Predictor
+
+    clip = write_video(tmp_path / "upload.mp4", np.zeros((60, 64, 64, 3), np.uint8), fps=10)
+    (tmp_path / "upload.pose.npy").write_bytes(b"not landmarks at all")
+    estimator = CountingEstimator()
+    p = Predictor(ROOT / "weights" / "pose_lstm.pt", pose_estimator=estimator).predict(clip)
+    assert estimator.frames >= 32 and p.pose_found == 1.0

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from vidclf.checkpoint import Checkpoint, load_checkpoint
-from vidclf.data.landmarks import POSE_MAX_SIDE, landmarks_beside
+from vidclf.data.landmarks import POSE_MAX_SIDE
 from vidclf.reps import Repetitions, count_repetitions, frame_signal, surer
 from vidclf.runtime import autocast, resolve_device, resolve_precision
 from vidclf.errors import VideoError
@@ -186,14 +186,6 @@ class Predictor:
                 self._estimator = PoseEstimator()
             return self._estimator
 
-    def _landmarks(self, frames: np.ndarray, path: str | os.PathLike | None, indices: list[int]) -> np.ndarray:
-        """Landmarks ``[T, 33, 4]`` of ``frames`` (the clip's frames at ``indices``): from the file beside the
-        clip where one exists (as in training), else estimated."""
-        every = landmarks_beside(path) if path is not None else None
-        if every is not None:
-            return every[np.minimum(indices, len(every) - 1)]
-        return self._pose_estimator()(frames)
-
     @property
     def _has_pose(self) -> bool:
         return any(stream.pose for stream, _ in self.streams)
@@ -263,7 +255,7 @@ class Predictor:
         kept, every = decode_pass(
             path, sizes, every_size=SIGNAL_DECODE_SIZE, every_limit=int(COUNT_MAX_SECONDS * info.fps)
         )
-        marks = _Marks(self._landmarks, kept.__getitem__, path) if self._has_pose else None
+        marks = _Marks(self._pose_estimator, kept.__getitem__) if self._has_pose else None
         p = self._classify(kept.__getitem__, wanted, info=info, t0=t0, marks=marks)
         reps = self._count(every, marks, grid, info.fps)
         scored = self._timeline(plan, kept, info, marks) if plan is not None else None
@@ -274,7 +266,7 @@ class Predictor:
         t0 = time.perf_counter()
         info = VideoInfo(num_frames=len(frames), fps=fps, width=frames.shape[2], height=frames.shape[1], counted=True)
         grid = self._pose_grid(info)
-        marks = _Marks(self._landmarks, frames.__getitem__, None) if self._has_pose else None
+        marks = _Marks(self._pose_estimator, frames.__getitem__) if self._has_pose else None
         p = self._classify(frames.__getitem__, self._wanted(info), info=info, t0=t0, marks=marks)
         reps = self._count(frames, marks, grid, fps)
         return dataclasses.replace(p, reps=reps, seconds=time.perf_counter() - t0)
@@ -406,15 +398,14 @@ class Predictor:
 
 class _Marks:
     """Landmarks ``[33, 4]`` of a clip's frames by index, each frame estimated once however many uses (the pose
-    stream, counting, the timeline's windows) share it. ``frame_at(i)`` gives the decoded frame ``i``."""
+    stream, counting, the timeline's windows) share it. ``frame_at(i)`` gives the decoded frame ``i``;
+    ``estimator()`` the pose estimator. Landmarks always come from the frames: a file beside an upload is
+    never read (side files belong to training caches)."""
 
     def __init__(
-        self,
-        estimate: Callable[[np.ndarray, str | os.PathLike | None, list[int]], np.ndarray],
-        frame_at: Callable[[int], np.ndarray],
-        path: str | os.PathLike | None,
+        self, estimator: Callable[[], Callable[[np.ndarray], np.ndarray]], frame_at: Callable[[int], np.ndarray]
     ):
-        self._estimate, self._frame_at, self._path = estimate, frame_at, path
+        self._estimator, self._frame_at = estimator, frame_at
         self._got: dict[int, np.ndarray] = {}
 
     def __call__(self, indices: list[int]) -> np.ndarray:
@@ -424,7 +415,7 @@ class _Marks:
         for i in missing:  # frames of one size go through together (a timeline's are smaller)
             by_shape.setdefault(self._frame_at(i).shape, []).append(i)
         for group in by_shape.values():
-            found = self._estimate(np.stack([self._frame_at(i) for i in group]), self._path, group)
+            found = self._estimator()(np.stack([self._frame_at(i) for i in group]))
             self._got.update(zip(group, found))
         return np.stack([self._got[i] for i in indices])
 
