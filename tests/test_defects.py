@@ -151,11 +151,15 @@ def test_a_clip_is_judged_long_by_its_frames_too():
 def test_the_pool_loads_once_evicts_the_least_recent_and_says_when_a_file_is_gone(tmp_path, monkeypatch):
     import vidclf.catalog as catalog
 
-    loads = []
+    loads, closed = [], []
 
     class Fake:
         def __init__(self, path, **kw):
+            self.name = path.name
             loads.append(path.name)
+
+        def close(self):  # its pose graphs
+            closed.append(self.name)
 
     monkeypatch.setattr(catalog, "Predictor", Fake)
     paths = []
@@ -166,6 +170,7 @@ def test_the_pool_loads_once_evicts_the_least_recent_and_says_when_a_file_is_gon
     pool = catalog.PredictorPool(max_models=2)
     pool.get(paths[0]), pool.get(paths[1]), pool.get(paths[0]), pool.get(paths[2]), pool.get(paths[0])
     assert loads == ["a.pt", "b.pt", "c.pt"]  # b was least recently used when c came
+    assert closed == ["b.pt"]
     pool.get(paths[1])
     assert loads[-1] == "b.pt"
     paths[2].unlink()

@@ -90,3 +90,58 @@ def test_a_side_file_beside_an_upload_is_never_read(tmp_path):
     estimator = CountingEstimator()
     p = Predictor(ROOT / "weights" / "pose_lstm.pt", pose_estimator=estimator).predict(clip)
     assert estimator.frames >= 32 and p.pose_found == 1.0
+
+
+def test_two_graph_builds_at_once_leave_stderr_where_it_was():
+    """The swap of file descriptor 2 ran unlocked: two builds at once could restore each other's /dev/null
+    and leave the server's log silent for good."""
+    import threading
+
+    from vidclf.models.pose import _quiet_stderr
+
+    before = os.fstat(2)
+    first_in = threading.Event()
+
+    def build(hold_s, signal=None):
+        with _quiet_stderr():
+            if signal is not None:
+                signal.set()
+            time.sleep(hold_s)
+
+    a = threading.Thread(target=build, args=(0.3, first_in))
+    b = threading.Thread(target=lambda: first_in.wait() and build(0.6))
+    a.start(), b.start(), a.join(), b.join()
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+
+
+def test_pose_graphs_are_pooled_across_threads_and_closed(monkeypatch):
+    """One graph per request thread was built and never closed: a server's thread pool grew graphs."""
+    import threading
+
+    from mediapipe.python.solutions import pose as mp_pose
+
+    from vidclf.models.pose import PoseEstimator
+
+    made, closed = [], []
+
+    class Graph:
+        def __init__(self, **kw):
+            made.append(self)
+
+        def process(self, frame):
+            return type("Result", (), {"pose_landmarks": None})()
+
+        def close(self):
+            closed.append(self)
+
+    monkeypatch.setattr(mp_pose, "Pose", Graph)
+    estimator = PoseEstimator()
+    frames = np.zeros((2, 16, 16, 3), np.uint8)
+    for _ in range(6):  # one request after another, each on a new thread as a server's pool hands them out
+        t = threading.Thread(target=estimator, args=(frames,))
+        t.start(), t.join()
+    assert len(made) == 1
+    estimator.close()
+    assert closed == made
+    assert np.isnan(estimator(frames)).all() and len(made) == 2  # usable after close: builds afresh

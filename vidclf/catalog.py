@@ -153,6 +153,9 @@ class PredictorPool:
             with self._lock:
                 self._models[key] = predictor
                 self._loading.pop(key, None)  # after the model is in: a request now finds it, never loads it again
-                while len(self._models) > self.max_models:
-                    self._models.popitem(last=False)
-                return predictor
+                evicted = [self._models.popitem(last=False)[1] for _ in range(len(self._models) - self.max_models)]
+            for old in evicted:
+                close = getattr(old, "close", None)
+                if close is not None:
+                    close()  # its MediaPipe graphs; a request still using it builds one again if it needs one
+            return predictor

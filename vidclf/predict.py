@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from vidclf.runtime import autocast, resolve_device, resolve_precision
 from vidclf.errors import VideoError
 from vidclf.sampling import paired, paired_indices, uniform_indices, window_starts
 from vidclf.video import StreamEnded, VideoInfo, decode_pass, fit_within, probe, resize_frame
+
+if TYPE_CHECKING:
+    from vidclf.models.pose import PoseEstimator
 
 DISPLAY_MAX_SIDE = POSE_MAX_SIDE  # frames are decoded at most this large: what BlazePose is given in training too
 SIGNAL_DECODE_SIZE = (48, 64)  # every frame is read this small for counting repetitions
@@ -172,6 +176,7 @@ class Predictor:
         parts = self.checkpoint.streams or ((self.checkpoint, 1.0),)
         self.streams = [(_Stream(ck, self.device, self.precision), float(w)) for ck, w in parts]
         self._estimator = pose_estimator  # frames [T, H, W, 3] -> landmarks [T, 33, 4]; BlazePose when None
+        self._own_estimator: PoseEstimator | None = None  # the BlazePose built here, closed by close()
         self._estimator_lock = threading.Lock()
 
     @property
@@ -183,8 +188,14 @@ class Predictor:
             if self._estimator is None:
                 from vidclf.models.pose import PoseEstimator
 
-                self._estimator = PoseEstimator()
+                self._estimator = self._own_estimator = PoseEstimator()
             return self._estimator
+
+    def close(self) -> None:
+        """Close the pose estimator this predictor built (its MediaPipe graphs); one passed in is the caller's."""
+        with self._estimator_lock:
+            if self._own_estimator is not None:
+                self._own_estimator.close()
 
     @property
     def _has_pose(self) -> bool:

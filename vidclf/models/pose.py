@@ -72,37 +72,59 @@ class PoseEstimator:
     """BlazePose (MediaPipe ``solutions.pose``, the full model bundled in the ``mediapipe==0.10.14`` wheel).
 
     Each frame is estimated on its own (``static_image_mode``): the frames a model samples are far apart,
-    and a result must not depend on which frames came before. One MediaPipe graph per thread, because a
-    graph is not safe to share between request threads.
+    and a result must not depend on which frames came before. A MediaPipe graph is not safe to share between
+    threads, so each call takes a graph of its own from a pool of idle ones (building one, ~0.35 s, only when
+    every graph is busy): a server holds as many graphs as it ran calls at once, not one per thread it ever
+    used. :meth:`close` closes them; a call after it builds afresh.
     """
 
     def __init__(self, min_detection_confidence: float = 0.5):
         self.min_detection_confidence = min_detection_confidence
-        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._idle: list = []
+        self.graphs_built = 0
 
-    def _graph(self):
-        graph = getattr(self._local, "graph", None)
-        if graph is None:
-            # MediaPipe's C++ logs a few lines of start-up chatter per graph: nothing a user can act on.
-            os.environ.setdefault("GLOG_minloglevel", "2")
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-            warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
-            try:
-                from mediapipe.python.solutions import pose as mp_pose
-            except ImportError:
-                from vidclf.errors import BackboneWeightsError
+    def _build(self):
+        # MediaPipe's C++ logs a few lines of start-up chatter per graph: nothing a user can act on.
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+        try:
+            from mediapipe.python.solutions import pose as mp_pose
+        except ImportError:
+            from vidclf.errors import BackboneWeightsError
 
-                raise BackboneWeightsError("the pose stream needs MediaPipe: pip install mediapipe==0.10.14") from None
-            with _quiet_stderr():  # TFLite writes its start-up lines straight to file descriptor 2
-                graph = mp_pose.Pose(
-                    static_image_mode=True,
-                    model_complexity=1,
-                    enable_segmentation=False,
-                    min_detection_confidence=self.min_detection_confidence,
-                )
-                graph.process(np.zeros((64, 64, 3), np.uint8))
-            self._local.graph = graph
+            raise BackboneWeightsError("the pose stream needs MediaPipe: pip install mediapipe==0.10.14") from None
+        with _quiet_stderr():  # TFLite writes its start-up lines straight to file descriptor 2
+            graph = mp_pose.Pose(
+                static_image_mode=True,
+                model_complexity=1,
+                enable_segmentation=False,
+                min_detection_confidence=self.min_detection_confidence,
+            )
+            graph.process(np.zeros((64, 64, 3), np.uint8))
+        with self._lock:
+            self.graphs_built += 1
         return graph
+
+    @contextlib.contextmanager
+    def _graph(self):
+        with self._lock:
+            graph = self._idle.pop() if self._idle else None
+        if graph is None:
+            graph = self._build()
+        try:
+            yield graph
+        finally:
+            with self._lock:
+                self._idle.append(graph)
+
+    def close(self) -> None:
+        """Close the idle graphs (a call still running keeps its own, returned to the pool when it ends)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for graph in idle:
+            graph.close()
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """uint8 RGB frames ``[T, H, W, 3]`` -> raw landmarks float32 ``[T, 33, 4]`` (NaN where no person)."""
@@ -111,35 +133,43 @@ class PoseEstimator:
         t, h, w, _ = frames.shape
         side = float(max(h, w))
         out = np.full((t, NUM_LANDMARKS, 4), np.nan, np.float32)
-        graph = self._graph()
-        for i, frame in enumerate(frames):
-            found = graph.process(np.ascontiguousarray(frame)).pose_landmarks
-            if found is None:
-                continue
-            lm = np.array([(p.x, p.y, p.z, p.visibility) for p in found.landmark], np.float32)
-            # MediaPipe's x is a share of the width, y of the height, z on the scale of x.
-            out[i, :, 0] = lm[:, 0] * w / side
-            out[i, :, 1] = lm[:, 1] * h / side
-            out[i, :, 2] = lm[:, 2] * w / side
-            out[i, :, 3] = lm[:, 3]
+        with self._graph() as graph:
+            for i, frame in enumerate(frames):
+                found = graph.process(np.ascontiguousarray(frame)).pose_landmarks
+                if found is None:
+                    continue
+                lm = np.array([(p.x, p.y, p.z, p.visibility) for p in found.landmark], np.float32)
+                # MediaPipe's x is a share of the width, y of the height, z on the scale of x.
+                out[i, :, 0] = lm[:, 0] * w / side
+                out[i, :, 1] = lm[:, 1] * h / side
+                out[i, :, 2] = lm[:, 2] * w / side
+                out[i, :, 3] = lm[:, 3]
         return out
+
+
+# File descriptor 2 belongs to the whole process: two threads that swap it at once can each restore the
+# other's /dev/null, silencing the server's log for good. One swap at a time.
+_STDERR_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
 def _quiet_stderr():
-    """Send file descriptor 2 to /dev/null for the duration (C++ libraries write there, past Python)."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
+    """Send file descriptor 2 to /dev/null for the duration (C++ libraries write there, past Python). Other
+    threads' writes to stderr in that time (a graph's build, ~0.35 s) are lost; the descriptor is always
+    restored."""
+    with _STDERR_LOCK:
+        try:
+            saved = os.dup(2)
+        except OSError:
             yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+            return
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 2)
+                yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def found_mask(raw: np.ndarray) -> np.ndarray:
