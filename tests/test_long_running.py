@@ -145,3 +145,76 @@ def test_pose_graphs_are_pooled_across_threads_and_closed(monkeypatch):
     estimator.close()
     assert closed == made
     assert np.isnan(estimator(frames)).all() and len(made) == 2  # usable after close: builds afresh
+
+
+def test_a_high_frame_rate_header_does_not_decide_the_memory_of_counting(tmp_path, monkeypatch):
+    """Every frame of the first 120 s was kept for counting, however many frames a second the header claimed
+    (up to 999): a clip of 72,000 tiny frames cost hundreds of MB. The same bound, scaled down to a clip a test
+    can afford: frames and bytes both cap what is kept, and the answer says where the count stopped."""
+    import vidclf.predict as predict
+    from vidclf.serving import answer_markdown
+    from vidclf.catalog import read_entry
+    from vidclf.video import decode_pass
+
+    clip = write_video(tmp_path / "fast.avi", np.zeros((900, 16, 16, 3), np.uint8), fps=300)
+    frame_bytes = 48 * 64 * 3
+    _, every = decode_pass(clip, {}, every_size=(48, 64), every_limit=10_000, every_max_bytes=120 * frame_bytes)
+    assert every.shape == (120, 48, 64, 3)
+    monkeypatch.setattr(predict, "COUNT_MAX_FRAMES", 600)
+    kept = []
+    real = predict.decode_pass
+
+    def spy(*a, **k):
+        out = real(*a, **k)
+        kept.append(out[1])
+        return out
+
+    monkeypatch.setattr(predict, "decode_pass", spy)
+    p = predict.Predictor(SYNTH_MODEL).predict(clip)
+    assert len(kept[0]) == 600 and p.count_span_s == 2.0 and p.to_dict()["rep_span_s"] == 2.0
+    assert "in the first 2 s" in answer_markdown(p, read_entry(SYNTH_MODEL, "synthetic", "shipped"))
+
+
+class ResizingCapture:
+    """A capture whose frames change size half-way through, as a stream that changes resolution mid-way does
+    (OpenCV's FFmpeg reader scales such streams to the first size today; nothing else guarantees it)."""
+
+    def __init__(self, n: int = 40):
+        self.i, self.n = 0, n
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        import cv2
+
+        return {cv2.CAP_PROP_FRAME_COUNT: self.n, cv2.CAP_PROP_FPS: 10.0, cv2.CAP_PROP_FRAME_WIDTH: 64,
+                cv2.CAP_PROP_FRAME_HEIGHT: 48}.get(prop, 0.0)  # fmt: skip
+
+    def grab(self):
+        ok = self.i < self.n
+        self.i += ok
+        return ok
+
+    def read(self):
+        if self.i >= self.n:
+            return False, None
+        shape = (48, 64, 3) if self.i < self.n // 2 else (80, 96, 3)
+        self.i += 1
+        return True, np.full(shape, (9 * self.i) % 256, np.uint8)
+
+    def release(self):
+        pass
+
+
+def test_a_clip_whose_resolution_changes_midway_gives_frames_of_one_shape(monkeypatch):
+    """Frames kept at their decoded size made ``np.stack`` raise numpy's error, not a VidclfError."""
+    import vidclf.video as video
+    from vidclf.predict import Predictor
+
+    monkeypatch.setattr(video, "_open", lambda path: ResizingCapture())
+    p = Predictor(SYNTH_MODEL).predict("resizing.webm")
+    assert p.frames.shape[1:] == (48, 64, 3)
+    clip = video.load_clip("resizing.webm", 8, None)
+    assert clip.frames.shape == (8, 48, 64, 3)
+    assert video.read_all_frames("resizing.webm").shape == (40, 48, 64, 3)

@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 DISPLAY_MAX_SIDE = POSE_MAX_SIDE  # frames are decoded at most this large: what BlazePose is given in training too
 SIGNAL_DECODE_SIZE = (48, 64)  # every frame is read this small for counting repetitions
 COUNT_MAX_SECONDS = 120.0  # repetitions are counted in the first two minutes
+# ... and in at most this many frames, this many bytes (2 minutes at 60 fps, 66 MB at SIGNAL_DECODE_SIZE): a
+# header that claims 999 fps would otherwise keep 120,000 frames. The answer says when the count stopped early.
+COUNT_MAX_FRAMES = 7200
+COUNT_MAX_BYTES = COUNT_MAX_FRAMES * SIGNAL_DECODE_SIZE[0] * SIGNAL_DECODE_SIZE[1] * 3
 TIMELINE_MAX_SIDE = 320  # a timeline reads hundreds of frames: this small
 # A pose model estimates the body on one grid of frames across the clip, shared by its classification, the
 # count of repetitions and a timeline's windows: the frames it classifies, each segment between them split
@@ -78,6 +82,7 @@ class Prediction:
     score: float = 0.0  # evidence that the clip is one of the classes: log-sum-exp of the fused logits
     reps: Repetitions | None = None  # the repetitions of the movement (vidclf.reps)
     timeline: Timeline | None = None  # what happens when, for a clip predicted with ``timeline=True``
+    count_span_s: float | None = None  # repetitions were counted in the first this many seconds; None: all of it
 
     def top(self, k: int = 5) -> list[tuple[str, float]]:
         return sorted(self.probs.items(), key=lambda kv: -kv[1])[:k]
@@ -124,6 +129,8 @@ class Prediction:
             out["pose_found"] = self.pose_found
         if self.reps is not None:
             out.update(self.reps.to_dict())
+            if self.count_span_s is not None:
+                out["rep_span_s"] = round(self.count_span_s, 2)  # counted in the first this many seconds only
         return out
 
 
@@ -264,13 +271,19 @@ class Predictor:
         for j in [*grid, *(plan.indices if plan is not None else [])]:
             sizes.setdefault(j, fit_within(info, TIMELINE_MAX_SIDE))
         kept, every = decode_pass(
-            path, sizes, every_size=SIGNAL_DECODE_SIZE, every_limit=int(COUNT_MAX_SECONDS * info.fps)
+            path,
+            sizes,
+            every_size=SIGNAL_DECODE_SIZE,
+            every_limit=min(int(COUNT_MAX_SECONDS * info.fps), COUNT_MAX_FRAMES),
+            every_max_bytes=COUNT_MAX_BYTES,
         )
         marks = _Marks(self._pose_estimator, kept.__getitem__) if self._has_pose else None
         p = self._classify(kept.__getitem__, wanted, info=info, t0=t0, marks=marks)
         reps = self._count(every, marks, grid, info.fps)
         scored = self._timeline(plan, kept, info, marks) if plan is not None else None
-        return dataclasses.replace(p, reps=reps, timeline=scored, seconds=time.perf_counter() - t0)
+        # the picture's count covers the frames kept for it; the joints' covers the whole clip
+        span = len(every) / info.fps if reps.source == "pixels" and len(every) < info.num_frames else None
+        return dataclasses.replace(p, reps=reps, count_span_s=span, timeline=scored, seconds=time.perf_counter() - t0)
 
     def predict_frames(self, frames: np.ndarray, fps: float = 25.0) -> Prediction:
         """Classify a clip already in memory: uint8 RGB ``[N, H, W, 3]``, every frame of it."""

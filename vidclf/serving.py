@@ -103,7 +103,7 @@ def answer_markdown(p: Prediction, entry: ModelEntry) -> str:
         )
     lines = [head]
     if p.known and p.reps is not None:
-        lines.append(reps_words(p.reps))
+        lines.append(reps_words(p.reps, span_s=p.count_span_s))
     if p.deciding_stream:
         parts = ", ".join(f"{name}: {probs[p.label]:.0%}" for name, probs in p.streams.items())
         lines.append(
@@ -132,15 +132,17 @@ def when_figure(p: Prediction) -> tuple[Any, str] | None:
     return None
 
 
-def reps_words(reps: Repetitions) -> str:
-    """How many repetitions, in a sentence, and what they were counted from."""
+def reps_words(reps: Repetitions, span_s: float | None = None) -> str:
+    """How many repetitions, in a sentence, and what they were counted from (``span_s``: counted in the first
+    this many seconds only)."""
+    where = f" in the first {span_s:.0f} s, the most a request counts in" if span_s is not None else ""
     if not reps.found:
-        return "No repetition found."
+        return f"No repetition found{where}."
     source = "the body's joints" if reps.source == "pose" else "the motion in the picture"
     if reps.period_s is None:
         start, end = reps.times[0]
-        return f"**1 repetition**, from {start:.1f} s to {end:.1f} s (counted from {source})."
-    return f"**{reps.count} repetitions**, about one every {reps.period_s:.1f} s (counted from {source})."
+        return f"**1 repetition**, from {start:.1f} s to {end:.1f} s (counted from {source}{where})."
+    return f"**{reps.count} repetitions**, about one every {reps.period_s:.1f} s (counted from {source}{where})."
 
 
 def _stream_words(backbone: str) -> str:

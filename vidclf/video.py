@@ -137,6 +137,7 @@ def _read_indices(path: str | os.PathLike, indices: Sequence[int], size: tuple[i
             ok, frame = cap.read()
             if not ok or frame is None:
                 raise StreamEnded(Path(path).name, pos)
+            size = size or frame.shape[:2]  # later frames take the first's size: one shape per clip
             got[target] = _to_rgb(frame, size)
             pos += 1
     finally:
@@ -169,6 +170,7 @@ def read_all_frames(
             ok, frame = cap.read()
             if not ok or frame is None:
                 break
+            size = size or frame.shape[:2]  # later frames take the first's size: one shape per clip
             frames.append(_to_rgb(frame, size))
     finally:
         cap.release()
@@ -183,17 +185,24 @@ def decode_pass(
     *,
     every_size: tuple[int, int],
     every_limit: int,
+    every_max_bytes: int,
 ) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """One sequential pass over a clip for everything a prediction reads: the frames at the indices of
-    ``sizes``, each at its size (``(H, W)``, or None for as decoded), and every frame of the first
-    ``every_limit`` small (``every_size``, uint8 RGB ``[N, h, w, 3]``) for a per-frame signal. Frames wanted
-    by neither are only ``grab()``-ed past, and reading stops after the last one wanted.
+    ``sizes``, each at its size (``(H, W)``, or None for the clip's own), and every frame of the first
+    ``every_limit`` small (``every_size``, uint8 RGB ``[N, h, w, 3]``) for a per-frame signal, at most
+    ``every_max_bytes`` of them: a header's frame rate (up to 999 fps) must not decide a request's memory.
+    Frames wanted by neither are only ``grab()``-ed past, and reading stops after the last one wanted.
+
+    Every frame kept at its own size takes the size of the clip's first frame: a stream whose resolution
+    changes part-way still gives frames of one shape.
 
     Raises :class:`StreamEnded` (with the clip's true length) if it ends before a wanted index.
     """
+    every_limit = min(every_limit, every_max_bytes // (every_size[0] * every_size[1] * 3))
     cap = _open(path)
     kept: dict[int, np.ndarray] = {}
     every: list[np.ndarray] = []
+    own: tuple[int, int] | None = None
     last = max(sizes, default=-1)
     pos = 0
     try:
@@ -202,8 +211,9 @@ def decode_pass(
                 ok, frame = cap.read()
                 if not ok or frame is None:
                     break
+                own = own or frame.shape[:2]
                 if pos in sizes:
-                    kept[pos] = _to_rgb(frame, sizes[pos])
+                    kept[pos] = _to_rgb(frame, sizes[pos] or own)
                 if pos < every_limit:
                     every.append(_to_rgb(_thinned(frame, every_size), every_size))
             elif not cap.grab():
