@@ -180,19 +180,23 @@ def _split_camel(text: str) -> str:
     return "".join(f" {c}" if c.isupper() and i and text[i - 1].islower() else c for i, c in enumerate(text))
 
 
-def start_training(*values):
+def start_training(request: gr.Request, *values):
+    """The Train form's values (``TRAIN_FORM_FIELDS`` order) -> a run, owned by this page's session."""
     if not SETTINGS.training_enabled:
         raise user_error("Training is turned off on this server (set VIDCLF_ENABLE_TRAINING=1).")
     try:
         config, prepare, where = training_request(dict(zip(TRAIN_FORM_FIELDS, values)), SETTINGS, SYNTHETIC_ROOT)
-        JOB.start(config, prepare)
+        JOB.start(config, prepare, owner=request.session_hash)  # only this page may stop it
     except VidclfError as e:
         raise user_error(e) from None
-    return f"Started: {config.model.backbone} on {where}, writing {Path(config.train.out_dir).name}"
+    return f"Started: {config.model.backbone} on {public_message(where)}, writing {Path(config.train.out_dir).name}"
 
 
-def stop_training():
-    JOB.stop()
+def stop_training(request: gr.Request):
+    try:
+        JOB.stop(owner=request.session_hash)
+    except VidclfError as e:
+        raise user_error(e) from None
     return "Stopping after the current step; the best checkpoint so far is kept."
 
 
@@ -204,7 +208,7 @@ def poll_training(seen_runs: int, current_model: str | None):
     else:
         eta = f", about {s.eta_s:.0f} s left" if s.eta_s and s.running else ""
         progress = f"epoch {s.epoch}/{s.epochs}, step {s.step}/{s.steps}{eta}" if s.steps else ""
-        text = f"**{s.state}** {progress}  \n{s.message}"
+        text = f"**{s.state}** {progress}  \n{public_message(s.message)}"  # a run's errors name server files
         if not s.running and s.out_dir and Path(s.out_dir, "best.pt").is_file():
             text += (
                 f"  \nSaved as **run: {Path(s.out_dir).relative_to(SETTINGS.runs_dir)}** in the Predict tab's model "

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
+from vidclf.errors import VidclfError
 from vidclf.video import write_video
 
 SYNTH_MODEL = ROOT / "weights" / "synthetic.pt"
@@ -218,3 +219,40 @@ def test_a_clip_whose_resolution_changes_midway_gives_frames_of_one_shape(monkey
     clip = video.load_clip("resizing.webm", 8, None)
     assert clip.frames.shape == (8, 48, 64, 3)
     assert video.read_all_frames("resizing.webm").shape == (40, 48, 64, 3)
+
+
+def test_only_the_page_that_started_a_run_stops_it_and_its_errors_name_no_server_path(monkeypatch):
+    """Any visitor could stop anyone's run, and a run's error reached the page as ``str(e)``, server paths
+    and all."""
+    import dataclasses
+    import threading
+
+    import gradio as gr
+
+    import app
+    from vidclf.config import load_config
+    from vidclf.training.job import TrainingJob
+
+    job = TrainingJob()
+    monkeypatch.setattr(app, "JOB", job)
+    monkeypatch.setattr(app, "SETTINGS", dataclasses.replace(app.SETTINGS, training_enabled=True))
+    release = threading.Event()
+
+    def prepare():
+        release.wait(10)
+        raise VidclfError("cannot read /srv/private/datasets/UCF-101/v_X_g01_c01.avi")
+
+    monkeypatch.setattr(app, "training_request", lambda form, settings, root: (load_config(), prepare, "/srv/data"))
+    owner, stranger = gr.Request(session_hash="owner"), gr.Request(session_hash="stranger")
+    assert "/srv" not in app.start_training(owner, *[None] * len(app.TRAIN_FORM_FIELDS))
+    with pytest.raises(gr.Error, match="only the page that started"):
+        app.stop_training(stranger)
+    assert job.status().running
+    release.set()
+    for _ in range(100):
+        if not job.status().running:
+            break
+        time.sleep(0.05)
+    text = app.poll_training(0, None)[0]
+    assert "failed" in text and "v_X_g01_c01.avi" in text and "/srv" not in text
+    assert "Stopping" in app.stop_training(stranger)  # nothing is running: nothing to guard

@@ -36,23 +36,26 @@ class JobStatus:
 
 
 class TrainingJob:
-    """Starts :func:`fit` in a thread; refuses a second run while one is going; ``stop()`` ends it cleanly."""
+    """Starts :func:`fit` in a thread; refuses a second run while one is going; ``stop()`` ends it cleanly.
+    A run started with an ``owner`` (the app: the page's session) stops only when that owner asks."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._status = JobStatus()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._owner: str | None = None
 
     def status(self) -> JobStatus:
         with self._lock:
             return copy.deepcopy(self._status)
 
-    def start(self, config: Config, prepare: Callable[[], None] | None = None) -> None:
+    def start(self, config: Config, prepare: Callable[[], None] | None = None, *, owner: str | None = None) -> None:
         """Start training ``config``; ``prepare()`` runs first in the thread (e.g. generating the synthetic set)."""
         with self._lock:
             if self._status.running:
-                raise VidclfError("a training run is already in progress: wait for it or press Stop")
+                raise VidclfError("a training run is already in progress: wait for it to end")
+            self._owner = owner
             finished = self._status.finished_runs
             self._status = JobStatus(
                 state="preparing",
@@ -65,7 +68,11 @@ class TrainingJob:
             self._thread = threading.Thread(target=self._run, args=(config, prepare), daemon=True, name="vidclf-train")
             self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, *, owner: str | None = None) -> None:
+        """Ask the running run to end after its current step; refused unless ``owner`` started it."""
+        with self._lock:
+            if self._status.running and self._owner is not None and owner != self._owner:
+                raise VidclfError("only the page that started this training run can stop it")
         self._stop.set()
 
     def _update(self, **kw) -> None:
