@@ -256,3 +256,36 @@ def test_only_the_page_that_started_a_run_stops_it_and_its_errors_name_no_server
     text = app.poll_training(0, None)[0]
     assert "failed" in text and "v_X_g01_c01.avi" in text and "/srv" not in text
     assert "Stopping" in app.stop_training(stranger)  # nothing is running: nothing to guard
+
+
+def test_a_motion_pair_is_the_same_time_apart_at_60_fps(tmp_path):
+    """The difference was taken 2 frames apart whatever the clip: 33 ms in a 60 fps phone clip where training
+    saw 80 ms at 25 fps. Now the pair is 80 ms apart in prediction and in training alike."""
+    from vidclf.checkpoint import load_checkpoint
+    from vidclf.predict import Predictor
+    from vidclf.video import VideoInfo
+
+    motion = load_checkpoint(ROOT / "weights" / "custom.pt")  # trained on 25 fps UCF-101, before the field existed
+    assert (motion.input.frame_input, motion.input.diff_gap, motion.input.diff_fps) == ("diff", 2, 25.0)
+    predictor = Predictor(motion)
+    for fps, gap in ((25.0, 2), (30.0, 2), (60.0, 5), (12.5, 1)):
+        info = VideoInfo(num_frames=int(20 * fps), fps=fps, width=320, height=240, counted=True)
+        wanted = predictor._wanted(info)[0]
+        assert len(wanted) == 40 and {b - a for a, b in zip(wanted[::2], wanted[1::2])} == {gap}
+        plan = predictor._timeline_plan(info, [])
+        assert plan is not None and {w[1] - w[0] for w in plan.per_stream[0]} == {gap}
+
+    # training: a 60 fps clip whose frame i is grey level 2i, so a pair's difference says how far apart it is
+    from vidclf.data.cache import FrameCache
+    from vidclf.data.dataset import VideoClipDataset
+    from vidclf.data.index import VideoRecord
+
+    frames = np.stack([np.full((64, 64, 3), 2 * i, np.uint8) for i in range(120)])
+    clip = write_video(tmp_path / "phone.mp4", frames, fps=60)
+    record = VideoRecord(path=clip, label=0, group="g01")
+    for cache in (None, FrameCache(tmp_path / "cache")):
+        ds = VideoClipDataset([record], num_frames=4, img_size=32, transform=motion.input.transform(), cache=cache,
+                              pair_gap=2, gap_fps=25.0)  # fmt: skip
+        pairs = ds.frames(0, np.random.default_rng(0)).astype(float)
+        steps = pairs[1::2].mean((1, 2, 3)) - pairs[0::2].mean((1, 2, 3))
+        assert np.allclose(steps, 10, atol=1.5), steps  # 5 frames of 2 grey levels

@@ -6,7 +6,8 @@ the same folder and are renamed over the target, so a process killed mid-write l
 intact.
 
 Keys: ``format``, ``format_version``, ``model`` (a :class:`ModelConfig` as a dict), ``classes``, ``input``
-(``num_frames``, ``img_size``, ``mean``, ``std``, ``frame_input``, ``diff_gap``, ``features``), ``state_dict``,
+(``num_frames``, ``img_size``, ``mean``, ``std``, ``frame_input``, ``diff_gap``, ``diff_fps``, ``features``),
+``state_dict``,
 and optionally ``epoch``, ``metrics``, ``history``, ``train_state``, ``config`` (the full training config) and
 ``info`` (free text).
 """
@@ -24,7 +25,7 @@ from typing import Any
 
 import torch
 
-from vidclf.config import FRAME_INPUTS, Config, ModelConfig, coerce, pair_gap
+from vidclf.config import FRAME_INPUTS, Config, ModelConfig, coerce, gap_frames, pair_gap
 from vidclf.data.transforms import ClipTransform
 from vidclf.errors import CheckpointError, ConfigError
 from vidclf.models.cnn_lstm import CNNLSTM, build_model
@@ -44,12 +45,19 @@ class InputSpec:
     std: tuple[float, float, float]
     frame_input: str = "rgb"  # "rgb", or "diff": differences of frame pairs diff_gap apart
     diff_gap: int = 2
+    # diff_gap counts frames at this rate (a file without it: 25, UCF-101's rate its models were trained at)
+    diff_fps: float = 25.0
     features: str = "pixels"  # "pixels": frames through a CNN; "landmarks": BlazePose landmarks (the pose stream)
 
     @property
     def pair_gap(self) -> int:
         """Frames between the two frames of a pair, or 0 when the model takes plain frames."""
         return pair_gap(self.frame_input, self.diff_gap)
+
+    def pair_gap_at(self, fps: float) -> int:
+        """Frames between the two frames of a pair in a clip of ``fps`` frames a second: the same time apart
+        as in training (:func:`vidclf.config.gap_frames`), or 0 for plain frames."""
+        return gap_frames(self.pair_gap, self.diff_fps, fps)
 
     @classmethod
     def from_config(cls, config: Config) -> InputSpec:
@@ -63,6 +71,7 @@ class InputSpec:
             std=spec.std,
             frame_input=d.frame_input if spec.input == "pixels" else "rgb",
             diff_gap=d.diff_gap,
+            diff_fps=d.diff_fps,
             features=spec.input,
         )
 
@@ -269,6 +278,7 @@ def _from_payload(raw: dict[str, Any], name: str) -> Checkpoint:
             std=tuple(inp["std"]),
             frame_input=inp.get("frame_input", "rgb"),
             diff_gap=int(inp.get("diff_gap", 2)),
+            diff_fps=float(inp.get("diff_fps", 25.0)),
             features=inp.get("features", "pixels"),
         )
         if spec.frame_input not in FRAME_INPUTS:

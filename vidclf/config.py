@@ -36,6 +36,17 @@ def pair_gap(frame_input: str, diff_gap: int) -> int:
     return diff_gap if frame_input == "diff" else 0
 
 
+def gap_frames(gap: int, gap_fps: float, clip_fps: float) -> int:
+    """Frames between the two frames of a pair in a clip of ``clip_fps`` frames a second, for a pair ``gap``
+    frames apart at ``gap_fps``: the same time (2 frames at 25 fps, 80 ms: 5 frames at 60 fps), at least one
+    frame; 0 (plain frames) stays 0. The one rule of training, evaluation and prediction.
+
+    >>> gap_frames(2, 25.0, 25.0), gap_frames(2, 25.0, 30.0), gap_frames(2, 25.0, 60.0), gap_frames(2, 25.0, 10.0)
+    (2, 2, 5, 1)
+    """
+    return max(1, round(gap * clip_fps / gap_fps)) if gap else 0
+
+
 def _check(cond: bool, message: str) -> None:
     if not cond:
         raise ConfigError(message)
@@ -56,7 +67,10 @@ class DataConfig:
     # "diff" (default): each input is the frame diff_gap later minus the sampled frame (motion, TSN's RGB
     # difference), the input that won on real clips (docs/accuracy.md); "rgb": plain frames
     frame_input: str = "diff"
-    diff_gap: int = 2  # with frame_input="diff": frames between the two frames of a difference
+    diff_gap: int = 2  # with frame_input="diff": frames between the two frames of a difference, at diff_fps
+    # the frame rate diff_gap is counted at: a clip of another rate takes its pair the same time apart (2 at
+    # 25 fps: 80 ms, UCF-101's frame pairs; 5 frames at 60 fps), see gap_frames
+    diff_fps: float = 25.0
     cache_dir: str | None = ".cache/vidclf"  # decoded-frame cache; None disables it
     num_workers: int = 0  # DataLoader worker processes
     split_seed: int = 0  # fixes which groups are held out for validation
@@ -70,6 +84,7 @@ class DataConfig:
         _check(self.train_sampling in TRAIN_SAMPLINGS, f"train_sampling must be one of {TRAIN_SAMPLINGS}")
         _check(self.frame_input in FRAME_INPUTS, f"frame_input must be one of {FRAME_INPUTS}, got {self.frame_input!r}")
         _check(self.diff_gap >= 1, f"diff_gap must be >= 1 frame, got {self.diff_gap}")
+        _check(self.diff_fps > 0, f"diff_fps must be > 0 frames a second, got {self.diff_fps}")
         _check(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
 
     @property

@@ -54,6 +54,7 @@ def stream_logits(
             transform=spec.transform(),
             cache=cache_for(cache_dir),
             pair_gap=spec.pair_gap,
+            gap_fps=spec.diff_fps,
         )
         if precision == "bf16":
             model.use_channels_last()

@@ -22,7 +22,8 @@ def _input_line(spec: InputSpec) -> str:
         "normalised with mean "
         f"{[round(m, 3) for m in spec.mean]} and std {[round(s, 3) for s in spec.std]} on [0, 1] pixels"
         + (
-            f"; each model frame is the frame {spec.diff_gap} later minus the sampled one (motion: frame differences)"
+            f"; each model frame is the frame {1000 * spec.diff_gap / spec.diff_fps:.0f} ms later ({spec.diff_gap} "
+            f"frames at {spec.diff_fps:g} fps) minus the sampled one (motion: frame differences)"
             if spec.pair_gap
             else ""
         )

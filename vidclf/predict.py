@@ -149,9 +149,14 @@ class _Stream:
             self.model.use_channels_last()
         self.transform = ck.input.transform()
 
-    def indices(self, length: int) -> list[int]:
-        """Frame indices this stream reads from a clip of ``length`` frames (pairs for a motion input)."""
-        return paired(uniform_indices, 0 if self.pose else self.spec.pair_gap)(length, self.spec.num_frames)
+    def indices(self, length: int, fps: float) -> list[int]:
+        """Frame indices this stream reads from a clip of ``length`` frames at ``fps`` (pairs for a motion input,
+        the time apart that training took them)."""
+        return paired(uniform_indices, self.gap(fps))(length, self.spec.num_frames)
+
+    def gap(self, fps: float) -> int:
+        """Frames between the two frames of a pair in a clip at ``fps``; 0 without pairs."""
+        return 0 if self.pose else self.spec.pair_gap_at(fps)
 
     def pixels(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 ``[T(*2), H, W, 3]`` -> the model's normalised input ``[T, C, S, S]``."""
@@ -223,7 +228,7 @@ class Predictor:
 
     def _wanted(self, info: VideoInfo) -> dict[int, list[int]]:
         """Per stream, the indices of the frames it classifies (the pose grid holds the pose stream's)."""
-        return {i: stream.indices(info.num_frames) for i, (stream, _) in enumerate(self.streams)}
+        return {i: stream.indices(info.num_frames, info.fps) for i, (stream, _) in enumerate(self.streams)}
 
     def _count(self, every: np.ndarray, marks: _Marks | None, count_at: list[int], fps: float) -> Repetitions:
         """Repetitions from the picture's motion (``every`` frame, small) and, where a pose model found a
@@ -389,8 +394,8 @@ class Predictor:
                 plans.append(per_window)
                 continue
             per_window = [[s + i for i in uniform_indices(window, stream.spec.num_frames)] for s in starts]
-            if stream.spec.pair_gap:
-                per_window = [paired_indices(w, stream.spec.pair_gap, info.num_frames) for w in per_window]
+            if stream.gap(info.fps):
+                per_window = [paired_indices(w, stream.gap(info.fps), info.num_frames) for w in per_window]
             plans.append(per_window)
         times = [(s + window / 2) / info.fps for s in starts]
         return _TimelinePlan(times, plans)

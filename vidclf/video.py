@@ -9,6 +9,7 @@ AVIs, and can land on the wrong frame.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         cap.release()
     if num_frames < 1:
         raise VideoError(f"{Path(path).name} has no readable video frames (empty, corrupt, or audio only)")
-    fps = fps if 0 < fps < 1000 else 25.0
+    fps = fps if 0 < fps < 1000 else 25.0  # the rule of clip_fps too
     return VideoInfo(num_frames=num_frames, fps=float(fps), width=width, height=height, counted=counted)
 
 
@@ -271,6 +272,27 @@ def load_clip(
         except StreamEnded as e2:
             raise VideoError(f"{Path(path).name} could not be read consistently ({e2.frames_read} frames)") from None
     return Clip(frames=frames, indices=list(indices), info=info)
+
+
+def clip_fps(path: str | os.PathLike) -> float:
+    """The frame rate a clip's header states (25 where it states none that is plausible), read once per file
+    version in a process: a motion input's pairs are a time apart, so every epoch needs it, cached or not."""
+    p = Path(path).resolve()
+    try:
+        st = p.stat()
+    except OSError:
+        raise VideoError(f"video file not found: {p}") from None
+    return _header_fps(str(p), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=65536)
+def _header_fps(path: str, size: int, mtime_ns: int) -> float:
+    cap = _open(path)
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    return float(fps) if 0 < fps < 1000 else 25.0
 
 
 def fit_within(info: VideoInfo, max_side: int) -> tuple[int, int] | None:

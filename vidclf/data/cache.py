@@ -105,7 +105,8 @@ class FrameCache:
         return self.store.misses
 
     def frames(self, path: str | os.PathLike, num_frames: int, img_size: int, pair_gap: int = 0) -> np.ndarray:
-        """``[T, H, W, 3]``, or with ``pair_gap`` the frame pairs ``[2T, H, W, 3]`` of a motion input."""
+        """``[T, H, W, 3]``, or with ``pair_gap`` (frames of this clip) the frame pairs ``[2T, H, W, 3]`` of a
+        motion input."""
         key = clip_key(path, kind="frames", sampling="uniform", num_frames=num_frames, img_size=img_size)
         if pair_gap:  # plain frames keep the key they always had, so old caches still hit
             key["pair_gap"] = pair_gap

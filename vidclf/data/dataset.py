@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidclf.config import Config
+from vidclf.config import Config, gap_frames
 from vidclf.data.cache import FrameCache
 from vidclf.data.index import GroupSplit, VideoIndex, VideoRecord, build_index, group_folds, split_by_group
 from vidclf.data.transforms import ClipTransform
@@ -17,7 +17,7 @@ from vidclf.errors import VideoError
 from vidclf.models.backbones import normalization
 from vidclf.models.registry import get_backbone
 from vidclf.sampling import paired, random_segment_indices, uniform_indices
-from vidclf.video import load_clip
+from vidclf.video import clip_fps, load_clip
 
 
 class VideoClipDataset(Dataset):
@@ -37,6 +37,7 @@ class VideoClipDataset(Dataset):
         sampling: str = "uniform",
         cache: FrameCache | None = None,
         pair_gap: int = 0,
+        gap_fps: float = 25.0,
     ):
         self.records = list(records)
         self.num_frames = num_frames
@@ -44,10 +45,16 @@ class VideoClipDataset(Dataset):
         self.transform = transform
         self.sampling = sampling
         self.cache = cache
-        self.pair_gap = pair_gap  # > 0: frames come in pairs this far apart, for a motion (diff) transform
+        self.pair_gap = pair_gap  # > 0: frames come in pairs this far apart at gap_fps, for a motion transform
+        self.gap_fps = gap_fps  # a clip at another rate takes its pairs the same time apart (pair_gap_of)
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def pair_gap_of(self, i: int) -> int:
+        """Frames between the two frames of record ``i``'s pairs (0: plain frames): ``pair_gap`` at ``gap_fps``
+        as a time, in the clip's own frames (:func:`vidclf.config.gap_frames`), as prediction takes them."""
+        return gap_frames(self.pair_gap, self.gap_fps, clip_fps(self.records[i].path)) if self.pair_gap else 0
 
     def frames(self, i: int, rng: np.random.Generator, sampling: str | None = None) -> np.ndarray:
         """uint8 ``[T, H, W, 3]`` (``[2T, H, W, 3]`` pairs with ``pair_gap``) of record ``i``, sampled the
@@ -55,13 +62,14 @@ class VideoClipDataset(Dataset):
         rec = self.records[i]
         size = (self.img_size, self.img_size)
         try:
+            gap = self.pair_gap_of(i)
             if (sampling or self.sampling) == "segment":
                 sampler = lambda n, k: random_segment_indices(n, k, rng)  # noqa: E731
             elif self.cache is not None:
-                return self.cache.frames(rec.path, self.num_frames, self.img_size, self.pair_gap)
+                return self.cache.frames(rec.path, self.num_frames, self.img_size, gap)
             else:
                 sampler = uniform_indices
-            return load_clip(rec.path, self.num_frames, size, sampler=paired(sampler, self.pair_gap)).frames
+            return load_clip(rec.path, self.num_frames, size, sampler=paired(sampler, gap)).frames
         except VideoError as e:
             raise VideoError(f"{e} (dataset clip {rec.path}; remove or replace it)") from None
 
@@ -125,6 +133,7 @@ def training_data(config: Config, fold: tuple[int, int] | None = None) -> Traini
         sampling=sampling,
         cache=cache,
         pair_gap=cfg.pair_gap,
+        gap_fps=cfg.diff_fps,
     )
     val = VideoClipDataset(
         split.val.records,
@@ -133,6 +142,7 @@ def training_data(config: Config, fold: tuple[int, int] | None = None) -> Traini
         transform=ClipTransform(mean, std, diff=diff),
         cache=cache,
         pair_gap=cfg.pair_gap,
+        gap_fps=cfg.diff_fps,
     )
     return TrainingData(train=train, val=val, classes=index.classes, split=split, index=index)
 

@@ -139,8 +139,8 @@ def feature_dataset(
             mean=list(dataset.transform.mean),
             std=list(dataset.transform.std),
         )
-        if dataset.pair_gap:  # motion input; plain frames keep their old key
-            settings.update(pair_gap=dataset.pair_gap)
+        if dataset.pair_gap:  # motion input, the clip's own gap (2 at 25-30 fps); plain frames keep their old key
+            settings.update(pair_gap=dataset.pair_gap_of(i))
         if view:  # view 0 keeps the key it had before views existed, so old caches still hit
             settings.update(view=view, sampling="segment", scale=list(augmented.scale), flip_p=augmented.flip_p)
         return clip_key(dataset.records[i].path, **settings)
