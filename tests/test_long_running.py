@@ -289,3 +289,21 @@ def test_a_motion_pair_is_the_same_time_apart_at_60_fps(tmp_path):
         pairs = ds.frames(0, np.random.default_rng(0)).astype(float)
         steps = pairs[1::2].mean((1, 2, 3)) - pairs[0::2].mean((1, 2, 3))
         assert np.allclose(steps, 10, atol=1.5), steps  # 5 frames of 2 grey levels
+
+
+def test_every_landmark_of_a_clip_is_estimated_at_one_size(tmp_path):
+    """Landmarks in one signal came from two resolutions: the classified frames up to 640 px, the rest of the
+    pose grid 320 px."""
+    from vidclf.predict import Predictor
+
+    clip = write_video(tmp_path / "big.mp4", np.zeros((100, 600, 800, 3), np.uint8), fps=10)
+    estimator = CountingEstimator()
+    shapes = []
+
+    def recording(frames):
+        shapes.append(frames.shape[1:])
+        return estimator(frames)
+
+    p = Predictor(ROOT / "weights" / "pose_lstm.pt", pose_estimator=recording).predict(clip, timeline=True)
+    assert estimator.frames > 32 and p.timeline is not None  # the grid's frames beyond the classified ones
+    assert set(shapes) == {(480, 640, 3)}  # the size training estimated the body at (POSE_MAX_SIDE)

@@ -4,9 +4,10 @@ A checkpoint is one stream (a CNN-LSTM on pixels, or the pose stream's LSTM on B
 late fusion of several. Whatever the streams, a clip is probed once and decoded in one pass
 (:func:`vidclf.video.decode_pass`): the frames every stream samples, at most :data:`DISPLAY_MAX_SIDE` pixels
 on their longer side (each stream takes its own from them); every frame of the first two minutes small, for
-counting repetitions; a pose model's grid of frames (:data:`POSE_GRID_FPS`) and a timeline's windows, at most
-:data:`TIMELINE_MAX_SIDE`. A pose model estimates each frame's landmarks once (:class:`_Marks`), whichever
-of classification, counting and the timeline asks first.
+counting repetitions; a pose model's grid of frames (:data:`POSE_GRID_FPS`) at the size its landmarks were
+trained on (``POSE_MAX_SIDE``), and a timeline's windows at most :data:`TIMELINE_MAX_SIDE`. A pose model
+estimates each frame's landmarks once (:class:`_Marks`), whichever of classification, counting and the
+timeline asks first.
 """
 
 from __future__ import annotations
@@ -270,10 +271,12 @@ class Predictor:
         wanted = self._wanted(info)
         sample = {j for idx in wanted.values() for j in idx}
         plan = self._timeline_plan(info, grid) if timeline else None
-        # The frames classified whole are read at display size; the many more of the pose grid and a timeline
-        # smaller (landmarks are in units of the frame, whatever its size)
+        # The frames classified whole are read at display size, and every frame of the pose grid at the size
+        # training estimated the body at (one size for all landmarks of a clip: BlazePose's answer moves a
+        # little with the resolution, and counting reads them as one signal); a timeline's many others smaller
         sizes: dict[int, tuple[int, int] | None] = dict.fromkeys(sample, fit_within(info, DISPLAY_MAX_SIDE))
-        for j in [*grid, *(plan.indices if plan is not None else [])]:
+        sizes.update(dict.fromkeys(grid, fit_within(info, POSE_MAX_SIDE)))
+        for j in plan.indices if plan is not None else []:
             sizes.setdefault(j, fit_within(info, TIMELINE_MAX_SIDE))
         kept, every = decode_pass(
             path,
@@ -428,24 +431,25 @@ class Predictor:
 class _Marks:
     """Landmarks ``[33, 4]`` of a clip's frames by index, each frame estimated once however many uses (the pose
     stream, counting, the timeline's windows) share it. ``frame_at(i)`` gives the decoded frame ``i``;
-    ``estimator()`` the pose estimator. Landmarks always come from the frames: a file beside an upload is
-    never read (side files belong to training caches)."""
+    ``estimator()`` the pose estimator. Every frame is estimated at one size, the first's (the pose grid is
+    decoded at one size; this holds it for any caller). Landmarks always come from the frames: a file beside
+    an upload is never read (side files belong to training caches)."""
 
     def __init__(
         self, estimator: Callable[[], Callable[[np.ndarray], np.ndarray]], frame_at: Callable[[int], np.ndarray]
     ):
         self._estimator, self._frame_at = estimator, frame_at
         self._got: dict[int, np.ndarray] = {}
+        self._size: tuple[int, int] | None = None
 
     def __call__(self, indices: list[int]) -> np.ndarray:
         """``[len(indices), 33, 4]``."""
         missing = sorted({i for i in indices if i not in self._got})
-        by_shape: dict[tuple[int, ...], list[int]] = {}
-        for i in missing:  # frames of one size go through together (a timeline's are smaller)
-            by_shape.setdefault(self._frame_at(i).shape, []).append(i)
-        for group in by_shape.values():
-            found = self._estimator()(np.stack([self._frame_at(i) for i in group]))
-            self._got.update(zip(group, found))
+        if missing:
+            frames = [self._frame_at(i) for i in missing]
+            self._size = self._size or (frames[0].shape[0], frames[0].shape[1])
+            found = self._estimator()(np.stack([resize_frame(f, self._size) for f in frames]))
+            self._got.update(zip(missing, found))
         return np.stack([self._got[i] for i in indices])
 
 
