@@ -281,17 +281,18 @@ def test_a_hub_download_failure_is_shown_on_the_page(monkeypatch):
 
 
 def test_inference_takes_a_gpu_where_there_is_one(monkeypatch):
-    import inspect
-
+    """The app's models were pinned to the CPU. On a machine that reports a GPU, the pool's predictor puts every
+    stream's model on it, in bf16 (``Module.to`` is recorded, not run: this machine may have no GPU)."""
+    import vidclf.catalog as catalog
     from vidclf import runtime
-    from vidclf.predict import Predictor
 
+    moved = []
     monkeypatch.setattr(runtime.torch.cuda, "is_available", lambda: True)
-    assert (
-        runtime.resolve_device("auto").type == "cuda"
-        and runtime.resolve_precision("auto", runtime.torch.device("cuda")) == "bf16"
-    )
-    assert inspect.signature(Predictor).parameters["device"].default == "auto"
+    monkeypatch.setattr(torch.nn.Module, "to", lambda self, *a, **k: moved.extend(map(torch.device, a)) or self)
+    predictor = catalog.PredictorPool().get(ROOT / "weights" / "fusion.pt")
+    assert predictor.device.type == "cuda" and predictor.precision == "bf16"
+    assert len(moved) == len(predictor.streams) == 4 and {d.type for d in moved} == {"cuda"}
+    assert all(stream.device.type == "cuda" and stream.precision == "bf16" for stream, _ in predictor.streams)
 
 
 def test_one_queued_listener_predicts_and_an_idle_page_sends_nothing():

@@ -153,18 +153,41 @@ def test_predict_json_gives_the_repetitions_of_a_real_clip(capsys):
     assert all(0 <= a < b <= 2.4 for a, b in out["rep_times"])  # the clip is 2.3 s long
 
 
-@pytest.mark.parametrize("seconds", [2.0, 7.0, 12.0, 30.0, 300.0])
-def test_the_pose_grid_holds_the_frames_the_pose_stream_was_trained_on(seconds):
+@pytest.fixture(scope="module")
+def fusion_predictor():
     from conftest import ROOT
-    from vidclf.predict import POSE_GRID_MAX_FRAMES, Predictor
-    from vidclf.sampling import uniform_indices
+    from vidclf.predict import Predictor
+
+    return Predictor(ROOT / "weights" / "fusion.pt")
+
+
+def training_frames(num_frames_in_clip: int, num_frames: int, monkeypatch) -> list[int]:
+    """The frames the pose stream's training estimates the body on for a clip of ``num_frames_in_clip``
+    (``vidclf.data.landmarks.clip_landmarks``, run on a stand-in clip: the indices it decodes)."""
+    import vidclf.video as video
+    from vidclf.data.landmarks import clip_landmarks
     from vidclf.video import VideoInfo
 
-    predictor = Predictor(ROOT / "weights" / "fusion.pt")
+    read: list[int] = []
+    info = VideoInfo(num_frames=num_frames_in_clip, fps=30.0, width=320, height=240, counted=True)
+    monkeypatch.setattr(video, "probe", lambda path: info)
+    monkeypatch.setattr(
+        video, "_read_indices", lambda path, idx, size: read.extend(idx) or np.zeros((len(idx), 4, 4, 3), np.uint8)
+    )
+    clip_landmarks("stand-in.avi", num_frames, lambda frames: np.full((len(frames), 33, 4), np.nan, np.float32))
+    return read
+
+
+@pytest.mark.parametrize("seconds", [2.0, 7.0, 12.0, 30.0, 300.0])
+def test_the_pose_grid_holds_the_frames_the_pose_stream_was_trained_on(seconds, fusion_predictor, monkeypatch):
+    from vidclf.predict import POSE_GRID_MAX_FRAMES
+    from vidclf.video import VideoInfo
+
+    predictor = fusion_predictor
     info = VideoInfo(num_frames=int(seconds * 30), fps=30.0, width=320, height=240, counted=True)
     grid = predictor._pose_grid(info)
-    own = uniform_indices(info.num_frames, 32)
-    assert set(own) <= set(grid) and len(grid) <= POSE_GRID_MAX_FRAMES
     pose = [i for i, (stream, _) in enumerate(predictor.streams) if stream.pose]
-    assert all(predictor._wanted(info)[i] == own for i in pose)  # classified on exactly these frames
+    trained = training_frames(info.num_frames, predictor.streams[pose[0]][0].spec.num_frames, monkeypatch)
+    assert len(trained) == 32 and set(trained) <= set(grid) and len(grid) <= POSE_GRID_MAX_FRAMES
+    assert all(predictor._wanted(info)[i] == trained for i in pose)  # classified on exactly these frames
     assert len(grid) / seconds >= min(4.0, 224 / seconds)  # 4 to 16 frames a second, up to 224 frames
