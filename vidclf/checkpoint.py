@@ -86,8 +86,9 @@ class Checkpoint:
     stream a whole checkpoint of the same classes with its weight; the fused log-probability of a class is
     the weighted sum of the streams' log-probabilities (a fusion has ``model=None`` and no weights of its own).
 
-    ``reject_threshold``: a top probability below it means "not one of these classes" (set on validation
-    clips so that at least 95 % of clips of known classes are still answered); None: always answer.
+    ``reject_threshold``: on the evidence, the log-sum-exp of the (fused) logits (:func:`vidclf.fusion.evidence`,
+    decided by ``Predictor.verdict``): below it a clip is "not one of these classes". Set so that 95 % of the
+    clips of known classes it was calibrated on are still answered; None: always answer.
     """
 
     model: ModelConfig | None

@@ -172,7 +172,7 @@ def pose_features(
     *, use_pretrained: bool = False, weights_path: str | Path | None = None, dropout: float = 0.5
 ) -> tuple[nn.Module, int]:
     """The pose stream's per-frame "backbone": BlazePose runs frozen, outside torch (``vidclf.models.pose``),
-    and its normalised landmarks ``[N, 136]`` are the frame's features as they are."""
+    and its normalised landmarks ``[N, POSE_FEATURE_DIM]`` (146) are the frame's features as they are."""
     from vidclf.models.pose import POSE_FEATURE_DIM
 
     _no_weights("pose", weights_path)
