@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Sequence
 
-from vidclf.config import SECTIONS, Config, _base_type, field_types, load_config
+from vidclf.config import SECTIONS, Config, _base_type, field_docs, field_types, load_config
 from vidclf.errors import VidclfError
 
 
@@ -36,30 +36,46 @@ def _none_or(kind):
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per config field; only flags given on the command line override params.json."""
-    parser.add_argument("--config", default=None, help="params file (default: the project's params.json)")
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="params file, e.g. presets/pose.json (default: the project's params.json)",
+    )
     parser.add_argument(
         "--classes-file",
         default=None,
         metavar="FILE",
         help="a text file naming the classes to train on, one per line (instead of --classes)",
     )
+    try:
+        defaults = load_config().to_dict()  # what a run without --config starts from
+    except VidclfError:
+        defaults = {}
     for section, cls in SECTIONS.items():
         group = parser.add_argument_group(f"{section} settings (params.json '{section}')")
         hints = field_types(cls)
+        docs = field_docs(cls)
         for f in dataclasses.fields(cls):
             hint, optional = _base_type(hints[f.name])
             flag = "--" + f.name.replace("_", "-")
+            default = defaults.get(section, {}).get(f.name, f.default)
+            shown = "none" if default is None else default
             kw: dict[str, Any] = {
                 "dest": f"cfg__{f.name}",
                 "default": argparse.SUPPRESS,
-                "help": f"default {f.default!r}",
+                # argparse formats help with %: a literal one is doubled
+                "help": f"{docs.get(f.name, '')} (params.json: {shown})".replace("%", "%%"),
             }
             if hint is bool:
                 group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
             elif getattr(hint, "__origin__", None) is tuple:
                 group.add_argument(flag, nargs="+", metavar="NAME", **kw)
             else:
-                group.add_argument(flag, type=_none_or(hint) if optional else hint, **kw)
+                metavar = {int: "N", float: "X", str: "TEXT"}.get(hint, "VALUE")
+                if f.name.endswith(("_root", "_dir", "_from", "_weights")):
+                    metavar = "PATH"
+                group.add_argument(flag, type=_none_or(hint) if optional else hint, metavar=metavar, **kw)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -275,8 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cv", help="group k-fold cross-validation of a training config (validation by group)")
     add_config_flags(p)
-    p.add_argument("--folds", type=int, default=6)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--folds", type=int, default=6, metavar="N", help="group folds, each validated once (default 6)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("evaluate", help="metrics of checkpoint(s) on a split's test list")

@@ -151,3 +151,22 @@ def test_cross_validation_by_group_folds(synth_root, tmp_path):
     held = sorted(g for f in summary["folds"] for g in f["val_groups"])
     assert held == ["g02", "g03", "g05", "g06"]  # split 1 trains on groups 2, 3, 5, 6: each validates exactly once
     assert "cross-validated accuracy" in r.stdout
+
+
+@pytest.mark.parametrize("command", ["train", "cv"])
+def test_help_gives_every_setting_a_plain_metavar_and_a_description(command):
+    import dataclasses
+
+    from train_cli import build_parser
+    from vidclf.config import SECTIONS
+
+    sub = build_parser()._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    text = sub.format_help()
+    assert "CFG__" not in text
+    by_flag = {a.option_strings[0]: a for a in sub._actions if a.option_strings}
+    for cls in SECTIONS.values():
+        for f in dataclasses.fields(cls):
+            action = by_flag["--" + f.name.replace("_", "-")]
+            description = action.help.split("(params.json:")[0].strip()
+            assert len(description) > 10, f"--{f.name} has no description"
+    assert "--data-root PATH" in text and "--lr X" in text and "--epochs N" in text
