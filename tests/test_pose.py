@@ -170,3 +170,20 @@ def test_the_skeleton_is_drawn_where_the_landmarks_are():
     nobody = np.full((33, 4), np.nan, np.float32)
     assert np.array_equal(draw_skeleton(frames[0], nobody), frames[0])
     assert len(skeleton_frames(frames, None)) == 4
+
+
+def test_the_person_gate_refuses_only_for_the_classes_it_applies_to(synthetic_pose_run):
+    import dataclasses
+
+    from vidclf.checkpoint import load_checkpoint
+    from vidclf.predict import Predictor
+
+    ck = load_checkpoint(synthetic_pose_run / "last.pt")
+    rider, athlete = ck.classes[0], ck.classes[1]  # a class filmed without a person found, and one with
+    gated = Predictor(dataclasses.replace(ck, info={**ck.info, "person_gate": list(ck.classes[1:])}), device="cpu")
+    answer = {c: torch.eye(len(ck.classes))[k] * 5 for k, c in enumerate(ck.classes)}
+    assert gated.verdict(answer[rider], 0.0)[1]  # no person, but the answer is a class the gate is off for
+    assert not gated.verdict(answer[athlete], 0.0)[1]  # no person, and the answer needs one
+    assert gated.verdict(answer[athlete], 0.25)[1]
+    everyone = Predictor(dataclasses.replace(ck, info={}), device="cpu")  # a checkpoint that names no gate
+    assert not everyone.verdict(answer[rider], 0.0)[1] and everyone.verdict(answer[rider], None)[1]
