@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Sequence
 
-from vidclf.config import SECTIONS, Config, _base_type, field_docs, field_types, load_config
+from vidclf.config import SECTIONS, Config, DataConfig, _base_type, field_docs, field_types, load_config
 from vidclf.errors import VidclfError
 
 
@@ -104,7 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"model: {config.model.backbone} CNN-LSTM, {len(data.classes)} classes; writing to {config.train.out_dir}"
         + (f"; {dist.world} processes" if dist.active else "")
     )
-    interrupted = False
+    interrupted, result = False, None
     previous = signal.signal(
         signal.SIGTERM, _interrupt
     )  # a SIGTERM ends the run like Ctrl-C: the report is still written
@@ -160,14 +160,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     results = {}
     stems = [Path(c).stem for c in args.checkpoint]
+    # Landmarks are cached where training and calibration keep theirs unless --cache-dir says otherwise: every
+    # checkpoint of this run, and every later run, reads the same clips' landmarks estimated once.
+    landmark_cache = args.cache_dir or DataConfig().cache_dir
     for ckpt, stem in zip(args.checkpoint, stems):
         m = evaluate_checkpoint(
             ckpt,
             **_clips_of(args),
+            landmark_cache_dir=landmark_cache,
             subset=args.subset,
             batch_size=args.batch_size,
             precision=args.precision,
-            show_progress=not args.json,
+            show_progress=not (args.json or args.no_progress),
         )
         results[ckpt] = m
         if args.out:
@@ -186,10 +190,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 acc = "  n/a" if pc["acc"] is None else f"{pc['acc']:.3f}"
                 print(f"  {name:<24} {acc}  ({pc['n']} clips)")
             rej = m["rejection"]
-            if rej["threshold"] is not None:
+            if rej["threshold"] is not None or rej.get("no_person"):
+                rules = [f"below an evidence of {rej['threshold']:.2f}"] if rej["threshold"] is not None else []
+                if rej.get("no_person"):
+                    rules.append(
+                        f"no person found on {rej['no_person']} clips, {rej['refused_no_person']} of them refused by "
+                        "the person gate"
+                    )
                 print(
-                    f"  'not one of these' below an evidence of {rej['threshold']:.2f}: {rej['answered']:.1%} of these "
-                    f"clips answered, accuracy {rej['answered_acc'] or 0:.4f} on those"
+                    f"  'not one of these' ({'; '.join(rules)}): {rej['answered']:.1%} of these clips answered, "
+                    f"accuracy {rej['answered_acc'] or 0:.4f} on those"
                 )
             if m["skipped_other_classes"] or m["missing"]:
                 print(
@@ -205,6 +215,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from vidclf.predict import Predictor
 
     predictor = Predictor(args.checkpoint, precision=args.precision)
+    logging.getLogger("vidclf").info(
+        f"{args.checkpoint} ({predictor.checkpoint.backbone}, {len(predictor.classes)} classes): "
+        f"{len(args.videos)} clip{'s' if len(args.videos) != 1 else ''} given on the command line"
+    )
     failures, outputs = 0, []
     for video in args.videos:
         try:
@@ -307,9 +321,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
-    p.add_argument("--cache-dir", default=None, help="reuse a frame cache (default: none)")
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        metavar="PATH",
+        help="cache the clips' decoded frames and pose landmarks here (a motion model's frames of a few hundred "
+        "clips take GBs); default: frames not cached, pose landmarks cached in .cache/vidclf (where train keeps "
+        "them), so that they are estimated once for all checkpoints and runs",
+    )
     p.add_argument("--out", default=None, help="also write eval_<name>.json and confusion_<name>.png here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="classify video files")
@@ -383,14 +405,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # vidclf logs its progress (epochs, folds, resumes): the command shows it on stdout, like its results; other
-    # libraries' log lines stay out of it (a --json answer must be JSON alone)
+    # libraries' log lines stay out of it. A --json answer must be JSON alone: its log goes to stderr. Each call
+    # sets its own handler (a test may call main several times, each time with other streams).
     vidclf_log = logging.getLogger("vidclf")
-    if not vidclf_log.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        vidclf_log.addHandler(handler)
-        vidclf_log.setLevel(logging.INFO)
-        vidclf_log.propagate = False
+    for old in [h for h in vidclf_log.handlers if h.get_name() == "vidclf-cli"]:
+        vidclf_log.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr if getattr(args, "json", False) else sys.stdout)
+    handler.set_name("vidclf-cli")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    vidclf_log.addHandler(handler)
+    vidclf_log.setLevel(logging.INFO)
+    vidclf_log.propagate = False
     if getattr(args, "max_ratio", None) is not None and args.max_ratio <= 0:
         args.max_ratio = None
     try:

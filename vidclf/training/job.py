@@ -77,7 +77,7 @@ class TrainingJob:
         try:
             if prepare is not None:
                 prepare()
-            data = training_data(config)
+            data = training_data(config, show_progress=False)
             self._update(state="running", message=data.describe())
             t0 = time.perf_counter()
 
