@@ -98,7 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     dist = distributed.init(config.train.device)  # a no-op unless launched by torchrun
     say = print if dist.main else (lambda *a: None)
-    data = training_data(config)
+    data = training_data(config, show_progress=not args.no_progress)
     say(data.describe())
     say(
         f"model: {config.model.backbone} CNN-LSTM, {len(data.classes)} classes; writing to {config.train.out_dir}"
@@ -127,12 +127,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         distributed.shutdown(dist)
     if dist.main:
-        # Loss and accuracy of both the best and the last weights on the validation clips.
+        # Loss and accuracy of both the best and the last weights on the validation clips, read as the epochs
+        # read them (an interrupted run's report decodes the clips again)
+        val, features = data.val, None
+        if result is not None and result.val_inputs is not None:
+            val, features = result.val_inputs, result.val_features
+        if len(data.split.val.records):
+            say(
+                f"measuring best.pt and last.pt on the {len(data.split.val.records)} validation clips "
+                "(validation.json, confusion images)"
+            )
         for name, m in report_run(
-            config.train.out_dir, data.val, data.classes, batch_size=config.train.batch_size, device=config.train.device
+            config.train.out_dir,
+            val,
+            data.classes,
+            batch_size=config.train.batch_size,
+            device=config.train.device,
+            precision=config.train.precision,
+            features=features,
         ).items():
             print(
-                f"{name} (epoch {m['epoch']}): validation loss {m['loss']:.4f}  top-1 {m['top1']:.4f}  "
+                f"{name}.pt (epoch {m['epoch']}): validation loss {m['loss']:.4f}  top-1 {m['top1']:.4f}  "
                 f"top-5 {m['top5']:.4f}  mean class acc {m['mean_class_acc']:.4f}"
             )
     return 130 if interrupted else 0

@@ -24,11 +24,17 @@ def test_train_evaluate_predict_end_to_end(synth_root, tmp_path):
     classes = ["--classes", "SynthWave", "SynthSquat", "SynthWalk"]
     r = run(*train_command(synth_root, out, tmp_path / "c", "--epochs", 2, *classes, *TINY, launcher=())[1:])
     assert r.returncode == 0, r.stderr
-    assert (
-        "best (epoch" in r.stdout and "last (epoch" in r.stdout
-    )  # loss and accuracy of both, as a run's report prints
+    assert "best.pt (epoch" in r.stdout and "last.pt (epoch" in r.stdout  # loss and accuracy of both
     for name in ("best.pt", "last.pt", "history.json", "curves.png", "confusion_best.png", "validation.json"):
         assert (out / name).exists(), name
+    # The report reads the validation clips as the epochs did (same inputs, same precision): its figures for
+    # last.pt are those of the last epoch's line, not another measurement of the same weights
+    last_epoch = json.loads((out / "history.json").read_text())[-1]
+    report = json.loads((out / "validation.json").read_text())["last"]
+    assert report["epoch"] == last_epoch["epoch"] == 2
+    assert report["loss"] == pytest.approx(last_epoch["val_loss"], abs=1e-6)
+    assert report["top1"] == pytest.approx(last_epoch["val_acc"], abs=1e-9)
+    assert f"validation loss {last_epoch['val_loss']:.4f}" in r.stdout.split("last.pt (epoch 2)")[1]
 
     r = run(
         "evaluate",

@@ -110,10 +110,12 @@ class TrainingJob:
             if has_model:
                 report_run(
                     config.train.out_dir,
-                    data.val,
+                    result.val_inputs if result.val_inputs is not None else data.val,
                     data.classes,
                     batch_size=config.train.batch_size,
                     device=config.train.device,
+                    precision=config.train.precision,
+                    features=result.val_features if result.val_inputs is not None else None,
                 )
             with self._lock:
                 self._status.state = "stopped" if result.stopped == "user" else "finished"
