@@ -417,6 +417,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Console(logging.StreamHandler):
+    """Writes to the sys.stdout (or sys.stderr) of the moment a line is logged, not of the moment it was made:
+    one that outlives its command (in a test, or anything that calls ``main`` in-process) never writes to a
+    closed stream."""
+
+    def __init__(self, *, to_stderr: bool):
+        super().__init__()
+        self.to_stderr = to_stderr
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr if self.to_stderr else sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass  # the stream is looked up when a line is written
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # vidclf logs its progress (epochs, folds, resumes): the command shows it on stdout, like its results; other
@@ -425,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     vidclf_log = logging.getLogger("vidclf")
     for old in [h for h in vidclf_log.handlers if h.get_name() == "vidclf-cli"]:
         vidclf_log.removeHandler(old)
-    handler = logging.StreamHandler(sys.stderr if getattr(args, "json", False) else sys.stdout)
+    handler = _Console(to_stderr=getattr(args, "json", False))
     handler.set_name("vidclf-cli")
     handler.setFormatter(logging.Formatter("%(message)s"))
     vidclf_log.addHandler(handler)
