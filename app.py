@@ -209,10 +209,11 @@ def poll_training(seen_runs: int, current_model: str | None):
         eta = f", about {s.eta_s:.0f} s left" if s.eta_s and s.running else ""
         progress = f"epoch {s.epoch}/{s.epochs}, step {s.step}/{s.steps}{eta}" if s.steps else ""
         text = f"**{s.state}** {progress}  \n{public_message(s.message)}"  # a run's errors name server files
-        if not s.running and s.out_dir and Path(s.out_dir, "best.pt").is_file():
+        if not s.running and s.out_dir and Path(s.out_dir, "last.pt").is_file():
             text += (
                 f"  \nSaved as **run: {Path(s.out_dir).relative_to(SETTINGS.runs_dir)}** in the Predict tab's model "
-                "list (best.pt and last.pt on the server)."
+                "list: the last epoch's weights (last.pt; best.pt, the epoch picked on the validation clips, is kept "
+                "beside it on the server)."
             )
     live = s.running
     label = "Training curves (live)" if live else "Training curves"

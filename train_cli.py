@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Sequence
 
-from vidclf.config import SECTIONS, Config, _base_type, field_types, load_config
+from vidclf.config import SECTIONS, Config, DataConfig, _base_type, field_docs, field_types, load_config
 from vidclf.errors import VidclfError
 
 
@@ -36,30 +36,46 @@ def _none_or(kind):
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per config field; only flags given on the command line override params.json."""
-    parser.add_argument("--config", default=None, help="params file (default: the project's params.json)")
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="params file, e.g. presets/pose.json (default: the project's params.json)",
+    )
     parser.add_argument(
         "--classes-file",
         default=None,
         metavar="FILE",
         help="a text file naming the classes to train on, one per line (instead of --classes)",
     )
+    try:
+        defaults = load_config().to_dict()  # what a run without --config starts from
+    except VidclfError:
+        defaults = {}
     for section, cls in SECTIONS.items():
         group = parser.add_argument_group(f"{section} settings (params.json '{section}')")
         hints = field_types(cls)
+        docs = field_docs(cls)
         for f in dataclasses.fields(cls):
             hint, optional = _base_type(hints[f.name])
             flag = "--" + f.name.replace("_", "-")
+            default = defaults.get(section, {}).get(f.name, f.default)
+            shown = "none" if default is None else default
             kw: dict[str, Any] = {
                 "dest": f"cfg__{f.name}",
                 "default": argparse.SUPPRESS,
-                "help": f"default {f.default!r}",
+                # argparse formats help with %: a literal one is doubled
+                "help": f"{docs.get(f.name, '')} (params.json: {shown})".replace("%", "%%"),
             }
             if hint is bool:
                 group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
             elif getattr(hint, "__origin__", None) is tuple:
                 group.add_argument(flag, nargs="+", metavar="NAME", **kw)
             else:
-                group.add_argument(flag, type=_none_or(hint) if optional else hint, **kw)
+                metavar = {int: "N", float: "X", str: "TEXT"}.get(hint, "VALUE")
+                if f.name.endswith(("_root", "_dir", "_from", "_weights")):
+                    metavar = "PATH"
+                group.add_argument(flag, type=_none_or(hint) if optional else hint, metavar=metavar, **kw)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -82,13 +98,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     dist = distributed.init(config.train.device)  # a no-op unless launched by torchrun
     say = print if dist.main else (lambda *a: None)
-    data = training_data(config)
+    data = training_data(config, show_progress=not args.no_progress)
     say(data.describe())
     say(
         f"model: {config.model.backbone} CNN-LSTM, {len(data.classes)} classes; writing to {config.train.out_dir}"
         + (f"; {dist.world} processes" if dist.active else "")
     )
-    interrupted = False
+    interrupted, result = False, None
     previous = signal.signal(
         signal.SIGTERM, _interrupt
     )  # a SIGTERM ends the run like Ctrl-C: the report is still written
@@ -111,12 +127,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         distributed.shutdown(dist)
     if dist.main:
-        # Loss and accuracy of both the best and the last weights on the validation clips.
+        # Loss and accuracy of both the best and the last weights on the validation clips, read as the epochs
+        # read them (an interrupted run's report decodes the clips again)
+        val, features = data.val, None
+        if result is not None and result.val_inputs is not None:
+            val, features = result.val_inputs, result.val_features
+        if len(data.split.val.records):
+            say(
+                f"measuring best.pt and last.pt on the {len(data.split.val.records)} validation clips "
+                "(validation.json, confusion images)"
+            )
         for name, m in report_run(
-            config.train.out_dir, data.val, data.classes, batch_size=config.train.batch_size, device=config.train.device
+            config.train.out_dir,
+            val,
+            data.classes,
+            batch_size=config.train.batch_size,
+            device=config.train.device,
+            precision=config.train.precision,
+            features=features,
         ).items():
             print(
-                f"{name} (epoch {m['epoch']}): validation loss {m['loss']:.4f}  top-1 {m['top1']:.4f}  "
+                f"{name}.pt (epoch {m['epoch']}): validation loss {m['loss']:.4f}  top-1 {m['top1']:.4f}  "
                 f"top-5 {m['top5']:.4f}  mean class acc {m['mean_class_acc']:.4f}"
             )
     return 130 if interrupted else 0
@@ -144,14 +175,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     results = {}
     stems = [Path(c).stem for c in args.checkpoint]
+    # Landmarks are cached where training and calibration keep theirs unless --cache-dir says otherwise: every
+    # checkpoint of this run, and every later run, reads the same clips' landmarks estimated once.
+    landmark_cache = args.cache_dir or DataConfig().cache_dir
     for ckpt, stem in zip(args.checkpoint, stems):
         m = evaluate_checkpoint(
             ckpt,
             **_clips_of(args),
+            landmark_cache_dir=landmark_cache,
             subset=args.subset,
             batch_size=args.batch_size,
             precision=args.precision,
-            show_progress=not args.json,
+            show_progress=not (args.json or args.no_progress),
         )
         results[ckpt] = m
         if args.out:
@@ -170,10 +205,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 acc = "  n/a" if pc["acc"] is None else f"{pc['acc']:.3f}"
                 print(f"  {name:<24} {acc}  ({pc['n']} clips)")
             rej = m["rejection"]
-            if rej["threshold"] is not None:
+            if rej["threshold"] is not None or rej.get("no_person"):
+                rules = [f"below an evidence of {rej['threshold']:.2f}"] if rej["threshold"] is not None else []
+                if rej.get("no_person"):
+                    rules.append(
+                        f"no person found on {rej['no_person']} clips, {rej['refused_no_person']} of them refused by "
+                        "the person gate"
+                    )
                 print(
-                    f"  'not one of these' below an evidence of {rej['threshold']:.2f}: {rej['answered']:.1%} of these "
-                    f"clips answered, accuracy {rej['answered_acc'] or 0:.4f} on those"
+                    f"  'not one of these' ({'; '.join(rules)}): {rej['answered']:.1%} of these clips answered, "
+                    f"accuracy {rej['answered_acc'] or 0:.4f} on those"
                 )
             if m["skipped_other_classes"] or m["missing"]:
                 print(
@@ -189,6 +230,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from vidclf.predict import Predictor
 
     predictor = Predictor(args.checkpoint, precision=args.precision)
+    logging.getLogger("vidclf").info(
+        f"{args.checkpoint} ({predictor.checkpoint.backbone}, {len(predictor.classes)} classes): "
+        f"{len(args.videos)} clip{'s' if len(args.videos) != 1 else ''} given on the command line"
+    )
     failures, outputs = 0, []
     for video in args.videos:
         try:
@@ -275,8 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cv", help="group k-fold cross-validation of a training config (validation by group)")
     add_config_flags(p)
-    p.add_argument("--folds", type=int, default=6)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--folds", type=int, default=6, metavar="N", help="group folds, each validated once (default 6)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("evaluate", help="metrics of checkpoint(s) on a split's test list")
@@ -291,9 +336,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
-    p.add_argument("--cache-dir", default=None, help="reuse a frame cache (default: none)")
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        metavar="PATH",
+        help="cache the clips' decoded frames and pose landmarks here (a motion model's frames of a few hundred "
+        "clips take GBs); default: frames not cached, pose landmarks cached in .cache/vidclf (where train keeps "
+        "them), so that they are estimated once for all checkpoints and runs",
+    )
     p.add_argument("--out", default=None, help="also write eval_<name>.json and confusion_<name>.png here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="classify video files")
@@ -364,17 +417,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Console(logging.StreamHandler):
+    """Writes to the sys.stdout (or sys.stderr) of the moment a line is logged, not of the moment it was made:
+    one that outlives its command (in a test, or anything that calls ``main`` in-process) never writes to a
+    closed stream."""
+
+    def __init__(self, *, to_stderr: bool):
+        super().__init__()
+        self.to_stderr = to_stderr
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr if self.to_stderr else sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass  # the stream is looked up when a line is written
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # vidclf logs its progress (epochs, folds, resumes): the command shows it on stdout, like its results; other
-    # libraries' log lines stay out of it (a --json answer must be JSON alone)
+    # libraries' log lines stay out of it. A --json answer must be JSON alone: its log goes to stderr. Each call
+    # sets its own handler (a test may call main several times, each time with other streams).
     vidclf_log = logging.getLogger("vidclf")
-    if not vidclf_log.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        vidclf_log.addHandler(handler)
-        vidclf_log.setLevel(logging.INFO)
-        vidclf_log.propagate = False
+    for old in [h for h in vidclf_log.handlers if h.get_name() == "vidclf-cli"]:
+        vidclf_log.removeHandler(old)
+    handler = _Console(to_stderr=getattr(args, "json", False))
+    handler.set_name("vidclf-cli")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    vidclf_log.addHandler(handler)
+    vidclf_log.setLevel(logging.INFO)
+    vidclf_log.propagate = False
     if getattr(args, "max_ratio", None) is not None and args.max_ratio <= 0:
         args.max_ratio = None
     try:

@@ -24,11 +24,17 @@ def test_train_evaluate_predict_end_to_end(synth_root, tmp_path):
     classes = ["--classes", "SynthWave", "SynthSquat", "SynthWalk"]
     r = run(*train_command(synth_root, out, tmp_path / "c", "--epochs", 2, *classes, *TINY, launcher=())[1:])
     assert r.returncode == 0, r.stderr
-    assert (
-        "best (epoch" in r.stdout and "last (epoch" in r.stdout
-    )  # loss and accuracy of both, as a run's report prints
+    assert "best.pt (epoch" in r.stdout and "last.pt (epoch" in r.stdout  # loss and accuracy of both
     for name in ("best.pt", "last.pt", "history.json", "curves.png", "confusion_best.png", "validation.json"):
         assert (out / name).exists(), name
+    # The report reads the validation clips as the epochs did (same inputs, same precision): its figures for
+    # last.pt are those of the last epoch's line, not another measurement of the same weights
+    last_epoch = json.loads((out / "history.json").read_text())[-1]
+    report = json.loads((out / "validation.json").read_text())["last"]
+    assert report["epoch"] == last_epoch["epoch"] == 2
+    assert report["loss"] == pytest.approx(last_epoch["val_loss"], abs=1e-6)
+    assert report["top1"] == pytest.approx(last_epoch["val_acc"], abs=1e-9)
+    assert f"validation loss {last_epoch['val_loss']:.4f}" in r.stdout.split("last.pt (epoch 2)")[1]
 
     r = run(
         "evaluate",
@@ -151,3 +157,114 @@ def test_cross_validation_by_group_folds(synth_root, tmp_path):
     held = sorted(g for f in summary["folds"] for g in f["val_groups"])
     assert held == ["g02", "g03", "g05", "g06"]  # split 1 trains on groups 2, 3, 5, 6: each validates exactly once
     assert "cross-validated accuracy" in r.stdout
+
+
+@pytest.mark.parametrize("command", ["train", "cv"])
+def test_help_gives_every_setting_a_plain_metavar_and_a_description(command):
+    import dataclasses
+
+    from train_cli import build_parser
+    from vidclf.config import SECTIONS
+
+    sub = build_parser()._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    text = sub.format_help()
+    assert "CFG__" not in text
+    by_flag = {a.option_strings[0]: a for a in sub._actions if a.option_strings}
+    for cls in SECTIONS.values():
+        for f in dataclasses.fields(cls):
+            action = by_flag["--" + f.name.replace("_", "-")]
+            description = action.help.split("(params.json:")[0].strip()
+            assert len(description) > 10, f"--{f.name} has no description"
+    assert "--data-root PATH" in text and "--lr X" in text and "--epochs N" in text
+
+
+def test_progress_bars_stay_out_of_a_redirected_log(synthetic_pose_run, synth_root, tmp_path, capsys):
+    from train_cli import main
+
+    args = ["--backbone", "pose", "--num-classes", "0", "--num-frames", "8", "--epochs", "2", "--batch-size", "8"]
+    assert main(train_command(synth_root, tmp_path / "run", tmp_path / "c", *args)[2:]) == 0
+    out, err = capsys.readouterr()
+    assert "epoch 2/2:" in out  # one line per epoch ...
+    assert "it/s" not in err and "\r" not in err, err[:300]  # ... and no bars where stderr is not a terminal
+    ck = synthetic_pose_run / "last.pt"
+    assert main(["evaluate", "--checkpoint", str(ck), "--data-root", str(synth_root), "--no-progress"]) == 0
+    assert "it/s" not in capsys.readouterr().err
+
+
+def test_evaluate_says_which_clips_and_estimates_landmarks_once_for_all_checkpoints(
+    synthetic_pose_run, synth_root, tmp_path, monkeypatch, capsys
+):
+    import json
+    import shutil
+
+    import numpy as np
+
+    import vidclf.data.landmarks as landmarks
+    from train_cli import main
+
+    root = tmp_path / "clips"  # the synthetic clips without their known landmarks: estimated like a real clip's
+    shutil.copytree(synth_root, root, ignore=shutil.ignore_patterns("*.pose.npy"))
+    estimated: list[int] = []
+
+    def fake_estimator():
+        def estimate(frames):
+            estimated.append(len(frames))
+            return np.random.default_rng(len(estimated)).random((len(frames), 33, 4)).astype(np.float32)
+
+        return estimate
+
+    monkeypatch.setattr(landmarks, "PoseEstimator", fake_estimator)
+    monkeypatch.chdir(tmp_path)  # the default landmark cache, .cache/vidclf, is relative like training's
+    best, last = (str(synthetic_pose_run / n) for n in ("best.pt", "last.pt"))
+    assert main(["evaluate", "--checkpoint", best, last, "--data-root", str(root), "--no-progress"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"{best}: 36 clips of the SYNTHETIC set (UCF-101 layout), split 1 test (subset 'test') from {root}"
+    assert len(estimated) == 36  # 6 classes x 2 test groups x 3 clips, each estimated once for both checkpoints
+    assert main(["evaluate", "--checkpoint", last, "--data-root", str(root), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["num_clips"] == 36 and "36 clips" in err  # a --json answer is JSON alone
+    assert len(estimated) == 36  # a later run reads the cache
+
+
+def test_evaluate_and_predict_answer_the_same_clips(synthetic_pose_run, synth_root, tmp_path, capsys):
+    """The threshold and the person gate, per class, decide the same clips in both commands."""
+    import dataclasses
+    import shutil
+
+    import numpy as np
+
+    from train_cli import main
+    from vidclf.checkpoint import load_checkpoint, save_checkpoint
+    from vidclf.data.index import build_index
+    from vidclf.evaluate import evaluate_checkpoint
+
+    root = tmp_path / "data"
+    shutil.copytree(synth_root, root)
+    test_clips = [r.path for r in build_index(root, "test", split=1, num_classes=0).records]
+    for clip in test_clips[::3]:  # a third of the clips show no person at all
+        known = clip.with_suffix(".pose.npy")
+        np.save(known, np.full_like(np.load(known), np.nan))
+    ck = load_checkpoint(synthetic_pose_run / "last.pt")
+    plain = evaluate_checkpoint(synthetic_pose_run / "last.pt", root, landmark_cache_dir=str(tmp_path / "c"))
+    nobody = {str(c) for c in test_clips[::3]}
+    evidence = np.sort([c["evidence"] for c in plain["clips"]])
+    quarter = float(evidence[len(evidence) // 4 : len(evidence) // 4 + 2].mean())  # between two clips
+    # a quarter of the clips refused for too little evidence, but not every clip without a person
+    threshold = min(quarter, max(c["evidence"] for c in plain["clips"] if c["path"] in nobody) - 1e-3)
+    taken_for = {c["predicted"] for c in plain["clips"] if c["path"] in nobody}
+    paths = {}
+    for name, gate in (("gated", list(ck.classes)), ("open", [c for c in ck.classes if c not in taken_for])):
+        changed = dataclasses.replace(ck, info={**ck.info, "person_gate": gate}, reject_threshold=threshold)
+        paths[name] = str(save_checkpoint(tmp_path / f"{name}.pt", changed))
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", *paths.values(), "--data-root", str(root), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    answered = {}
+    for name, path in paths.items():
+        by_eval = {c["path"]: c["answered"] for c in evaluated[path]["clips"]}
+        assert main(["predict", "--checkpoint", path, *map(str, test_clips), "--json"]) == 0
+        by_predict = {p["video"]: p["known"] for p in json.loads(capsys.readouterr().out)}
+        assert by_eval == by_predict, name
+        answered[name] = {c for c, known in by_eval.items() if known}
+    assert not answered["gated"] & nobody and answered["open"] & nobody  # the gate off where it is off
+    assert 0 < len(answered["gated"]) < len(test_clips) and answered["gated"] < answered["open"]

@@ -212,3 +212,15 @@ def test_evaluate_a_fusion_checkpoint_streams_weighted(synthetic_pose_run, synth
     assert m["top1"] == (fused.argmax(1) == torch.tensor([r.label for r in records])).float().mean().item()
     answered = (torch.logsumexp(fused, 1) >= 2.0).float().mean().item()
     assert m["rejection"]["threshold"] == 2.0 and abs(m["rejection"]["answered"] - answered) < 1e-6
+
+
+def test_rejection_threshold_says_when_the_person_gate_alone_refuses_too_many():
+    from vidclf.errors import DatasetError
+
+    rng = np.random.default_rng(0)
+    lg = log_probs_of(0.9, rng.integers(0, 3, 100), 3, rng)
+    passed = np.arange(100) >= 30  # no person found on 30 of 100 clips: at most 70 % can be answered
+    with pytest.raises(DatasetError, match=r"refuses 30 of these 100 .* lower --answered to 0\.70 or less"):
+        rejection_threshold(lg, answered=0.95, passed=passed)
+    t = rejection_threshold(lg, answered=0.70, passed=passed)
+    assert ((evidence(lg) >= t) & passed).sum() == 70

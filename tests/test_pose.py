@@ -170,3 +170,48 @@ def test_the_skeleton_is_drawn_where_the_landmarks_are():
     nobody = np.full((33, 4), np.nan, np.float32)
     assert np.array_equal(draw_skeleton(frames[0], nobody), frames[0])
     assert len(skeleton_frames(frames, None)) == 4
+
+
+def test_the_person_gate_refuses_only_for_the_classes_it_applies_to(synthetic_pose_run):
+    import dataclasses
+
+    from vidclf.checkpoint import load_checkpoint
+    from vidclf.predict import Predictor
+
+    ck = load_checkpoint(synthetic_pose_run / "last.pt")
+    rider, athlete = ck.classes[0], ck.classes[1]  # a class filmed without a person found, and one with
+    gated = Predictor(dataclasses.replace(ck, info={**ck.info, "person_gate": list(ck.classes[1:])}), device="cpu")
+    answer = {c: torch.eye(len(ck.classes))[k] * 5 for k, c in enumerate(ck.classes)}
+    assert gated.verdict(answer[rider], 0.0)[1]  # no person, but the answer is a class the gate is off for
+    assert not gated.verdict(answer[athlete], 0.0)[1]  # no person, and the answer needs one
+    assert gated.verdict(answer[athlete], 0.25)[1]
+    everyone = Predictor(dataclasses.replace(ck, info={}), device="cpu")  # a checkpoint that names no gate
+    assert not everyone.verdict(answer[rider], 0.0)[1] and everyone.verdict(answer[rider], None)[1]
+
+
+def test_training_turns_the_person_gate_off_for_a_class_filmed_without_a_person(synth_root, tmp_path, training_log):
+    import shutil
+
+    from vidclf.checkpoint import load_checkpoint
+    from vidclf.config import apply_overrides, load_config
+    from vidclf.data.dataset import training_data
+    from vidclf.data.index import build_index
+    from vidclf.training.loop import fit
+
+    root = tmp_path / "data"
+    shutil.copytree(synth_root, root)
+    index = build_index(root, "train", split=1, num_classes=0)
+    rider = index.classes[0]
+    clips = [r.path.with_suffix(".pose.npy") for r in index.records if r.label == 0]
+    for known in clips[: len(clips) * 2 // 3]:  # BlazePose finds no one on two thirds of this class's clips
+        np.save(known, np.full_like(np.load(known), np.nan))
+    overrides = {"data_root": str(root), "num_classes": 0, "backbone": "pose", "num_frames": 8, "epochs": 1}
+    cfg = apply_overrides(load_config(), {**overrides, "out_dir": str(tmp_path / "run"), "cache_dir": None})
+    data = training_data(cfg, show_progress=False)
+    fit(cfg, data.train, data.val, data.classes, show_progress=False)
+    info = load_checkpoint(tmp_path / "run" / "last.pt").info
+    assert info["person_found"][rider] == pytest.approx(1 / 3, abs=0.01)
+    assert all(info["person_found"][c] == 1.0 for c in data.classes if c != rider)
+    assert info["person_gate"] == [c for c in data.classes if c != rider]
+    warning = f"{rider}: a person was found in only 33% of its {len(clips)} clips; the person gate"
+    assert any(line.startswith(warning) for line in training_log), training_log

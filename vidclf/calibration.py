@@ -31,9 +31,13 @@ def _fold_accuracy(logits: np.ndarray, labels: np.ndarray, folds: np.ndarray) ->
     return float(np.mean(accs)), float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0
 
 
-def person_found(ck: Checkpoint, paths: Sequence[str], cache_dir: str | None) -> np.ndarray | None:
+def person_found(
+    ck: Checkpoint, paths: Sequence[str], cache_dir: str | None, *, logits: np.ndarray | None = None
+) -> np.ndarray | None:
     """For a checkpoint with a pose stream: which clips show a person in at least one of its frames (the
-    predictor's person gate), from the landmark cache (estimated where missing); None without a pose stream."""
+    predictor's person gate), from the landmark cache (estimated where missing); None without a pose stream.
+    With the clips' ``logits``, a clip whose top class the gate does not apply to (:attr:`Checkpoint.person_gate`)
+    passes too."""
     pose = [s for s, _ in (ck.streams or ((ck, 1.0),)) if s.input is not None and s.input.features == "landmarks"]
     if not pose:
         return None
@@ -47,7 +51,10 @@ def person_found(ck: Checkpoint, paths: Sequence[str], cache_dir: str | None) ->
         return None
     records = [VideoRecord(Path(p), 0, "") for p in paths]
     raw = records_landmarks(records, pose[0].input.num_frames, cache_dir, show_progress=False)
-    return np.array([found_mask(r).any() for r in raw])
+    found = np.array([found_mask(r).any() for r in raw])
+    if logits is not None:
+        found |= ~np.isin(np.asarray(ck.classes)[logits.argmax(1)], ck.person_gate)
+    return found
 
 
 def calibrate(
@@ -87,7 +94,7 @@ def calibrate(
         raise DatasetError(
             "calibrate needs --oof (a cv run's oof.npz) or --data-root (the checkpoint's validation groups)"
         )
-    threshold = rejection_threshold(lp, answered=answered, passed=person_found(ck, paths, cache_dir))
+    threshold = rejection_threshold(lp, answered=answered, passed=person_found(ck, paths, cache_dir, logits=lp))
     info = {**ck.info, "reject_calibration": f"answers {answered:.0%} of known-class clips of {source}"}
     save_checkpoint(
         checkpoint, dataclasses.replace(ck, reject_threshold=threshold, metrics=metrics, info=info), half=_is_half(ck)
@@ -126,7 +133,7 @@ def build_fusion(
     nested = nested_fusion_accuracy(lps, labels, folds, max_ratio=max_ratio)
     per_stream = {ck.backbone: _fold_accuracy(lp, labels, folds) for ck, lp in zip(cks, lps)}
     ck = fusion_checkpoint([m for c, w in zip(cks, weights) for m in members(c, w)], metrics={})
-    threshold = rejection_threshold(fused, answered=answered, passed=person_found(ck, paths, cache_dir))
+    threshold = rejection_threshold(fused, answered=answered, passed=person_found(ck, paths, cache_dir, logits=fused))
     metrics = {
         "cv_acc": nested["mean"],
         "cv_std": nested["std"],
@@ -183,7 +190,8 @@ def build_ensemble(
     mean = fuse(lps, [1.0 / len(lps)] * len(lps))
     acc, std = _fold_accuracy(mean, labels, folds)
     common = sorted(set.intersection(*(set(o["paths"].tolist()) for o in read)))
-    threshold = rejection_threshold(mean, answered=answered, passed=person_found(cks[0], common, cache_dir))
+    passed = person_found(cks[0], common, cache_dir, logits=mean)
+    threshold = rejection_threshold(mean, answered=answered, passed=passed)
     singles = [_fold_accuracy(lp, labels, folds)[0] for lp in lps]
     metrics = {"cv_acc": acc, "cv_std": std, "members_cv_acc": singles, "oof_clips": len(labels)}
     info = {

@@ -92,13 +92,15 @@ def _cached_entry(path: Path, label: str, source: str) -> ModelEntry:
 def find_models(
     weights_dir: Path = WEIGHTS_DIR, runs_dir: Path = RUNS_DIR, extra: list[Path] | None = None
 ) -> list[ModelEntry]:
-    """Shipped checkpoints (``weights/*.pt``) best first (real before synthetic), then ``runs/**/best.pt``
-    newest first, then ``extra``. Unreadable or vanished files are skipped: one bad file must not hide the others.
+    """Shipped checkpoints (``weights/*.pt``) best first (real before synthetic), then each run's ``last.pt``
+    (``runs/**/last.pt``: the weights of the run's last epoch, whose validation figure was not picked on the
+    validation clips as ``best.pt``'s was) newest first, then ``extra``. Unreadable or vanished files are
+    skipped: one bad file must not hide the others.
     """
     candidates: list[tuple[Path, str, str]] = [(p, p.stem, "shipped") for p in sorted(weights_dir.glob("*.pt"))]
     if runs_dir.is_dir():
         runs = []
-        for p in runs_dir.rglob("best.pt"):
+        for p in runs_dir.rglob("last.pt"):
             try:
                 runs.append((p.stat().st_mtime, p))
             except OSError:

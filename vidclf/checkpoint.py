@@ -109,6 +109,18 @@ class Checkpoint:
         return bool(self.streams)
 
     @property
+    def person_gate(self) -> tuple[str, ...]:
+        """The classes the person gate applies to (:meth:`vidclf.predict.Predictor.verdict`): a clip on which a
+        pose stream finds no person is refused when its top class is one of these. Every class, unless training
+        found most clips of a class without a person (``info["person_gate"]`` of the pose stream, written by
+        training: BlazePose finds no rider on a horse, no surfer on a wave)."""
+        for ck in (self, *(s for s, _ in self.streams)):
+            gate = ck.info.get("person_gate")
+            if gate is not None:
+                return tuple(str(c) for c in gate)
+        return self.classes
+
+    @property
     def backbone(self) -> str:
         """``"custom"``, ``"pose"``, ...; a fusion names its streams: ``"fusion(pose+efficientnet_lite0)"``."""
         if self.is_fusion:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import json
 import types
 import typing
@@ -71,7 +72,10 @@ class DataConfig:
     # the frame rate diff_gap is counted at: a clip of another rate takes its pair the same time apart (2 at
     # 25 fps: 80 ms, UCF-101's frame pairs; 5 frames at 60 fps), see gap_frames
     diff_fps: float = 25.0
-    cache_dir: str | None = ".cache/vidclf"  # decoded-frame cache; None disables it
+    # where decoded frames, frozen-backbone features and pose landmarks are cached, so that the second epoch and
+    # the second run decode nothing ("none" disables it); the motion preset's 224 px frames of 500 clips take
+    # about 3 GB there
+    cache_dir: str | None = ".cache/vidclf"
     num_workers: int = 0  # DataLoader worker processes
     split_seed: int = 0  # fixes which groups are held out for validation
 
@@ -103,9 +107,8 @@ class ModelConfig:
     use_pretrained: bool = True  # ImageNet weights (resnet18: torchvision download or backbone_weights; lite0: package)
     backbone_weights: str | None = None  # local file with ImageNet weights for the backbone (offline use)
     dropout: float = 0.5  # the custom CNN's Dropout before pooling
-    head: str = (
-        "lstm"  # "lstm": the LSTM's last hidden state; "mean": frame features averaged (an order-blind baseline)
-    )
+    # "lstm": the LSTM's last hidden state; "mean": frame features averaged (an order-blind baseline)
+    head: str = "lstm"
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -124,13 +127,13 @@ class ModelConfig:
 class TrainConfig:
     """The optimisation recipe."""
 
-    optimizer: str = "adam"
-    lr: float = 1e-4
-    weight_decay: float = 0.0
+    optimizer: str = "adam"  # "adam" or "adamw" (decoupled weight decay)
+    lr: float = 1e-4  # the learning rate (the backbone's is lr * backbone_lr_scale)
+    weight_decay: float = 0.0  # L2 penalty (Adam) or decoupled weight decay (AdamW)
     lr_schedule: str = "constant"  # "constant", or "cosine": decay to 0 over the epochs (steadier last epochs)
     label_smoothing: float = 0.0  # CrossEntropy label smoothing
-    batch_size: int = 4
-    epochs: int = 50
+    batch_size: int = 4  # clips per training step
+    epochs: int = 50  # passes over the training clips (fewer with early stopping)
     patience: int = 0  # early stopping: epochs without a better validation accuracy (0 = off)
     augment: bool = True  # clip-consistent random crop/scale and flip on training clips
     freeze_backbone: bool = False  # train only LSTM + head on cached per-frame features
@@ -139,8 +142,8 @@ class TrainConfig:
     backbone_lr_scale: float = 1.0  # the backbone's learning rate is lr * this (0.1: fine-tune gently)
     precision: str = "bf16"  # "bf16" autocast (fast on CPUs with bf16 units and on GPUs) or "fp32"
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
-    out_dir: str = "runs/latest"
-    seed: int = 0
+    out_dir: str = "runs/latest"  # where best.pt, last.pt, history.json, curves.png and the reports are written
+    seed: int = 0  # seeds the initial weights, the shuffling and the augmentation
 
     def __post_init__(self) -> None:
         _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
@@ -182,6 +185,25 @@ def _section_to_dict(section: Any) -> dict[str, Any]:
 def field_types(cls: type) -> dict[str, Any]:
     """Resolved type hints of a config dataclass (the annotations are strings under PEP 563)."""
     return typing.get_type_hints(cls)
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field's description, from the comment beside it or the comment lines just above it in the source
+    (what ``--help`` shows for its flag)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    docs: dict[str, str] = {}
+    above: list[str] = []
+    for line in inspect.getsource(cls).splitlines():
+        text = line.strip()
+        if text.startswith("#"):
+            above.append(text.lstrip("#").strip())
+            continue
+        name = text.split(":", 1)[0]
+        if name in names and ":" in text:
+            beside = text.partition("  # ")[2].strip()
+            docs[name] = beside or " ".join(above)
+        above = []
+    return docs
 
 
 def _base_type(hint: Any) -> tuple[Any, bool]:

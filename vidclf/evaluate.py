@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 from pathlib import Path
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from torch.utils.data import Dataset
@@ -18,6 +20,8 @@ from vidclf.errors import DatasetError
 from vidclf.metrics import classification_metrics
 from vidclf.runtime import collect_logits, make_loader, resolve_device
 
+log = logging.getLogger(__name__)
+
 
 def stream_logits(
     ck: Checkpoint,
@@ -26,14 +30,16 @@ def stream_logits(
     batch_size: int = 4,
     precision: str = "fp32",
     cache_dir: str | None = None,
+    landmark_cache_dir: str | None = None,
     num_workers: int = 0,
     device: str = "auto",
     show_progress: bool = False,
 ) -> torch.Tensor:
     """Logits ``[N, K]`` of one stream's model on ``records``, in their order.
 
-    Pixels are read through the frame cache (``cache_dir``), landmarks through the landmark cache: a second
-    evaluation of the same clips decodes and estimates nothing.
+    Pixels are read through the frame cache (``cache_dir``), landmarks through the landmark cache
+    (``landmark_cache_dir``, else ``cache_dir``): a second evaluation of the same clips decodes and estimates
+    nothing.
     """
     assert ck.input is not None
     spec = ck.input
@@ -44,7 +50,8 @@ def stream_logits(
         from vidclf.data.landmarks import LandmarkDataset, records_landmarks
 
         ds: Dataset = LandmarkDataset(
-            records_landmarks(records, spec.num_frames, cache_dir, show_progress=show_progress), labels
+            records_landmarks(records, spec.num_frames, landmark_cache_dir or cache_dir, show_progress=show_progress),
+            labels,
         )
     else:
         ds = VideoClipDataset(
@@ -78,11 +85,40 @@ def checkpoint_logits(ck: Checkpoint, records: Sequence[VideoRecord], **kw) -> t
     return fused
 
 
-def rejection_metrics(logits: torch.Tensor, labels: torch.Tensor, threshold: float | None) -> dict:
-    """How a rejection threshold on the evidence (:func:`vidclf.fusion.evidence`) treats clips of known
-    classes: the share still answered, and the accuracy on those."""
-    score = torch.logsumexp(logits.float(), 1)
-    answered = score >= threshold if threshold is not None else torch.ones(len(labels), dtype=torch.bool)
+def pose_found(ck: Checkpoint, records: Sequence[VideoRecord], cache_dir: str | None) -> np.ndarray | None:
+    """Per clip, the share ``[N]`` of the pose stream's frames with a person found (what the person gate of
+    :meth:`vidclf.predict.Predictor.verdict` reads), from the landmark cache; None without a pose stream."""
+    pose = [s for s, _ in (ck.streams or ((ck, 1.0),)) if s.input is not None and s.input.features == "landmarks"]
+    if not pose:
+        return None
+    from vidclf.data.landmarks import records_landmarks
+
+    assert pose[0].input is not None
+    raw = records_landmarks(records, pose[0].input.num_frames, cache_dir, show_progress=False)
+    return (~np.isnan(raw[..., :2]).any(axis=(2, 3))).mean(axis=1)
+
+
+def answered_clips(ck: Checkpoint, logits: torch.Tensor, found: np.ndarray | None) -> torch.Tensor:
+    """bool ``[N]``: the clips ``ck`` answers (not "not one of these"), decided clip by clip by the rule
+    ``predict`` decides by (:meth:`vidclf.predict.Predictor.verdict`: the threshold and the person gate)."""
+    from vidclf.predict import Predictor
+
+    judge = Predictor(ck, device="cpu")
+    return torch.tensor(
+        [judge.verdict(lg, None if found is None else float(found[i]))[1] for i, lg in enumerate(logits.float())],
+        dtype=torch.bool,
+    )
+
+
+def rejection_metrics(
+    logits: torch.Tensor, labels: torch.Tensor, threshold: float | None, answered: torch.Tensor | None = None
+) -> dict:
+    """How "not one of these" treats clips of known classes: the share still answered, and the accuracy on
+    those. ``answered``: which clips are (:func:`answered_clips`); default: those whose evidence
+    (:func:`vidclf.fusion.evidence`) reaches ``threshold``."""
+    if answered is None:
+        score = torch.logsumexp(logits.float(), 1)
+        answered = score >= threshold if threshold is not None else torch.ones(len(labels), dtype=torch.bool)
     correct = logits.argmax(1) == labels
     return {
         "threshold": threshold,
@@ -99,6 +135,7 @@ def evaluate_checkpoint(
     batch_size: int = 4,
     precision: str = "fp32",
     cache_dir: str | None = None,
+    landmark_cache_dir: str | None = None,
     num_workers: int = 0,
     show_progress: bool = False,
 ) -> dict:
@@ -120,17 +157,29 @@ def evaluate_checkpoint(
         index = index.subset([r for r in index.records if r.group in set(held)], f"{index.source} (validation groups)")
         if not index.records:
             raise DatasetError("the checkpoint held out no validation groups of this data (val_fraction 0?)")
-    labels = torch.tensor([r.label for r in index.records])
-    logits = checkpoint_logits(
-        ck,
-        index.records,
-        batch_size=batch_size,
-        precision=precision,
-        cache_dir=cache_dir,
-        num_workers=num_workers,
-        show_progress=show_progress,
+    log.info(
+        f"{checkpoint}: {len(index.records)} clips of {index.source} (subset {subset!r}) from {data_root}"
+        + (f"; {index.other_classes} clips of other classes skipped" if index.other_classes else "")
+        + (f"; {index.missing} listed but missing on disk" if index.missing else "")
     )
+    labels = torch.tensor([r.label for r in index.records])
+    with contextlib.ExitStack() as stack:
+        if landmark_cache_dir is None and cache_dir is None:  # the model and the person gate read the same landmarks
+            landmark_cache_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vidclf-eval-"))
+        logits = checkpoint_logits(
+            ck,
+            index.records,
+            batch_size=batch_size,
+            precision=precision,
+            cache_dir=cache_dir,
+            landmark_cache_dir=landmark_cache_dir,
+            num_workers=num_workers,
+            show_progress=show_progress,
+        )
+        found = pose_found(ck, index.records, landmark_cache_dir or cache_dir)
+    answered = answered_clips(ck, logits, found)
     metrics = classification_metrics(logits, labels, ck.classes)
+    top, evidence = logits.argmax(1), torch.logsumexp(logits.float(), 1)
     metrics.update(
         checkpoint=str(checkpoint),
         model=ck.backbone,
@@ -140,6 +189,14 @@ def evaluate_checkpoint(
         skipped_other_classes=index.other_classes,
         missing=index.missing,
         epoch=ck.epoch,
-        rejection=rejection_metrics(logits, labels, ck.reject_threshold),
+        rejection=rejection_metrics(logits, labels, ck.reject_threshold, answered),
+        clips=[
+            dict(path=str(r.path), label=ck.classes[r.label], predicted=ck.classes[k], evidence=v, answered=a)
+            for r, k, v, a in zip(index.records, top.tolist(), evidence.tolist(), answered.tolist())
+        ],
     )
+    if found is not None:
+        no_person = torch.from_numpy(found == 0)
+        metrics["rejection"]["no_person"] = int(no_person.sum())
+        metrics["rejection"]["refused_no_person"] = int((no_person & ~answered).sum())
     return metrics

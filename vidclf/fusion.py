@@ -77,6 +77,7 @@ def rejection_threshold(logits: np.ndarray, *, answered: float = 0.95, passed: n
 
     ``passed`` marks the clips that an earlier rule lets through (the person gate: a pose model refuses a clip
     in which no frame shows a person); the threshold then answers ``answered`` of *all* clips together with it.
+    Raises :class:`DatasetError`, naming the most that can be answered, where that rule alone refuses more.
     """
     ev = evidence(logits)
     if passed is None:
@@ -84,7 +85,13 @@ def rejection_threshold(logits: np.ndarray, *, answered: float = 0.95, passed: n
     need = int(np.ceil(answered * len(ev)))
     kept = np.sort(ev[passed])[::-1]
     if need > len(kept):
-        raise ValueError(f"the earlier rule alone refuses more than {1 - answered:.0%} of known clips")
+        most = int(np.floor(100 * len(kept) / max(len(ev), 1))) / 100
+        raise DatasetError(
+            f"the person gate alone refuses {len(ev) - len(kept)} of these {len(ev)} known-class clips (no person "
+            f"found in any of their frames), more than the {1 - answered:.0%} that may be refused: no threshold "
+            f"can answer {answered:.0%} of them; lower --answered to {most:.2f} or less, or calibrate on clips "
+            "that show a person"
+        )
     return float(kept[need - 1])
 
 

@@ -46,6 +46,25 @@ def _shared_lines(ck: Checkpoint) -> list[str]:
     return lines
 
 
+def _how_measured(ck: Checkpoint, history: list[dict]) -> str:
+    """How far the validation figure of ``ck`` (epoch ``ck.epoch`` of a run with ``history``) can be trusted."""
+    train = (ck.config or {}).get("train", {})
+    run, planned, patience = len(history), train.get("epochs"), train.get("patience")
+    if ck.epoch < run:
+        return (
+            f"epoch {ck.epoch}, picked as the best of {run} epochs on these same validation clips: optimistic; "
+            "the run's last.pt is measured without that choice"
+        )
+    if ck.epoch == planned:
+        return f"epoch {ck.epoch}, the last of a fixed {planned}-epoch schedule: not picked on these clips"
+    if patience:
+        return (
+            f"epoch {ck.epoch}, the last: early stopping ended the run {patience} epochs after its best one, a stop "
+            "decided on these same clips"
+        )
+    return f"epoch {ck.epoch}, the last one run (stopped before the planned {planned})"
+
+
 def model_card(ckpt_path: str | Path, notes: list[str] | None = None, run_history: list[dict] | None = None) -> str:
     """Markdown describing the checkpoint: classes, data, config, validation accuracy, epochs, time.
 
@@ -102,7 +121,7 @@ def model_card(ckpt_path: str | Path, notes: list[str] | None = None, run_histor
     lines += [
         f"- **Data**: {ck.info.get('data', 'n/a')}; validation groups held out: "
         f"{', '.join(ck.info.get('val_groups', [])) or 'none'}",
-        f"- **Validation accuracy** (best epoch {ck.epoch}): {val:.3f}"
+        f"- **Validation accuracy** ({_how_measured(ck, history)}): {val:.3f}"
         if val is not None
         else "- **Validation accuracy**: n/a (trained on every group)",
         *_shared_lines(ck),

@@ -190,6 +190,7 @@ class Predictor:
         self.streams = [(_Stream(ck, self.device, self.precision), float(w)) for ck, w in parts]
         self._estimator = pose_estimator  # frames [T, H, W, 3] -> landmarks [T, 33, 4]; BlazePose when None
         self._own_estimator: PoseEstimator | None = None  # the BlazePose built here, closed by close()
+        self._person_gate = frozenset(self.checkpoint.person_gate)
         self._estimator_lock = threading.Lock()
 
     @property
@@ -311,8 +312,10 @@ class Predictor:
         score = float(torch.logsumexp(fused, 0))  # the evidence (vidclf.fusion.evidence) the threshold is set on
         threshold = self.checkpoint.reject_threshold
         known = threshold is None or score >= threshold
-        if pose_found is not None and pose_found == 0:
-            known = False  # the person gate: a model that reads the body cannot vouch for a clip with no body in it
+        if pose_found is not None and pose_found == 0 and self.classes[int(fused.argmax())] in self._person_gate:
+            # the person gate: a model that reads the body cannot vouch for a clip with no body in it, unless its
+            # answer is a class whose own training clips mostly showed none (a rider on a horse)
+            known = False
         return probs, known, score
 
     def _classify(

@@ -93,7 +93,8 @@ def collect_logits(
     """Logits ``[N, K]`` (fp32, on CPU) and labels ``[N]`` for every clip (or feature sequence) of ``loader``."""
     model.eval()
     all_logits, all_labels = [], []
-    for clips, labels in tqdm(loader, desc="evaluating", disable=not show_progress, leave=False):
+    # disable=None: no bar where stderr is not a terminal
+    for clips, labels in tqdm(loader, desc="evaluating", disable=None if show_progress else True, leave=False):
         with autocast(device, precision):
             logits = model(clips.to(device), features=features)
         all_logits.append(logits.float().cpu())

@@ -105,7 +105,7 @@ class TrainingData:
         return "\n".join(lines)
 
 
-def training_data(config: Config, fold: tuple[int, int] | None = None) -> TrainingData:
+def training_data(config: Config, fold: tuple[int, int] | None = None, *, show_progress: bool = True) -> TrainingData:
     """Index the data root's training part, hold out validation groups, and wrap both as datasets.
 
     ``fold=(i, k)`` takes fold ``i`` of a group k-fold split (for cross-validation) instead of the
@@ -118,7 +118,7 @@ def training_data(config: Config, fold: tuple[int, int] | None = None) -> Traini
     index = build_index(cfg.data_root, "train", split=cfg.split, classes=cfg.classes, num_classes=cfg.num_classes)
     split = group_folds(index, fold[1])[fold[0]] if fold else split_by_group(index, cfg.val_fraction, cfg.split_seed)
     if get_backbone(config.model.backbone).input == "landmarks":
-        return _landmark_data(config, index, split)
+        return _landmark_data(config, index, split, show_progress=show_progress)
     cache = cache_for(cfg.cache_dir)
     mean, std = normalization(config.model.backbone)
     frozen = config.train.freeze_backbone
@@ -147,7 +147,7 @@ def training_data(config: Config, fold: tuple[int, int] | None = None) -> Traini
     return TrainingData(train=train, val=val, classes=index.classes, split=split, index=index)
 
 
-def _landmark_data(config: Config, index: VideoIndex, split: GroupSplit) -> TrainingData:
+def _landmark_data(config: Config, index: VideoIndex, split: GroupSplit, *, show_progress: bool) -> TrainingData:
     """The pose stream's datasets: raw landmarks of every clip (estimated once, cached), augmented in
     landmark space for training."""
     from vidclf.data.landmarks import LandmarkDataset, records_landmarks
@@ -155,7 +155,7 @@ def _landmark_data(config: Config, index: VideoIndex, split: GroupSplit) -> Trai
     cfg = config.data
 
     def dataset(part: VideoIndex, *, augment: bool) -> LandmarkDataset:
-        raw = records_landmarks(part.records, cfg.num_frames, cfg.cache_dir)
+        raw = records_landmarks(part.records, cfg.num_frames, cfg.cache_dir, show_progress=show_progress)
         return LandmarkDataset(raw, [r.label for r in part.records], augment=augment)
 
     return TrainingData(

@@ -96,12 +96,26 @@ def records_landmarks(
     rank, world = shard
     mine = list(records)[rank::world]
     out = np.empty((len(mine), num_frames, NUM_LANDMARKS, 4), np.float32)
-    for i, rec in enumerate(tqdm(mine, desc="pose landmarks", disable=not show_progress, leave=False)):
+    bar = tqdm(mine, desc="pose landmarks", disable=None if show_progress else True, leave=False)  # None: not on a log
+    for i, rec in enumerate(bar):
         try:
             out[i] = clip_landmarks(rec.path, num_frames, estimator, store)
         except VideoError as e:
             raise VideoError(f"{e} (dataset clip {rec.path}; remove or replace it)") from None
     return out
+
+
+# A class keeps the person gate when at least this share of its training clips shows a person in some frame:
+# the gate refuses a clip with no person in any frame, which for such a class is a clip nobody filmed right.
+PERSON_GATE_MIN_FOUND = 0.9
+
+
+def person_found_by_class(raw: np.ndarray, labels: Sequence[int], classes: Sequence[str]) -> dict[str, float]:
+    """Per class, the share of its clips (raw landmarks ``[N, T, 33, 4]``) with a person found in some frame."""
+    found = ~np.isnan(raw[:, :, :, :2]).any(axis=(2, 3))  # [N, T]: frames with a person
+    any_found = found.any(axis=1)
+    y = np.asarray(labels)
+    return {c: float(any_found[y == k].mean()) for k, c in enumerate(classes) if (y == k).any()}
 
 
 class LandmarkDataset(Dataset):

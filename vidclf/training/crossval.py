@@ -35,7 +35,7 @@ def cross_validate(config: Config, folds: int, *, show_progress: bool = False) -
     rows = []
     oof: dict[str, list] = {"paths": [], "labels": [], "folds": [], "logits_last": [], "logits_best": []}
     for i in range(folds):
-        data = training_data(config, fold=(i, folds))
+        data = training_data(config, fold=(i, folds), show_progress=show_progress)
         cfg = apply_overrides(config, {"out_dir": str(out / f"fold{i + 1}")})
         t0 = time.perf_counter()
         result = fit(cfg, data.train, data.val, data.classes, show_progress=show_progress)

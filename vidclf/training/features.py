@@ -157,7 +157,7 @@ def feature_dataset(
     feats: dict[tuple[int, int], np.ndarray] = {}
     todo = [iv for iv in wanted if store is None or store.load(key(*iv), shape, np.float32) is None]
     for b in tqdm(
-        range(0, len(todo), batch_clips), desc="features", disable=not show_progress or not todo, leave=False
+        range(0, len(todo), batch_clips), desc="features", disable=None if show_progress and todo else True, leave=False
     ):
         batch = todo[b : b + batch_clips]
         clips = torch.stack([clip(i, v) for i, v in batch]).to(device)

@@ -84,7 +84,7 @@ class TrainingJob:
         try:
             if prepare is not None:
                 prepare()
-            data = training_data(config)
+            data = training_data(config, show_progress=False)
             self._update(state="running", message=data.describe())
             t0 = time.perf_counter()
 
@@ -113,20 +113,24 @@ class TrainingJob:
                 stop=self._stop,
                 info={"data": data.index.source, "val_groups": list(data.split.val_groups), "trained_in": "app"},
             )
-            has_model = Path(result.best_path).exists()
+            has_model = Path(result.last_path).exists()
             if has_model:
                 report_run(
                     config.train.out_dir,
-                    data.val,
+                    result.val_inputs if result.val_inputs is not None else data.val,
                     data.classes,
                     batch_size=config.train.batch_size,
                     device=config.train.device,
+                    precision=config.train.precision,
+                    features=result.val_features if result.val_inputs is not None else None,
                 )
             with self._lock:
                 self._status.state = "stopped" if result.stopped == "user" else "finished"
+                last = result.history[-1] if result.history else {}
                 self._status.message = (
-                    f"{self._status.state}: best epoch {result.best_epoch}, "
-                    f"validation accuracy {result.best_val_acc:.1%}"
+                    f"{self._status.state}: the model of the last epoch ({last.get('epoch')}) has validation "
+                    f"accuracy {_percent(last.get('val_acc'))} (the best epoch, {result.best_epoch}: "
+                    f"{_percent(result.best_val_acc)}, picked on those same clips)"
                     if has_model
                     else "stopped before the first epoch ended: no model saved"
                 )
@@ -137,3 +141,7 @@ class TrainingJob:
         except Exception as e:  # a bug: keep the server alive and say what happened
             traceback.print_exc()
             self._update(state="failed", message=f"training crashed: {type(e).__name__}: {e}")
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None or share < 0 else f"{share:.1%}"

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 from typing import cast
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -90,7 +91,8 @@ def train_one_epoch(
         loader.sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
     model.train()
     total_loss, correct, seen = 0.0, 0.0, 0.0
-    bar = tqdm(loader, desc=desc, disable=not show_progress, leave=False, dynamic_ncols=True)
+    # disable=None: no bar where stderr is not a terminal (a log redirected to a file gets the epoch lines only)
+    bar = tqdm(loader, desc=desc, disable=None if show_progress else True, leave=False, dynamic_ncols=True)
     for step, (clips, labels) in enumerate(bar, 1):
         if stop is not None and stop.is_set():
             break
@@ -137,6 +139,11 @@ class FitResult:
     best_epoch: int = 0
     best_val_acc: float = -1.0
     stopped: str = "finished"  # "finished", "early_stopping" or "user"
+    # What every epoch was validated on (cached features or landmarks for a frozen or pose model, else clips)
+    # and whether those are features: a report of best.pt and last.pt that reads the same inputs in the same
+    # precision finds the very figures of their epochs' lines, and needs no second pass through a frozen CNN.
+    val_inputs: Dataset | None = None
+    val_features: bool = False
 
     @property
     def best_path(self) -> Path:
@@ -280,6 +287,28 @@ def prepare_inputs(
     return train_ds, val_ds, frozen or landmarks, workers
 
 
+def person_gate(train_ds: Dataset, val_ds: Dataset | None, classes: Sequence[str], *, warn: bool = True) -> dict:
+    """For a pose model (landmark datasets): per class, the share of its clips with a person found in some frame
+    (``person_found``), and the classes the person gate applies to (``person_gate``): those with at least
+    :data:`~vidclf.data.landmarks.PERSON_GATE_MIN_FOUND` of them. A class below gets a warning. ``{}`` for other
+    models."""
+    from vidclf.data.landmarks import PERSON_GATE_MIN_FOUND, LandmarkDataset, person_found_by_class
+
+    parts = [d for d in (train_ds, val_ds) if isinstance(d, LandmarkDataset)]
+    if not parts:
+        return {}
+    labels = [label for d in parts for label in d.labels]
+    shares = person_found_by_class(np.concatenate([d.raw for d in parts]), labels, classes)
+    gate = [c for c in classes if shares.get(c, 1.0) >= PERSON_GATE_MIN_FOUND]
+    for k, c in enumerate(classes):
+        if c not in gate and warn:
+            logger.warning(
+                f"{c}: a person was found in only {shares[c]:.0%} of its {labels.count(k)} clips; the person gate "
+                f"(no person, no answer) is off for {c}, so its clips are answered without one"
+            )
+    return {"person_found": shares, "person_gate": gate}
+
+
 def fit(
     config: Config,
     train_ds: Dataset,
@@ -318,6 +347,8 @@ def fit(
     train_ds, val_ds, features, workers = prepare_inputs(
         config, model, train_ds, val_ds, device=device, dist=dist, show_progress=show_progress
     )
+    result.val_inputs, result.val_features = val_ds, features
+    run_info = {**(info or {}), **person_gate(train_ds, val_ds, classes, warn=dist.main)}
 
     def loader(ds: Dataset, *, shuffle: bool) -> DataLoader:
         return make_loader(
@@ -390,7 +421,7 @@ def fit(
                 "bad_epochs": bad_epochs,
             },
             config=config.to_dict(),
-            info=dict(info or {}),
+            info=run_info,
         )
         if dist.main:
             # last.pt first: it is the record --resume trusts, and a kill between the two writes is

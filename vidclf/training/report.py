@@ -1,5 +1,9 @@
 """What every finished (or interrupted) run leaves beside its checkpoints: ``validation.json`` with the
-metrics of ``best.pt`` and ``last.pt`` on the validation clips, and their confusion images."""
+metrics of ``best.pt`` and ``last.pt`` on the validation clips, and their confusion images.
+
+Measured on what the epochs were validated on, in the training precision, where the run says what that was
+(:attr:`vidclf.training.loop.FitResult.val_inputs`): then each file's figures are exactly its epoch's line.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +23,20 @@ from vidclf.runtime import collect_logits, make_loader, resolve_device
 
 
 def report_run(
-    out_dir: str | Path, val: Dataset, classes: tuple[str, ...], *, batch_size: int = 4, device: str = "auto"
+    out_dir: str | Path,
+    val: Dataset,
+    classes: tuple[str, ...],
+    *,
+    batch_size: int = 4,
+    device: str = "auto",
+    precision: str = "fp32",
+    features: bool | None = None,
 ) -> dict:
     """Metrics of the run's ``best.pt`` and ``last.pt`` (those that exist) on ``val``; written to
-    ``out_dir/validation.json`` and ``confusion_<name>.png``. Returns ``{name: metrics}``."""
+    ``out_dir/validation.json`` and ``confusion_<name>.png``. Returns ``{name: metrics}``.
+
+    ``val`` yields clips, or with ``features=True`` the per-frame features ``[T, D]`` the epochs were validated
+    on (None: as the checkpoint's input is); ``precision`` should be the training's."""
     out = Path(out_dir)
     if len(cast(Sized, val)) == 0:
         return {}
@@ -35,9 +49,8 @@ def report_run(
         except CheckpointError:
             continue  # a run interrupted before its first epoch ended has no checkpoint to report
         assert ck.input is not None
-        logits, labels = collect_logits(
-            ck.build_model().to(dev), loader, dev, "fp32", features=ck.input.features != "pixels"
-        )
+        reads_features = ck.input.features != "pixels" if features is None else features
+        logits, labels = collect_logits(ck.build_model().to(dev), loader, dev, precision, features=reads_features)
         m = classification_metrics(logits, labels, classes)
         report[name] = {**m, "epoch": ck.epoch}
         save_confusion_png(m["confusion"], classes, out / f"confusion_{name}.png")
