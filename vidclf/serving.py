@@ -211,7 +211,8 @@ class FrameStore:
         self.max_previews = max_previews
         self._last_sweep = time.time()
         self._lock = threading.Lock()
-        self._previews: OrderedDict[str, Path] = OrderedDict()  # a preview's file name -> the upload it copies
+        # a preview's file name -> (its content's hash, the upload it copies)
+        self._previews: OrderedDict[str, tuple[str, Path]] = OrderedDict()
 
     def write(self, frames: Sequence[np.ndarray], captions: Sequence[str]) -> list[tuple[str, str]]:
         """uint8 RGB frames -> ``[(file, caption)]`` for a ``gr.Gallery``."""
@@ -236,8 +237,9 @@ class FrameStore:
         The copy is remembered, so that a Predict on the player's value classifies the upload, not the copy."""
         copy = browser_preview(path, self.root)
         if copy is not None:
+            digest = _file_sha1(copy)
             with self._lock:
-                self._previews[copy.name] = Path(path)
+                self._previews[copy.name] = (digest, Path(path))
                 self._previews.move_to_end(copy.name)
                 while len(self._previews) > self.max_previews:
                     self._previews.popitem(last=False)
@@ -248,9 +250,12 @@ class FrameStore:
         """The clip to classify for the player's value ``video``: the upload itself where the player shows a
         preview copy of it (the copy is cut to 60 s and 640 px), else ``video``."""
         with self._lock:
-            original = self._previews.get(Path(video).name)
-        if original is None:
+            known = self._previews.get(Path(video).name)
+        # the name alone could be anyone's upload: only the copy itself (Gradio hands it back byte for byte)
+        # stands for the upload it was made from
+        if known is None or not Path(video).is_file() or _file_sha1(video) != known[0]:
             return video
+        original = known[1]
         if not original.is_file():
             raise VidclfError(
                 "the player shows a preview copy of a clip that has expired from this server: upload the clip again"
@@ -274,6 +279,14 @@ class FrameStore:
                 except OSError:
                     continue  # another thread swept it first
         return gone
+
+
+def _file_sha1(path: str | os.PathLike) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 _SERVER_PATH = re.compile(r"(?:[A-Za-z]:)?[\\/](?:[^\s\\/:;,'\"()]+[\\/])+([^\s\\/:;,'\"()]+)")
