@@ -230,10 +230,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from vidclf.predict import Predictor
 
     predictor = Predictor(args.checkpoint, precision=args.precision)
-    logging.getLogger("vidclf").info(
-        f"{args.checkpoint} ({predictor.checkpoint.backbone}, {len(predictor.classes)} classes): "
-        f"{len(args.videos)} clip{'s' if len(args.videos) != 1 else ''} given on the command line"
-    )
+    if not args.json:  # a JSON answer names each clip; its stderr holds only the clips that failed
+        print(
+            f"{args.checkpoint} ({predictor.checkpoint.backbone}, {len(predictor.classes)} classes): "
+            f"{len(args.videos)} clip{'s' if len(args.videos) != 1 else ''} given on the command line"
+        )
     failures, outputs = 0, []
     for video in args.videos:
         try:

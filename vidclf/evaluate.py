@@ -143,7 +143,8 @@ def evaluate_checkpoint(
 
     ``subset``: "test" (the split's test list), "train" (its train list) or "val" (the validation groups the
     checkpoint's training config held out). Clips of other classes and listed-but-missing clips are skipped
-    and counted in ``skipped_other_classes`` / ``missing``.
+    and counted in ``skipped_other_classes`` / ``missing``. ``clips`` lists each clip's path, label, top class,
+    evidence and whether it is answered, by the rule ``predict`` answers by (:func:`answered_clips`).
     """
     ck = load_checkpoint(checkpoint)
     index = build_index(
