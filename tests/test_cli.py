@@ -226,7 +226,7 @@ def test_evaluate_says_which_clips_and_estimates_landmarks_once_for_all_checkpoi
     assert len(estimated) == 36  # a later run reads the cache
 
 
-def test_evaluate_and_predict_answer_the_same_clips(synthetic_pose_run, synth_root, tmp_path, capsys):
+def test_evaluate_and_predict_answer_the_same_clips(synthetic_pose_run, synth_root, tmp_path, capsys, monkeypatch):
     """The threshold and the person gate, per class, decide the same clips in both commands."""
     import dataclasses
     import shutil
@@ -256,6 +256,24 @@ def test_evaluate_and_predict_answer_the_same_clips(synthetic_pose_run, synth_ro
     for name, gate in (("gated", list(ck.classes)), ("open", [c for c in ck.classes if c not in taken_for])):
         changed = dataclasses.replace(ck, info={**ck.info, "person_gate": gate}, reject_threshold=threshold)
         paths[name] = str(save_checkpoint(tmp_path / f"{name}.pt", changed))
+    # Both commands read the landmarks given beside each clip (evaluate through the training cache; predict never
+    # reads side files, so its estimates are replaced by the same given landmarks of the clip it predicts).
+    from vidclf import predict as predict_module
+    from vidclf.data.landmarks import landmarks_beside
+
+    current: dict[str, np.ndarray] = {}
+    original = predict_module.Predictor.predict
+
+    def predict_given(self, path, *args, **kwargs):
+        current["every"] = landmarks_beside(path)
+        return original(self, path, *args, **kwargs)
+
+    def given(self, indices):
+        every = current["every"]
+        return every[np.minimum(indices, len(every) - 1)]
+
+    monkeypatch.setattr(predict_module.Predictor, "predict", predict_given)
+    monkeypatch.setattr(predict_module._Marks, "__call__", given)
     capsys.readouterr()
     assert main(["evaluate", "--checkpoint", *paths.values(), "--data-root", str(root), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
