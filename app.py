@@ -17,6 +17,7 @@ from vidclf import hub
 from vidclf.catalog import ModelEntry, PredictorPool, find_models
 from vidclf.config import load_config
 from vidclf.errors import VidclfError
+from vidclf.live import LOG_HEADERS, LiveSessions
 from vidclf.models.registry import BACKBONES
 from vidclf.plots import confidence_figure, curves_figure
 from vidclf.overlay import skeleton_frames
@@ -65,6 +66,16 @@ SETTINGS = ServeSettings.from_env()
 POOL = PredictorPool()
 JOB = TrainingJob()
 _hub_state: dict[str, object] = {}
+
+
+def live_engine():
+    """A workout engine for one live session, on the best shipped model."""
+    from vidclf.engine import EngineSettings, WorkoutEngine
+
+    return WorkoutEngine(POOL.get(models()[0].path), EngineSettings())
+
+
+LIVE = LiveSessions(live_engine, max_sessions=SETTINGS.max_live)
 
 
 def hub_checkpoints() -> list[Path]:
@@ -145,6 +156,26 @@ def preview(video: str | None):
     """The player's clip, replaced by an H.264 copy when the browser cannot play the upload."""
     copy = browser_preview(video, FRAMES.root) if video else None
     return str(copy) if copy is not None else gr.skip()
+
+
+def live_step(frame, request: gr.Request):
+    """One webcam frame of a live session -> the frame with the skeleton, what is happening now, the log."""
+    if frame is None or request.session_hash is None:
+        return gr.skip(), gr.skip(), gr.skip()
+    try:
+        view = LIVE.step(request.session_hash, frame)
+    except VidclfError as e:
+        LIVE.close(request.session_hash)
+        return gr.skip(), f"### Live mode stopped\n{public_message(e)}", gr.skip()
+    if view is None:  # the previous frame is still being handled: this one is dropped
+        return gr.skip(), gr.skip(), gr.skip()
+    return view.image, view.status, gr.skip() if view.table is None else view.table
+
+
+def live_end(request: gr.Request):
+    """The stream was cleared or the page went away: its session ends, its slot is free."""
+    if request.session_hash:
+        LIVE.close(request.session_hash)
 
 
 def describe_model(label: str | None) -> str:
@@ -285,6 +316,35 @@ def build_app() -> gr.Blocks:
                     "The real models need a real person: record yourself or upload a clip.",
                 )
 
+        with gr.Tab("Live"):
+            gr.Markdown(
+                "Stand back so that the camera sees your **whole body**, press the camera button and exercise: "
+                "vidclf says which exercise it sees (or *resting*, or *not one of these*), counts the repetitions "
+                "as you go and keeps a log of your sets. Frames are handled as they come and not kept."
+            )
+            with gr.Row():
+                cam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", elem_id="live-cam")
+                with gr.Column():
+                    live_status = gr.Markdown("### Not started\nPress the camera button.", elem_id="live-status")
+                    live_image = gr.Image(label="What vidclf sees", interactive=False, elem_id="live-view")
+            live_log = gr.Dataframe(
+                headers=LOG_HEADERS, label="Your sets so far", interactive=False, elem_id="live-log", wrap=True
+            )
+            # the live group runs at most as many frames at once as there are live sessions; a file prediction
+            # waits in its own group, not behind the frames
+            cam.stream(
+                live_step,
+                cam,
+                [live_image, live_status, live_log],
+                stream_every=0.1,
+                time_limit=int(SETTINGS.max_seconds),
+                concurrency_limit=max(1, SETTINGS.max_live),
+                concurrency_id="live",
+                show_progress="hidden",
+                api_name=False,
+            )
+            cam.clear(live_end, None, None, api_name=False, show_progress="hidden")
+
         with gr.Tab("Train"):
             if not SETTINGS.training_enabled:
                 gr.Markdown(
@@ -381,11 +441,13 @@ def build_app() -> gr.Blocks:
             # starting a run turns the timer on; its last tick, after the run, turns it off
             start.click(lambda: gr.Timer(active=True), None, timer, api_name=False, show_progress="hidden")
         demo.load(refresh_models, model, model, api_name="models")
+        demo.unload(live_end)
     demo.queue(default_concurrency_limit=SETTINGS.concurrency, max_size=SETTINGS.queue_size)
     return demo
 
 
 if __name__ == "__main__":
+    LIVE.start_reaper()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     port = int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", 7860)))
     build_app().launch(

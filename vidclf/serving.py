@@ -11,6 +11,7 @@ prediction becomes on the page (the answer in words, the frames with their skele
 | ``VIDCLF_RUNS_DIR`` | ``runs`` | where the Train tab writes its runs |
 | ``VIDCLF_CONCURRENCY`` | 2 | predictions run at once (2 CPU cores: more only adds latency) |
 | ``VIDCLF_QUEUE_SIZE`` | 64 | requests waiting at most; past that a request is refused at once ("queue is full") |
+| ``VIDCLF_MAX_LIVE`` | 2 | webcam sessions in live mode at once; past that the page says the server is full |
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class ServeSettings:
     runs_dir: Path = ROOT / "runs"
     concurrency: int = 2
     queue_size: int = 64
+    max_live: int = 2
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServeSettings:
@@ -69,6 +71,7 @@ class ServeSettings:
                 runs_dir=Path(env.get("VIDCLF_RUNS_DIR", ROOT / "runs")).expanduser().resolve(),
                 concurrency=int(env.get("VIDCLF_CONCURRENCY", 2)),
                 queue_size=int(env.get("VIDCLF_QUEUE_SIZE", 64)),
+                max_live=int(env.get("VIDCLF_MAX_LIVE", 2)),
             )
         except ValueError as e:
             raise VidclfError(f"bad VIDCLF_* environment variable: {e}") from None
@@ -148,7 +151,7 @@ def _stream_words(backbone: str) -> str:
 
 def model_markdown(entry: ModelEntry) -> str:
     """What a person should know before recording: the actions this model knows, what it looks at, how it scored."""
-    names = ", ".join(_readable(c) for c in entry.classes)
+    names = ", ".join(readable(c) for c in entry.classes)
     kind = (
         "SYNTHETIC actions (stick figures made by vidclf; real people are not one of these)"
         if entry.synthetic
@@ -168,7 +171,7 @@ def model_markdown(entry: ModelEntry) -> str:
     return f"**Knows {len(entry.classes)} {kind}:** {names}.  \nLooks at: {entry.sees or entry.backbone}.{score}{tip}"
 
 
-def _readable(name: str) -> str:
+def readable(name: str) -> str:
     """``BodyWeightSquats`` -> ``Body Weight Squats``: UCF-101's class names in words."""
     out = []
     for i, ch in enumerate(name):
