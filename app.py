@@ -17,7 +17,7 @@ from vidclf import hub
 from vidclf.catalog import ModelEntry, PredictorPool, find_models
 from vidclf.config import load_config
 from vidclf.errors import VidclfError
-from vidclf.live import LOG_HEADERS, LiveSessions
+from vidclf.live import LOG_COLUMN_WIDTHS, LOG_HEADERS, LiveSessions
 from vidclf.models.registry import BACKBONES
 from vidclf.plots import confidence_figure, curves_figure
 from vidclf.overlay import skeleton_frames
@@ -328,7 +328,13 @@ def build_app() -> gr.Blocks:
                     live_status = gr.Markdown("### Not started\nPress the camera button.", elem_id="live-status")
                     live_image = gr.Image(label="What vidclf sees", interactive=False, elem_id="live-view")
             live_log = gr.Dataframe(
-                headers=LOG_HEADERS, label="Your sets so far", interactive=False, elem_id="live-log", wrap=True
+                headers=LOG_HEADERS,
+                column_widths=LOG_COLUMN_WIDTHS,
+                label="Your sets so far",
+                interactive=False,
+                elem_id="live-log",
+                wrap=True,
+                buttons=["copy"],
             )
             # the live group runs at most as many frames at once as there are live sessions; a file prediction
             # waits in its own group, not behind the frames

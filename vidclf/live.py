@@ -190,7 +190,8 @@ def view_image(frame: np.ndarray, landmarks: np.ndarray | None, max_side: int = 
     return draw_skeleton(frame, landmarks) if landmarks is not None else np.ascontiguousarray(frame)
 
 
-LOG_HEADERS = ["exercise", "from - to", "repetitions", "pace"]
+LOG_HEADERS = ["exercise", "from - to", "reps", "pace"]
+LOG_COLUMN_WIDTHS = ["34%", "30%", "13%", "23%"]  # a phone's width holds all four
 REST_WORDS = "resting"
 UNKNOWN_WORDS = "not one of these"
 
