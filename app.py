@@ -165,9 +165,8 @@ def live_step(frame, request: gr.Request):
     try:
         view = LIVE.step(request.session_hash, frame)
     except VidclfError as e:
-        LIVE.close(request.session_hash)
         return gr.skip(), f"### Live mode stopped\n{public_message(e)}", gr.skip()
-    if view is None:  # the previous frame is still being handled: this one is dropped
+    if view is None:  # the page already shows the latest the engine has handled
         return gr.skip(), gr.skip(), gr.skip()
     return view.image, view.status, gr.skip() if view.table is None else view.table
 
@@ -326,7 +325,9 @@ def build_app() -> gr.Blocks:
                 cam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", elem_id="live-cam")
                 with gr.Column():
                     live_status = gr.Markdown("### Not started\nPress the camera button.", elem_id="live-status")
-                    live_image = gr.Image(label="What vidclf sees", interactive=False, elem_id="live-view")
+                    live_image = gr.Image(
+                        label="What vidclf sees", interactive=False, elem_id="live-view", format="jpeg"
+                    )
             live_log = gr.Dataframe(
                 headers=LOG_HEADERS,
                 column_widths=LOG_COLUMN_WIDTHS,

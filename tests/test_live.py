@@ -3,12 +3,15 @@ goes (a fake engine and a fake clock: no model, no waiting)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
 import pytest
 
-from vidclf.live import LiveSession, LiveSessions, ServerFull, live_view, log_table, view_image
+from vidclf.errors import VidclfError
+
+from vidclf.live import LiveSession, LiveSessions, ServerFull, live_view, log_rows, log_table, view_image
 
 FRAME = np.zeros((240, 320, 3), np.uint8)
 
@@ -45,45 +48,52 @@ def live():
 
     clock = Clock()
     sessions = LiveSessions(make, max_sessions=2, idle_s=5.0, clock=clock)
-    return sessions, engines, clock
+    yield sessions, engines, clock
+    sessions.close_all()
 
 
-def test_at_most_max_sessions_run_and_a_freed_slot_is_taken(live):
+def push(sessions: LiveSessions, key: str) -> LiveSession:
+    """A frame for ``key``, once its engine has handled it."""
+    session = sessions.put(key, FRAME)
+    assert session.drain(5)
+    return session
+
+
+def test_at_most_max_sessions_run_and_a_freed_place_is_taken(live):
     sessions, engines, clock = live
-    sessions.push("a", FRAME)
-    sessions.push("b", FRAME)
+    push(sessions, "a")
+    push(sessions, "b")
     with pytest.raises(ServerFull, match="All 2 of its live places are taken"):
-        sessions.push("c", FRAME)
+        sessions.put("c", FRAME)
     assert len(sessions) == 2 and len(engines) == 2  # the refused session built no engine
-    sessions.push("a", FRAME)  # the sessions already running go on
+    push(sessions, "a")  # the sessions already running go on
     assert sessions.close("b") and engines[1].closed and not engines[0].closed
-    _, state = sessions.push("c", FRAME)
-    assert state == 1 and len(engines) == 3 and "c" in sessions
+    assert push(sessions, "c").latest[1] == 1 and len(engines) == 3 and "c" in sessions
 
 
 def test_frames_go_to_their_own_session_timed_from_its_first_frame(live):
     sessions, engines, clock = live
-    sessions.push("a", FRAME)
+    push(sessions, "a")
     clock.now += 0.1
-    sessions.push("b", FRAME)
+    push(sessions, "b")
     clock.now += 0.25
-    session, state = sessions.push("a", FRAME)
+    session = push(sessions, "a")
     assert engines[0].times == pytest.approx([0.0, 0.35]) and engines[1].times == [0.0]
-    assert state == 2 and session.frames == 2
+    assert session.latest[1] == 2 and session.frames == 2
 
 
-def test_a_stopped_stream_is_closed_and_its_slot_freed(live):
+def test_a_stopped_stream_is_closed_and_its_place_freed(live):
     sessions, engines, clock = live
-    sessions.push("a", FRAME)
-    sessions.push("b", FRAME)
+    push(sessions, "a")
+    push(sessions, "b")
     clock.now += 4.0
-    sessions.push("b", FRAME)  # b still streams, a has stopped
+    push(sessions, "b")  # b still streams, a has stopped
     clock.now += 1.5  # a: 5.5 s without a frame
-    sessions.push("c", FRAME)  # a new session finds a's slot free
+    push(sessions, "c")  # a new session finds a's place free
     assert engines[0].closed and "a" not in sessions and not engines[1].closed and "c" in sessions
     # a comes back: a new workout, a new engine, timed from zero
     sessions.close("c")
-    sessions.push("a", FRAME)
+    push(sessions, "a")
     assert len(engines) == 4 and engines[3].times == [0.0]
 
 
@@ -92,7 +102,7 @@ def test_the_reaper_closes_a_stopped_stream_with_no_other_frame_coming():
     sessions = LiveSessions(lambda: engines.append(FakeEngine()) or engines[-1], max_sessions=1, idle_s=0.05)
     reaper = sessions.start_reaper(every_s=0.02)
     try:
-        sessions.push("a", FRAME)
+        push(sessions, "a")
         for _ in range(200):
             if engines[0].closed:
                 break
@@ -104,40 +114,65 @@ def test_the_reaper_closes_a_stopped_stream_with_no_other_frame_coming():
     assert not reaper.is_alive()
 
 
-def test_the_page_unloading_closes_its_session_once(live):
+def test_the_page_unloading_closes_its_session_and_its_thread(live):
     sessions, engines, _ = live
-    sessions.push("a", FRAME)
+    session = push(sessions, "a")
     assert sessions.close("a") and engines[0].closed and len(sessions) == 0
+    assert not session.worker.is_alive()
     assert not sessions.close("a") and not sessions.close("never-streamed")
-    sessions.push("b", FRAME)
+    push(sessions, "b")
     sessions.close_all()
     assert engines[1].closed and len(sessions) == 0
 
 
-def test_a_frame_that_arrives_while_the_previous_is_handled_is_dropped(live):
-    sessions, engines, _ = live
+def test_a_slow_frame_delays_the_page_not_the_times_of_the_frames_behind_it(live):
+    """A classification that takes the engine seconds must not leave a gap in the frames' times: a gap looks
+    like a person standing still."""
+    sessions, engines, clock = live
     entered, release = threading.Event(), threading.Event()
 
     class SlowEngine(FakeEngine):
         def push(self, frame, t_s):
-            entered.set()
-            release.wait(5)
+            if not self.times:
+                entered.set()
+                release.wait(5)
             return super().push(frame, t_s)
 
-    sessions.make_engine = SlowEngine
-    first = threading.Thread(target=sessions.push, args=("a", FRAME))
-    first.start()
+    sessions.make_engine = lambda: engines.append(SlowEngine()) or engines[-1]
+    assert sessions.step("a", FRAME) is None  # nothing handled yet: nothing new to show
     assert entered.wait(5)
-    assert sessions.push("a", FRAME) is None  # busy: dropped, not queued behind
+    for _ in range(5):  # the stream goes on while the engine is busy
+        clock.now += 0.1
+        assert sessions.step("a", FRAME) is None
     release.set()
-    first.join(5)
-    assert sessions.push("a", FRAME)[1] == 2
+    assert sessions.get("a").drain(5)
+    assert engines[0].times == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+
+
+class Broken(FakeEngine):
+    def push(self, frame, t_s):
+        raise RuntimeError("boom")
+
+
+def unbuildable():
+    raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize("make", [Broken, unbuildable])
+def test_a_failing_engine_ends_its_session_with_a_message(live, make):
+    sessions, engines, _ = live
+    sessions.make_engine = make
+    session = sessions.put("a", FRAME)
+    assert not session.drain(5) and isinstance(session.error, RuntimeError)
+    with pytest.raises(VidclfError, match="live mode stopped: boom"):
+        sessions.put("a", FRAME)
+    assert "a" not in sessions
 
 
 def test_no_live_sessions_when_the_bound_is_zero():
     sessions = LiveSessions(FakeEngine, max_sessions=0)
     with pytest.raises(ServerFull, match="turned off"):
-        sessions.push("a", FRAME)
+        sessions.put("a", FRAME)
 
 
 def test_the_view_is_small_and_shows_the_skeleton():
@@ -147,6 +182,25 @@ def test_the_view_is_small_and_shows_the_skeleton():
     shown = view_image(frame, lm)
     assert shown.shape == (270, 480, 3) and shown.any()
     assert not view_image(frame, None).any()
+
+
+def test_the_log_leaves_out_what_lasted_no_time_and_joins_a_pause():
+    from vidclf.engine import Segment
+
+    segments = [
+        Segment("rest", False, 0.0, 4.0),
+        Segment("JumpingJack", True, 4.0, 12.0, 4, [(4.5, 6.0), (6.5, 8.0), (8.5, 10.0), (10.5, 12.0)]),
+        Segment("rest", False, 12.0, 17.5),
+        Segment("unknown", False, 17.5, 17.5),
+        Segment("rest", False, 17.5, 21.0),
+        Segment("JumpingJack", True, 21.0, 21.0),  # just begun
+    ]
+    assert [(r.what, r.start_s, r.end_s) for r in log_rows(segments)] == [
+        ("resting", 0.0, 4.0),
+        ("Jumping Jack", 4.0, 12.0),
+        ("resting", 12.0, 21.0),
+        ("Jumping Jack", 21.0, 21.0),
+    ]
 
 
 def test_the_log_in_words():
@@ -164,29 +218,39 @@ def test_the_log_in_words():
 
 
 def test_what_the_page_shows_of_a_live_state():
-    from types import SimpleNamespace as NS
+    from vidclf.engine import LiveState, Segment
 
-    jacks = NS(label="JumpingJack", known=True, kind="exercise", start_s=2.0, end_s=9.0, reps=4,
-               rep_times=[(2.5, 4.0), (4.0, 5.5), (5.5, 7.0), (7.0, 8.5)])  # fmt: skip
-    rest = NS(label="rest", known=False, kind="rest", start_s=0.0, end_s=2.0, reps=0, rep_times=[])
-    session = LiveSession(FakeEngine(), started=0.0, last_seen=9.0)
-    state = NS(t_s=9.0, status="exercise", label="JumpingJack", set_reps=4, landmarks=None, segments=[rest, jacks])
+    rest = Segment("rest", False, 0.0, 2.0)
+    jacks = Segment("JumpingJack", True, 2.0, 9.0, 4, [(2.5, 4.0), (4.0, 5.5), (5.5, 7.0), (7.0, 8.5)], 0.9)
+    session = LiveSession(FakeEngine, started=0.0, last_seen=9.0)
+    state = LiveState(9.0, "exercise", "JumpingJack", 0.9, 4, None, [rest, jacks])
     view = live_view(FRAME, state, session)
     assert view.status.startswith("### Jumping Jack: 4  \nrepetitions in this set")
     assert "1 set so far" in view.status and "0:09.0 into the workout" in view.status
     assert view.table == [["resting", "0:00.0 - 0:02.0", "", ""], ["Jumping Jack", "0:02.0 - now", "4", "1.5 s a rep"]]
     # the same log a frame later: not sent again
-    later = NS(**{**vars(state), "t_s": 9.1, "segments": [rest, NS(**{**vars(jacks), "end_s": 9.1})]})
+    later = LiveState(9.1, "exercise", "JumpingJack", 0.9, 4, None, [rest, dataclasses.replace(jacks, end_s=9.1)])
     assert live_view(FRAME, later, session).table is None
-    resting = NS(t_s=12.0, status="rest", label=None, set_reps=0, landmarks=None, segments=[rest])
+    unknown = LiveState(12.0, "unknown", None, 0.3, 0, None, [rest, jacks, Segment("unknown", False, 9.0, 12.0)])
+    view = live_view(FRAME, unknown, session)
+    assert view.status.startswith("### Not one of these") and view.table[-1][:3] == [
+        "not one of these",
+        "0:09.0 - now",
+        "",
+    ]
+    resting = LiveState(14.0, "rest", None, 0.0, 0, None, [rest, jacks, Segment("rest", False, 9.0, 14.0)])
     assert live_view(FRAME, resting, session).status.startswith("### Resting")
-    warming = NS(t_s=1.0, status="warming up", label=None, set_reps=0, landmarks=None, segments=[])
-    assert "### Looking for you" in live_view(FRAME, warming, session).status
+    person = np.zeros((33, 4), np.float32)
+    warming = LiveState(1.0, "warming up", None, 0.0, 0, person, [Segment("unknown", False, 0.0, 1.0)])
+    view = live_view(FRAME, warming, session)
+    assert view.status.startswith("### Watching...") and view.table == [["watching...", "0:00.0 - now", "", ""]]
+    nobody = LiveState(1.0, "warming up", None, 0.0, 0, np.full((33, 4), np.nan, np.float32), [])
+    assert live_view(FRAME, nobody, session).status.startswith("### Looking for you")
 
 
 def test_a_full_server_says_so_on_the_page():
     sessions = LiveSessions(FakeEngine, max_sessions=1)
-    sessions.push("a", FRAME)
+    push(sessions, "a")
     view = sessions.step("b", FRAME)
     assert view.status.startswith("### The server is full") and "one live place is taken" in view.status
     assert view.table is None and view.image.shape == FRAME.shape

@@ -1,16 +1,22 @@
 """Live mode's service: one workout engine per browser session, a bound on how many run at once, and what
 the engine's state becomes on the page.
 
-A browser streams webcam frames to the server a few times a second (Gradio's streaming ``gr.Image``). Each
-frame goes to :meth:`LiveSessions.push` with the session's key: the first frame of a session opens its engine
-(or is refused with :class:`ServerFull` when ``max_sessions`` already run), later ones are fed to it in the
-order they arrive. A session ends when its stream stops (no frame for ``idle_s``: the next call to the
-registry or its reaper thread closes it), when the page unloads (:meth:`LiveSessions.close`), or when the
-registry is closed.
+A browser streams webcam frames to the server several times a second (Gradio's streaming ``gr.Image``). Each
+frame goes to :meth:`LiveSessions.step` with the session's key: the first frame of a session opens it (or is
+refused with :class:`ServerFull` when ``max_sessions`` already run). A session's frames are stamped with the
+time they arrived and queued for its engine, which runs on the session's own thread: a frame that takes the
+engine long (a classification on a busy machine can take seconds) delays what the page shows, never the
+times of the frames behind it (a gap in them would look like a person standing still). The page is sent
+what the engine has made of the latest frame it handled.
+
+A session ends when its stream stops (no frame for ``idle_s``: the next call to the registry or its reaper
+thread closes it), when the page unloads (:meth:`LiveSessions.close`), or when the registry is closed.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import logging
 import threading
 import time
@@ -26,9 +32,11 @@ from vidclf.serving import readable
 
 log = logging.getLogger(__name__)
 
-# The image sent back to the page: at most this many pixels on its longer side (encoding it is most of the
-# cost of an update)
+# Frames are kept at most this large (the engine tracks at most 320 px; the page is shown this): encoding the
+# image sent back is most of the cost of an update
 VIEW_MAX_SIDE = 480
+# Frames waiting for a busy engine, at most (about 6 s at 10 a second); past that the oldest go
+MAX_WAITING = 64
 
 
 class Engine(Protocol):
@@ -47,21 +55,89 @@ class ServerFull(VidclfError):
         self.places = places
 
 
-@dataclass
+@dataclass(eq=False)
 class LiveSession:
-    engine: Engine
+    """One browser's live session: its engine, built and fed from ``waiting`` by the session's own thread."""
+
+    make_engine: Callable[[], Engine]
     started: float  # clock time of its first frame
     last_seen: float  # clock time of its latest frame
-    frames: int = 0
-    shown: Any = None  # what the page was last sent for the log (unchanged: not sent again)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    queued: int = 0  # frames put
+    frames: int = 0  # handled by the engine
+    dropped: int = 0  # frames that waited too long for a busy engine
+    step_s: list[float] = field(default_factory=list)  # how long the engine took on each frame (the latest 1000)
+    latest: tuple[np.ndarray, Any] | None = None  # the latest frame the engine handled, and its state after it
+    handled: int = 0  # how many frames made ``latest`` (the page was sent ``sent`` of them)
+    sent: int = 0
+    shown: Any = None  # the log the page was last sent (unchanged: not sent again)
+    error: BaseException | None = None  # what stopped the engine, if anything did
+    waiting: collections.deque = field(default_factory=lambda: collections.deque(maxlen=MAX_WAITING))
+    wake: threading.Condition = field(default_factory=threading.Condition)
+    view_lock: threading.Lock = field(default_factory=threading.Lock)
+    closing: bool = False
+    worker: threading.Thread | None = None
+    engine: Engine | None = None
+
+    def feed(self) -> None:
+        """The session's thread: builds the engine (loading a model takes seconds: the frames wait, with their
+        times), then gives it the frames from ``waiting``, in order, until the session closes."""
+        try:
+            self.engine = self.make_engine()
+        except Exception as e:
+            log.exception("live session stopped: its engine could not be built")
+            with self.wake:
+                self.error = e
+                self.wake.notify_all()
+            return
+        while True:
+            with self.wake:
+                while not self.waiting and not self.closing:
+                    self.wake.wait()
+                if self.closing:
+                    return
+                frame, t_s = self.waiting.popleft()
+            t0 = time.perf_counter()
+            try:
+                state = self.engine.push(frame, t_s)
+            except Exception as e:  # the page says the session stopped; the server goes on
+                log.exception("live session stopped: its engine failed")
+                with self.wake:
+                    self.error = e
+                    self.wake.notify_all()
+                return
+            with self.wake:
+                self.latest = (frame, state)
+                self.handled += 1
+                self.frames += 1
+                self.step_s = self.step_s[-999:] + [time.perf_counter() - t0]
+                self.wake.notify_all()
+
+    def put(self, frame: np.ndarray, t_s: float) -> None:
+        with self.wake:
+            if len(self.waiting) == self.waiting.maxlen:
+                self.dropped += 1
+            self.waiting.append((frame, t_s))
+            self.queued += 1
+            self.wake.notify_all()
+
+    def drain(self, timeout_s: float = 10.0) -> bool:
+        """Wait until the engine has handled every frame put so far (tests, benchmarks); False on timeout or
+        when the engine has failed."""
+        deadline = time.monotonic() + timeout_s
+        with self.wake:
+            while self.frames + self.dropped < self.queued and self.error is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.wake.wait(left)
+            return self.error is None
 
 
 class LiveSessions:
     """The live sessions of one server, keyed by the browser session, at most ``max_sessions`` at once.
 
     ``make_engine()`` builds a fresh engine for a new session; ``clock`` gives seconds (monotonic). Safe to
-    call from the server's worker threads: one session's frames are handled one at a time, in order.
+    call from the server's request threads.
     """
 
     def __init__(
@@ -105,42 +181,52 @@ class LiveSessions:
         with self._lock:
             return key in self._sessions
 
-    def push(self, key: str, frame: np.ndarray) -> tuple[LiveSession, Any] | None:
-        """Feed one webcam frame (uint8 RGB ``[H, W, 3]``) to ``key``'s engine, opening it on the session's
-        first frame: ``(session, the engine's state)``, or None when the session is still busy with its
-        previous frame (this one is dropped: a late frame is worth less than a prompt answer). Raises
-        :class:`ServerFull` when a new session finds every slot taken."""
-        return self._handle(key, frame, lambda session, state: (session, state))
+    def get(self, key: str) -> LiveSession | None:
+        with self._lock:
+            return self._sessions.get(key)
 
-    def step(self, key: str, frame: np.ndarray) -> LiveView | None:
-        """:meth:`push`, and what the page shows after it (:func:`live_view`); the server being full is shown
-        too. None when the frame was dropped."""
-        try:
-            return self._handle(key, frame, lambda session, state: live_view(frame, state, session))
-        except ServerFull as e:
-            return full_view(frame, e)
-
-    def _handle(self, key: str, frame: np.ndarray, then: Callable[[LiveSession, Any], Any]) -> Any:
+    def put(self, key: str, frame: np.ndarray) -> LiveSession:
+        """Queue one webcam frame (uint8 RGB ``[H, W, 3]``) for ``key``'s engine, stamped with the time it
+        came, opening the session on its first frame. Raises :class:`ServerFull` when a new session finds
+        every place taken, and :class:`VidclfError` when the session's engine has failed."""
         self.sweep()
         now = self.clock()
+        opened = None
         with self._lock:
             session = self._sessions.get(key)
             if session is None:
                 if len(self._sessions) >= self.max_sessions:
                     raise ServerFull(self.max_sessions)
-                session = self._sessions[key] = LiveSession(self.make_engine(), started=now, last_seen=now)
-                log.info("live session opened (%d running)", len(self._sessions))
+                session = opened = self._sessions[key] = LiveSession(self.make_engine, started=now, last_seen=now)
             session.last_seen = now
-        if not session.lock.acquire(blocking=False):
+        if opened is not None:
+            opened.worker = threading.Thread(target=opened.feed, name="vidclf-live-session", daemon=True)
+            opened.worker.start()
+            log.info("live session opened (%d running)", len(self))
+        if session.error is not None:
+            self.close(key)
+            raise VidclfError(f"live mode stopped: {session.error}")
+        session.put(_smaller(frame, VIEW_MAX_SIDE), now - session.started)
+        return session
+
+    def step(self, key: str, frame: np.ndarray) -> LiveView | None:
+        """:meth:`put`, and what the page shows now (:func:`live_view` of the latest frame the engine handled);
+        the server being full is shown too. None when the page already shows the latest."""
+        try:
+            session = self.put(key, frame)
+        except ServerFull as e:
+            return full_view(frame, e)
+        if not session.view_lock.acquire(blocking=False):
             return None
         try:
-            if self._sessions.get(key) is not session:  # closed meanwhile
+            with session.wake:
+                latest, handled = session.latest, session.handled
+            if latest is None or handled == session.sent:
                 return None
-            state = session.engine.push(frame, now - session.started)
-            session.frames += 1
-            return then(session, state)
+            session.sent = handled
+            return live_view(latest[0], latest[1], session)
         finally:
-            session.lock.release()
+            session.view_lock.release()
 
     def close(self, key: str) -> bool:
         """End ``key``'s session (the page unloaded, the stream stopped); False if it had none."""
@@ -148,9 +234,25 @@ class LiveSessions:
             session = self._sessions.pop(key, None)
         if session is None:
             return False
-        with session.lock:  # after the frame being handled, if any
+        with session.wake:
+            session.closing = True
+            session.wake.notify_all()
+        if session.worker is not None and session.worker is not threading.current_thread():
+            session.worker.join(timeout=30)  # after the frame the engine is on, if any
+        if session.engine is not None:
             session.engine.close()
-        log.info("live session closed after %d frames (%d running)", session.frames, len(self))
+        steps = np.asarray(session.step_s or [0.0]) * 1000
+        log.info(
+            "live session closed: %d frames handled in %.0f s, %d dropped, %.0f ms a frame (median; p95 %.0f ms,"
+            " max %.0f ms); %d running",
+            session.frames,
+            session.last_seen - session.started,
+            session.dropped,
+            np.median(steps),
+            np.percentile(steps, 95),
+            steps.max(),
+            len(self),
+        )
         return True
 
     def sweep(self) -> int:
@@ -168,6 +270,14 @@ class LiveSessions:
             self.close(k)
 
 
+def _smaller(frame: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = frame.shape[:2]
+    scale = max_side / max(h, w)
+    if scale >= 1:
+        return np.ascontiguousarray(frame)
+    return cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+
+
 def _full_words(places: int) -> str:
     if places == 0:
         return "Live mode is turned off on this server. Record a clip in the Predict tab instead."
@@ -183,10 +293,7 @@ def view_image(frame: np.ndarray, landmarks: np.ndarray | None, max_side: int = 
     side, as the engine gives them) drawn on it."""
     from vidclf.overlay import draw_skeleton
 
-    h, w = frame.shape[:2]
-    scale = max_side / max(h, w)
-    if scale < 1:
-        frame = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    frame = _smaller(frame, max_side)
     return draw_skeleton(frame, landmarks) if landmarks is not None else np.ascontiguousarray(frame)
 
 
@@ -238,16 +345,25 @@ class LogRow:
 
 def log_rows(segments: Sequence[Any]) -> list[LogRow]:
     """The engine's segments (objects or ``to_dict`` dicts with label, known, start_s, end_s, reps, rep_times;
-    a rest has label "rest" or kind "rest") -> rows of the log table, in time order."""
-    rows = []
-    for s in segments:
+    a rest has label "rest") -> rows of the log table, in time order. A segment that lasted no time (a
+    decision that changed at once) is left out, except the last (it has just begun), and a rest or "not one of
+    these" next to another of its kind joins it: a person reads one pause, not three."""
+    rows: list[LogRow] = []
+    for i, s in enumerate(segments):
         get = s.get if isinstance(s, dict) else (lambda k, d=None, s=s: getattr(s, k, d))
         kind = _kind(get("label"), get("known", True), get("kind"))
+        start, end = float(get("start_s", 0.0)), float(get("end_s", 0.0))
+        if end <= start and i < len(segments) - 1:
+            continue
+        what = segment_words(get("label"), kind)
+        if rows and kind != "exercise" and rows[-1].what == what:
+            rows[-1] = dataclasses.replace(rows[-1], end_s=end)
+            continue
         rows.append(
             LogRow(
-                what=segment_words(get("label"), kind),
-                start_s=float(get("start_s", 0.0)),
-                end_s=float(get("end_s", 0.0)),
+                what=what,
+                start_s=start,
+                end_s=end,
                 reps=int(get("reps", 0) or 0) if kind == "exercise" else 0,
                 rep_times=tuple((float(a), float(b)) for a, b in (get("rep_times") or ())),
                 kind=kind,
