@@ -16,8 +16,9 @@ import gradio as gr
 from vidclf import hub
 from vidclf.catalog import ModelEntry, PredictorPool, find_models
 from vidclf.config import load_config
+from vidclf.engine import run_file
 from vidclf.errors import VidclfError
-from vidclf.live import LOG_COLUMN_WIDTHS, LOG_HEADERS, LiveSessions
+from vidclf.live import LOG_COLUMN_WIDTHS, LOG_HEADERS, LiveSessions, workout_view
 from vidclf.models.registry import BACKBONES
 from vidclf.plots import confidence_figure, curves_figure
 from vidclf.overlay import skeleton_frames
@@ -32,8 +33,6 @@ from vidclf.serving import (
     TRAIN_FORM_FIELDS,
     SYNTHETIC_SOURCE,
     training_request,
-    wants_timeline,
-    when_figure,
 )
 from vidclf.training.job import TrainingJob
 from vidclf.video import VIDEO_EXTENSIONS, probe
@@ -114,7 +113,8 @@ def entry_for(label: str | None) -> ModelEntry:
 
 
 def predict(video: str | None, model_label: str | None, progress=gr.Progress()):
-    """(video file, model label) -> top-5 label, confidence chart, frames, timeline, the answer in words."""
+    """(video file, model label) -> top-5 label, confidence chart, frames, the workout chart, the answer in words,
+    the workout log table."""
     if not video:
         raise user_error("Upload a clip or record one with the webcam first.")
     entry = entry_for(model_label)
@@ -125,22 +125,33 @@ def predict(video: str | None, model_label: str | None, progress=gr.Progress()):
         check_length(info, SETTINGS.max_seconds)
         progress(0.15, desc="loading the model")
         predictor = POOL.get(entry.path)
-        long_clip = wants_timeline(info)
-        what = f"a timeline of {info.duration_s:.0f} s, " if long_clip else ""
-        progress(0.3, desc=f"finding the body, the motion, {what}the repetitions")
-        p = predictor.predict(video, info=info, timeline=long_clip)
+        progress(0.2, desc="finding the body, the motion, the repetitions")
+        p = predictor.predict(video, info=info)
+
+        def told(share: float, words: str) -> None:
+            progress(0.35 + 0.65 * share, desc=f"the workout log: {words}")
+
+        progress(0.35, desc="the workout log")
+        log = run_file(predictor, video, progress=told, max_seconds=SETTINGS.max_seconds)
         seconds = time.perf_counter() - t0
     except VidclfError as e:
         raise user_error(e) from None
     gallery = FRAMES.write(skeleton_frames(p.frames, p.landmarks), [f"{i / p.info.fps:.1f} s" for i in p.indices])
-    when = when_figure(p)
-    timeline_plot = gr.Plot(when[0], label=when[1], visible=True) if when else gr.Plot(None, visible=False)
+    figure, title, table = workout_view(log)
     details = (
-        f"{answer_markdown(p, entry)}  \n"
+        f"{answer_markdown(p, entry, log)}  \n"
         f"*{entry.description}*. {len(p.indices)} frames sampled from {p.info.num_frames} ({p.info.duration_s:.1f} s "
         f"at {p.info.fps:.0f} fps, {p.info.width}x{p.info.height}); {seconds:.1f} s in all."
     )
-    return p.probs, confidence_figure(p.probs), gallery, timeline_plot, details
+    plot = gr.Plot(figure, label=title, visible=True)
+    return (
+        p.probs,
+        confidence_figure(p.probs),
+        gallery,
+        plot,
+        details,
+        gr.Dataframe(table, headers=LOG_HEADERS, visible=True),
+    )
 
 
 def predict_on_page(video: str | None, model_label: str | None, progress=gr.Progress()):
@@ -149,7 +160,8 @@ def predict_on_page(video: str | None, model_label: str | None, progress=gr.Prog
     try:
         return predict(video, model_label, progress)
     except gr.Error as e:
-        return None, None, [], gr.Plot(None, visible=False), f"### Could not use this clip\n{e.message}"
+        message = f"### Could not use this clip\n{e.message}"
+        return None, None, [], gr.Plot(None, visible=False), message, gr.Dataframe(None, visible=False)
 
 
 def preview(video: str | None):
@@ -283,12 +295,23 @@ def build_app() -> gr.Blocks:
                 with gr.Column(scale=1):
                     details = gr.Markdown(label="Answer")
                     label = gr.Label(num_top_classes=5, label="Top classes")
+            # the workout: what happens when, and the log of its sets
+            timeline = gr.Plot(label="When does each exercise happen?", visible=False, elem_id="workout-chart")
+            workout = gr.Dataframe(
+                headers=LOG_HEADERS,
+                column_widths=LOG_COLUMN_WIDTHS,
+                label="Workout log",
+                interactive=False,
+                elem_id="workout-log",
+                wrap=True,
+                buttons=["copy"],
+                visible=False,
+            )
             chart = gr.Plot(label="Confidence per class")
-            timeline = gr.Plot(label="When does each exercise happen? (4-second windows)", visible=False)
             frames = gr.Gallery(
                 label="Frames the model saw", columns=8, height="auto", object_fit="contain", elem_id="frames"
             )
-            outputs = [label, chart, frames, timeline, details]
+            outputs = [label, chart, frames, timeline, details, workout]
             model.change(describe_model, model, about, api_name=False, show_progress="hidden")
             # One listener for the button, an upload and the end of a webcam recording, and one for the any-file
             # box, in one queue. The API's /predict is the same function without the page's error display.

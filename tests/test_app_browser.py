@@ -363,20 +363,20 @@ def _walk(page, size: str, clips: dict[str, Path], jumping_jack_clip: Path, tmp_
     _no_error_badge(page)
     shot("4_bad_file")
 
-    # 5. A long clip: progress while it works, a timeline with the repetitions shaded, the real time reported.
+    # 5. A long clip: real progress while it works, its workout log and chart, the real time reported.
     before = _details(page)
     t0 = time.perf_counter()
     # what the progress says, however briefly it shows: recorded by the page as it changes
     page.evaluate(
         "() => { window.progressSeen = []; new MutationObserver(() => { const t = document.body.innerText;"
-        " const m = t.match(/finding the body[^\\n]*/); if (m && !window.progressSeen.includes(m[0]))"
+        " const m = t.match(/the workout log: [^\\n]*/); if (m && !window.progressSeen.includes(m[0]))"
         " window.progressSeen.push(m[0]); }).observe(document.body, {subtree: true, childList: true,"
         " characterData: true}); }"
     )
     _upload_any(page, clips["long"])
     answer = _answer_changes(page, before)
     seen = page.evaluate("() => window.progressSeen")
-    assert any(re.search(r"a timeline of \d+ s", line) for line in seen), seen  # the progress said so
+    assert any(re.search(r"the workout log: \d+ of \d+ s", line) for line in seen), seen  # real progress
     waited = time.perf_counter() - t0
     assert 0 < _reported_seconds(page) <= waited
     assert page.get_by_text(re.compile("When does each exercise happen")).count() >= 1
@@ -516,3 +516,65 @@ def _live(page, app_url: str) -> None:
     assert page.evaluate("() => document.documentElement.scrollWidth") <= SIZES["phone"]["viewport"]["width"] + 1
     page.screenshot(path=str(ARTIFACTS / "live_phone.png"), full_page=True)
     page.locator("#live-cam button", has_text="Stop").click()
+
+
+# A workout joined from real clips, each followed by a pause where the person holds still: (clip, repetitions
+# counted by eye, seconds held still after it). The jumping jacks as above; 3 squats (lowest at about 1.7,
+# 3.7 and 5.6 s; it starts and ends standing).
+WORKOUT = [
+    (LIVE_CLIP, "Jumping Jack", LIVE_TRUTH, 5),
+    (REAL / "positive" / "BodyWeightSquats" / "Myoxyn__images__squats.mp4", "Body Weight Squats", 3, 3),
+]
+
+
+def join_workout(dst: Path) -> Path:
+    """The clips of :data:`WORKOUT` joined at 25 fps, 400x226, each last frame held for its pause (FFmpeg from
+    imageio-ffmpeg)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    scaled = ";".join(
+        f"[{i}:v]fps=25,scale=400:226,setsar=1,tpad=stop_mode=clone:stop_duration={pause}[v{i}]"
+        for i, (_, _, _, pause) in enumerate(WORKOUT)
+    )
+    joined = "".join(f"[v{i}]" for i in range(len(WORKOUT))) + f"concat=n={len(WORKOUT)}:v=1:a=0[out]"
+    inputs = [arg for clip, *_ in WORKOUT for arg in ("-i", str(clip))]
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", *inputs, "-filter_complex", f"{scaled};{joined}"]
+        + ["-map", "[out]", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(dst)],
+        check=True,
+        timeout=120,
+    )
+    return dst
+
+
+@pytest.mark.skipif(not all(clip.is_file() for clip, *_ in WORKOUT), reason="real clips not found at ../shared/real")
+def test_the_workout_log_of_a_file(page, tmp_path):
+    workout = join_workout(tmp_path / "workout.mp4")
+    page.evaluate(  # what the progress says, however briefly it shows
+        "() => { window.progressSeen = []; new MutationObserver(() => { const m = document.body.innerText"
+        ".match(/the workout log: \\d+ of \\d+ s/); if (m && !window.progressSeen.includes(m[0]))"
+        " window.progressSeen.push(m[0]); }).observe(document.body, {subtree: true, childList: true,"
+        " characterData: true}); }"
+    )
+    page.set_input_files("input[type=file]", str(workout))
+    page.wait_for_function(f"() => ({ROWS_JS})('#workout-log').length > 0", timeout=300_000)
+    rows = _log_rows(page, "#workout-log")
+    # each set with its exercise and count, the pauses as rests that count nothing
+    sets = [(what, int(reps)) for what, _, reps, _ in rows if what != "resting"]
+    assert [what for what, _ in sets] == [what for _, what, _, _ in WORKOUT], rows
+    assert all(abs(reps - truth) <= 1 for (_, reps), (_, _, truth, _) in zip(sets, WORKOUT)), rows
+    assert [what for what, *_ in rows].count("resting") >= 1 and all(r[2] == "" for r in rows if r[0] == "resting")
+    # one chart on the clip's time axis: a coloured span per segment, a tick per repetition
+    plot = "document.querySelector('#workout-chart .js-plotly-plot')"
+    page.wait_for_function(f"() => {plot} && {plot}.data", timeout=30_000)
+    chart = page.evaluate(f"() => {plot}.data.map(d => [d.type, d.name, d.x.length])")
+    assert [name for kind, name, _ in chart if kind == "bar"][: len(rows)] == [r[0] for r in rows]
+    assert [n for kind, name, n in chart if name == "repetition"] == [sum(reps for _, reps in sets)]
+    seen = page.evaluate("() => window.progressSeen")
+    assert seen and all(s.endswith(" of 23 s") for s in seen), seen  # the real progress through the clip
+    page.screenshot(path=str(ARTIFACTS / "workout_log_desktop.png"), full_page=True)
+    page.set_viewport_size(SIZES["phone"]["viewport"])
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= SIZES["phone"]["viewport"]["width"] + 1
+    page.screenshot(path=str(ARTIFACTS / "workout_log_phone.png"), full_page=True)

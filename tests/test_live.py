@@ -254,3 +254,37 @@ def test_a_full_server_says_so_on_the_page():
     view = sessions.step("b", FRAME)
     assert view.status.startswith("### The server is full") and "one live place is taken" in view.status
     assert view.table is None and view.image.shape == FRAME.shape
+
+
+def test_a_files_log_on_the_page_one_chart_one_table_one_count():
+    from vidclf.engine import Segment, WorkoutLog
+    from vidclf.live import workout_view
+    from vidclf.serving import log_words
+
+    log = WorkoutLog(
+        [
+            Segment("JumpingJack", True, 0.0, 8.7, 4, [(0.2, 1.2), (2.3, 3.3), (4.4, 5.4), (6.5, 7.5)], 0.9),
+            Segment("rest", False, 8.7, 13.7),
+            Segment("BodyWeightSquats", True, 13.7, 20.1, 3, [(14.5, 16.0), (16.6, 18.1), (18.6, 20.0)], 0.8),
+            Segment("unknown", False, 20.1, 23.2),
+        ],
+        23.2,
+    )
+    fig, title, table = workout_view(log)
+    assert title == "When does each exercise happen? 2 sets, 7 repetitions (each one ticked)"
+    assert [row[0] for row in table] == ["Jumping Jack", "resting", "Body Weight Squats", "not one of these"]
+    assert [row[2] for row in table] == ["4", "", "3", ""] and table[0][3] == "1.8 s a rep"
+    spans = [(t.name, t.base[0], t.base[0] + t.x[0]) for t in fig.data if t.type == "bar"]
+    assert spans == [
+        ("Jumping Jack", 0.0, 8.7),
+        ("resting", 8.7, 13.7),
+        ("Body Weight Squats", 13.7, 20.1),
+        ("not one of these", 20.1, pytest.approx(23.2)),
+    ]
+    ticks = next(t for t in fig.data if t.name == "repetition")
+    assert list(ticks.x) == [1.2, 3.3, 5.4, 7.5, 16.0, 18.1, 20.0] and list(ticks.text) == list("1234123")
+    assert fig.layout.xaxis.range == (0, 23.2)
+    assert log_words(log) == "**7 repetitions** in 2 sets (the workout log has each one)."
+    one = WorkoutLog(log.segments[:1], 8.7)
+    assert log_words(one) == "**4 repetitions**, about one every 1.8 s (the workout log has each one)."
+    assert log_words(WorkoutLog([Segment("rest", False, 0.0, 5.0)], 5.0)) == "No repetition found."

@@ -1,5 +1,6 @@
 """Live mode's service: one workout engine per browser session, a bound on how many run at once, and what
-the engine's state becomes on the page.
+the engine's state becomes on the page; and a workout log as the page shows it (a table, and one chart of
+the clip's time axis), live or for a file.
 
 A browser streams webcam frames to the server several times a second (Gradio's streaming ``gr.Image``). Each
 frame goes to :meth:`LiveSessions.step` with the session's key: the first frame of a session opens it (or is
@@ -298,7 +299,7 @@ def view_image(frame: np.ndarray, landmarks: np.ndarray | None, max_side: int = 
 
 
 LOG_HEADERS = ["exercise", "from - to", "reps", "pace"]
-LOG_COLUMN_WIDTHS = ["34%", "30%", "13%", "23%"]  # a phone's width holds all four
+LOG_COLUMN_WIDTHS = ["31%", "30%", "16%", "23%"]  # a phone's width holds all four
 REST_WORDS = "resting"
 UNKNOWN_WORDS = "not one of these"
 
@@ -434,3 +435,18 @@ def full_view(frame: np.ndarray, error: ServerFull) -> LiveView:
     """The page when every live slot is taken: the camera's own picture and why nothing else happens."""
     head = "### The server is full" if error.places else "### Live mode is off"
     return LiveView(view_image(frame, None), f"{head}\n{error}", None)
+
+
+def workout_view(log: Any) -> tuple[Any, str, list[list[str]]]:
+    """A file's :class:`vidclf.engine.WorkoutLog` for the page: the chart of its time axis (segments coloured,
+    each repetition ticked), the chart's title, and the log table (:data:`LOG_HEADERS`)."""
+    from vidclf.plots import workout_figure
+
+    rows = log_rows(log.segments)
+    sets = sum(1 for r in rows if r.kind == "exercise")
+    reps = sum(r.reps for r in rows)
+    title = (
+        f"When does each exercise happen? {sets} {'set' if sets == 1 else 'sets'}, {reps} "
+        f"{'repetition' if reps == 1 else 'repetitions'} (each one ticked)"
+    )
+    return workout_figure(log.duration_s, rows), title, [r.cells() for r in rows]

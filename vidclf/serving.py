@@ -36,6 +36,7 @@ from vidclf.errors import VidclfError
 if TYPE_CHECKING:
     from vidclf.config import Config
     from vidclf.catalog import ModelEntry
+    from vidclf.engine import WorkoutLog
     from vidclf.predict import Prediction
     from vidclf.reps import Repetitions
     from vidclf.video import VideoInfo
@@ -88,8 +89,9 @@ def resolve_inside(path: str | os.PathLike, roots: tuple[Path, ...]) -> Path:
     raise VidclfError(f"{path} is outside the allowed data folders: {', '.join(map(str, roots))}")
 
 
-def answer_markdown(p: Prediction, entry: ModelEntry) -> str:
-    """The answer in words, for the line above the chart: the action, or "not one of these" with the closest."""
+def answer_markdown(p: Prediction, entry: ModelEntry, log: WorkoutLog | None = None) -> str:
+    """The answer in words, for the line above the chart: the action, or "not one of these" with the closest.
+    With the clip's workout ``log``, the repetitions are the log's (the page shows one count, its table's)."""
     n = len(entry.classes)
     if p.known:
         head = f"### {p.label} ({p.confidence:.0%})"
@@ -104,7 +106,10 @@ def answer_markdown(p: Prediction, entry: ModelEntry) -> str:
             f"### Not one of the {n} actions this model knows\nClosest: **{p.label}** ({p.confidence:.0%}), but {why}."
         )
     lines = [head]
-    if p.known and p.reps is not None:
+    if log is not None:
+        if log.exercises or p.known:
+            lines.append(log_words(log))
+    elif p.known and p.reps is not None:
         lines.append(reps_words(p.reps))
     if p.deciding_stream:
         parts = ", ".join(f"{name}: {probs[p.label]:.0%}" for name, probs in p.streams.items())
@@ -132,6 +137,18 @@ def when_figure(p: Prediction) -> tuple[Any, str] | None:
     if rep_times:
         return repetitions_figure(p.info.duration_s, rep_times), "When each repetition happened"
     return None
+
+
+def log_words(log: WorkoutLog) -> str:
+    """How many repetitions in how many sets, in a sentence (the workout log has the rest)."""
+    sets = log.exercises
+    if not log.reps:
+        return "No repetition found."
+    reps = f"**{log.reps} repetition{'s' if log.reps != 1 else ''}**"
+    if len(sets) == 1 and len(sets[0].rep_times) > 1:
+        (a, _), (_, b) = sets[0].rep_times[0], sets[0].rep_times[-1]
+        return f"{reps}, about one every {(b - a) / len(sets[0].rep_times):.1f} s (the workout log has each one)."
+    return f"{reps} in {len(sets)} set{'s' if len(sets) != 1 else ''} (the workout log has each one)."
 
 
 def reps_words(reps: Repetitions) -> str:
