@@ -307,7 +307,7 @@ def build_app() -> gr.Blocks:
                 buttons=["copy"],
                 visible=False,
             )
-            chart = gr.Plot(label="Confidence per class")
+            chart = gr.Plot(label="Confidence per class", elem_id="confidence")
             frames = gr.Gallery(
                 label="Frames the model saw", columns=8, height="auto", object_fit="contain", elem_id="frames"
             )

@@ -92,7 +92,9 @@ def page(browser, app_url):
 
 
 def chart_data(page) -> tuple[list[str], list[float]]:
-    return page.evaluate("() => { const d = document.querySelector('.js-plotly-plot').data[0]; return [d.y, d.x]; }")
+    return page.evaluate(
+        "() => { const d = document.querySelector('#confidence .js-plotly-plot').data[0]; return [d.y, d.x]; }"
+    )
 
 
 def wait_for_prediction(page, timeout_s: float = 60) -> str:
