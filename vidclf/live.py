@@ -36,8 +36,11 @@ log = logging.getLogger(__name__)
 # Frames are kept at most this large (the engine tracks at most 320 px; the page is shown this): encoding the
 # image sent back is most of the cost of an update
 VIEW_MAX_SIDE = 480
-# Frames waiting for a busy engine, at most (about 6 s at 10 a second); past that the oldest go
-MAX_WAITING = 64
+# A busy engine's frames wait at most this long: past it, every other waiting frame goes (the engine reads a
+# movement from 3 samples a second and more, and the page falls no further behind), and once they are
+# MAX_SPACING_S apart, the oldest (a gap of more than a second or so would read as standing still)
+MAX_WAITING_S = 2.0
+MAX_SPACING_S = 0.4
 
 
 class Engine(Protocol):
@@ -72,7 +75,7 @@ class LiveSession:
     sent: int = 0
     shown: Any = None  # the log the page was last sent (unchanged: not sent again)
     error: BaseException | None = None  # what stopped the engine, if anything did
-    waiting: collections.deque = field(default_factory=lambda: collections.deque(maxlen=MAX_WAITING))
+    waiting: collections.deque = field(default_factory=collections.deque)
     wake: threading.Condition = field(default_factory=threading.Condition)
     view_lock: threading.Lock = field(default_factory=threading.Lock)
     closing: bool = False
@@ -115,11 +118,19 @@ class LiveSession:
 
     def put(self, frame: np.ndarray, t_s: float) -> None:
         with self.wake:
-            if len(self.waiting) == self.waiting.maxlen:
-                self.dropped += 1
             self.waiting.append((frame, t_s))
             self.queued += 1
+            while self.waiting[-1][1] - self.waiting[0][1] > MAX_WAITING_S:
+                self._thin()
             self.wake.notify_all()
+
+    def _thin(self) -> None:
+        """Every other waiting frame out (the newest stays), or the oldest once they are far apart."""
+        items = list(self.waiting)
+        spacing = (items[-1][1] - items[0][1]) / max(1, len(items) - 1)
+        kept = items[::-1][::2][::-1] if len(items) > 2 and 2 * spacing <= MAX_SPACING_S else items[1:]
+        self.dropped += len(items) - len(kept)
+        self.waiting = collections.deque(kept)
 
     def drain(self, timeout_s: float = 10.0) -> bool:
         """Wait until the engine has handled every frame put so far (tests, benchmarks); False on timeout or
