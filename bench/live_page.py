@@ -32,24 +32,22 @@ CLIP = Path(os.environ.get("VIDCLF_SHARED", ROOT.parent / "shared")) / (
 def stream(sessions: LiveSessions, key: str, frames: np.ndarray, fps: float, rate: float, seconds: float) -> dict:
     """Send ``frames`` (looped) every 1/``rate`` s for ``seconds``, as the page does; what came back."""
     shown, lags, view_s = [], [], []
-    arrived: dict[int, float] = {}
     t0 = time.perf_counter()
     for i in range(int(seconds * rate)):
         wait = t0 + i / rate - time.perf_counter()
         if wait > 0:
             time.sleep(wait)
         frame = frames[int(i / rate * fps) % len(frames)]
-        now = time.perf_counter()
-        arrived[i] = now
-        v0 = time.perf_counter()
+        now = v0 = time.perf_counter()
         view = sessions.step(key, frame)
         if view is not None:
             Image.fromarray(view.image).save(io.BytesIO(), format="jpeg")
             view_s.append(time.perf_counter() - v0)
             shown.append(now)
             session = sessions.get(key)
-            assert session is not None
-            lags.append(now - arrived[session.frames - 1] if session.frames - 1 in arrived else np.nan)
+            assert session is not None and session.latest is not None
+            # how long ago the frame the page now shows came
+            lags.append(sessions.clock() - session.started - session.latest[1].t_s)
     session = sessions.get(key)
     assert session is not None
     steps = np.asarray(session.step_s) * 1000
@@ -84,12 +82,11 @@ def main() -> None:
     for n in args.sessions:
         sessions = LiveSessions(lambda: WorkoutEngine(predictor), max_sessions=n)
         results: dict[int, dict] = {}
-        threads = [
-            threading.Thread(
-                target=lambda k=k: results.__setitem__(k, stream(sessions, str(k), frames, fps, args.rate, args.seconds))
-            )
-            for k in range(n)
-        ]
+
+        def run(k: int, sessions: LiveSessions = sessions, results: dict = results) -> None:
+            results[k] = stream(sessions, str(k), frames, fps, args.rate, args.seconds)
+
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(n)]
         for t in threads:
             t.start()
         for t in threads:
