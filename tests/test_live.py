@@ -172,17 +172,17 @@ def test_a_busy_engine_gets_fewer_frames_evenly_spread_and_the_page_stays_close_
     sessions.make_engine = lambda: engines.append(StuckEngine()) or engines[-1]
     sessions.put("a", FRAME)
     assert entered.wait(5)
-    for _ in range(80):  # 8 s of frames while the engine is stuck on the first
+    for _ in range(150):  # 15 s of frames while the engine is stuck on the first
         clock.now += 0.1
         sessions.put("a", FRAME)
     release.set()
     session = sessions.get("a")
     assert session.drain(5)
     times = np.array(engines[0].times[1:])
-    assert times[-1] == pytest.approx(8.0)  # the newest frame is always kept
-    assert times[-1] - times[0] <= 2.0 + 1e-9  # at most 2 s behind
-    assert np.diff(times).max() <= 0.4 + 1e-9  # no gap that looks like standing still
-    assert session.frames + session.dropped == 81 and session.dropped > 60
+    assert times[-1] == pytest.approx(15.0)  # the newest frame is always kept
+    assert times[-1] - times[0] <= 10.0 + 1e-9  # at most 10 s behind
+    assert np.diff(times).max() <= 0.5 + 1e-9  # evenly spread: no gap that looks like standing still
+    assert session.frames + session.dropped == 151 and session.dropped > 110
 
 
 @pytest.mark.parametrize("make", [Broken, unbuildable])
