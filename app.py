@@ -16,7 +16,9 @@ import gradio as gr
 from vidclf import hub
 from vidclf.catalog import ModelEntry, PredictorPool, find_models
 from vidclf.config import load_config
+from vidclf.engine import run_file
 from vidclf.errors import VidclfError
+from vidclf.live import LOG_COLUMN_WIDTHS, LOG_HEADERS, LiveSessions, workout_view
 from vidclf.models.registry import BACKBONES
 from vidclf.plots import confidence_figure, curves_figure
 from vidclf.overlay import skeleton_frames
@@ -30,8 +32,6 @@ from vidclf.serving import (
     TRAIN_FORM_FIELDS,
     SYNTHETIC_SOURCE,
     training_request,
-    wants_timeline,
-    when_figure,
 )
 from vidclf.training.job import TrainingJob
 from vidclf.video import VIDEO_EXTENSIONS, probe
@@ -64,6 +64,16 @@ SETTINGS = ServeSettings.from_env()
 POOL = PredictorPool()
 JOB = TrainingJob()
 _hub_state: dict[str, object] = {}
+
+
+def live_engine():
+    """A workout engine for one live session, on the best shipped model."""
+    from vidclf.engine import EngineSettings, WorkoutEngine
+
+    return WorkoutEngine(POOL.get(models()[0].path), EngineSettings())
+
+
+LIVE = LiveSessions(live_engine, max_sessions=SETTINGS.max_live)
 
 
 def hub_checkpoints() -> list[Path]:
@@ -102,7 +112,8 @@ def entry_for(label: str | None) -> ModelEntry:
 
 
 def predict(video: str | None, model_label: str | None, progress=gr.Progress()):
-    """(video file, model label) -> top-5 label, confidence chart, frames, timeline, the answer in words."""
+    """(video file, model label) -> top-5 label, confidence chart, frames, the workout chart, the answer in words,
+    the workout log table."""
     if not video:
         raise user_error("Upload a clip or record one with the webcam first.")
     entry = entry_for(model_label)
@@ -114,22 +125,33 @@ def predict(video: str | None, model_label: str | None, progress=gr.Progress()):
         check_length(info, SETTINGS.max_seconds)
         progress(0.15, desc="loading the model")
         predictor = POOL.get(entry.path)
-        long_clip = wants_timeline(info)
-        what = f"a timeline of {info.duration_s:.0f} s, " if long_clip else ""
-        progress(0.3, desc=f"finding the body, the motion, {what}the repetitions")
-        p = predictor.predict(video, info=info, timeline=long_clip)
+        progress(0.2, desc="finding the body, the motion, the repetitions")
+        p = predictor.predict(video, info=info)
+
+        def told(share: float, words: str) -> None:
+            progress(0.35 + 0.65 * share, desc=f"the workout log: {words}")
+
+        progress(0.35, desc="the workout log")
+        log = run_file(predictor, video, progress=told, max_seconds=SETTINGS.max_seconds)
         seconds = time.perf_counter() - t0
     except VidclfError as e:
         raise user_error(e) from None
     gallery = FRAMES.write(skeleton_frames(p.frames, p.landmarks), [f"{i / p.info.fps:.1f} s" for i in p.indices])
-    when = when_figure(p)
-    timeline_plot = gr.Plot(when[0], label=when[1], visible=True) if when else gr.Plot(None, visible=False)
+    figure, title, table = workout_view(log)
     details = (
-        f"{answer_markdown(p, entry)}  \n"
+        f"{answer_markdown(p, entry, log)}  \n"
         f"*{entry.description}*. {len(p.indices)} frames sampled from {p.info.num_frames} ({p.info.duration_s:.1f} s "
         f"at {p.info.fps:.0f} fps, {p.info.width}x{p.info.height}); {seconds:.1f} s in all."
     )
-    return p.probs, confidence_figure(p.probs), gallery, timeline_plot, details
+    plot = gr.Plot(figure, label=title, visible=True)
+    return (
+        p.probs,
+        confidence_figure(p.probs),
+        gallery,
+        plot,
+        details,
+        gr.Dataframe(table, headers=LOG_HEADERS, visible=True),
+    )
 
 
 def predict_on_page(video: str | None, model_label: str | None, progress=gr.Progress()):
@@ -138,13 +160,33 @@ def predict_on_page(video: str | None, model_label: str | None, progress=gr.Prog
     try:
         return predict(video, model_label, progress)
     except gr.Error as e:
-        return None, None, [], gr.Plot(None, visible=False), f"### Could not use this clip\n{e.message}"
+        message = f"### Could not use this clip\n{e.message}"
+        return None, None, [], gr.Plot(None, visible=False), message, gr.Dataframe(None, visible=False)
 
 
 def preview(video: str | None):
     """The player's clip, replaced by an H.264 copy when the browser cannot play the upload."""
     copy = FRAMES.preview(video) if video else None
     return str(copy) if copy is not None else gr.skip()
+
+
+def live_step(frame, request: gr.Request):
+    """One webcam frame of a live session -> the frame with the skeleton, what is happening now, the log."""
+    if frame is None or request.session_hash is None:
+        return gr.skip(), gr.skip(), gr.skip()
+    try:
+        view = LIVE.step(request.session_hash, frame)
+    except VidclfError as e:
+        return gr.skip(), f"### Live mode stopped\n{public_message(e)}", gr.skip()
+    if view is None:  # the page already shows the latest the engine has handled
+        return gr.skip(), gr.skip(), gr.skip()
+    return view.image, view.status, gr.skip() if view.table is None else view.table
+
+
+def live_end(request: gr.Request):
+    """The stream was cleared or the page went away: its session ends, its slot is free."""
+    if request.session_hash:
+        LIVE.close(request.session_hash)
 
 
 def describe_model(label: str | None) -> str:
@@ -258,12 +300,23 @@ def build_app() -> gr.Blocks:
                 with gr.Column(scale=1):
                     details = gr.Markdown(label="Answer")
                     label = gr.Label(num_top_classes=5, label="Top classes")
-            chart = gr.Plot(label="Confidence per class")
-            timeline = gr.Plot(label="When does each exercise happen? (4-second windows)", visible=False)
+            # the workout: what happens when, and the log of its sets
+            timeline = gr.Plot(label="When does each exercise happen?", visible=False, elem_id="workout-chart")
+            workout = gr.Dataframe(
+                headers=LOG_HEADERS,
+                column_widths=LOG_COLUMN_WIDTHS,
+                label="Workout log",
+                interactive=False,
+                elem_id="workout-log",
+                wrap=True,
+                buttons=["copy"],
+                visible=False,
+            )
+            chart = gr.Plot(label="Confidence per class", elem_id="confidence")
             frames = gr.Gallery(
                 label="Frames the model saw", columns=8, height="auto", object_fit="contain", elem_id="frames"
             )
-            outputs = [label, chart, frames, timeline, details]
+            outputs = [label, chart, frames, timeline, details, workout]
             model.change(describe_model, model, about, api_name=False, show_progress="hidden")
             # One listener for the button, an upload and the end of a webcam recording, and one for the any-file
             # box, in one queue. The API's /predict is the same function without the page's error display.
@@ -290,6 +343,43 @@ def build_app() -> gr.Blocks:
                     label="Examples: SYNTHETIC stick figures made by vidclf, for the synthetic model. "
                     "The real models need a real person: record yourself or upload a clip.",
                 )
+
+        with gr.Tab("Live"):
+            gr.Markdown(
+                "Stand back so that the camera sees your **whole body**, press the camera button and exercise: "
+                "vidclf says which exercise it sees (or *resting*, or *not one of these*), counts the repetitions "
+                "as you go and keeps a log of your sets. Frames are handled as they come and not kept."
+            )
+            with gr.Row():
+                cam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", elem_id="live-cam")
+                with gr.Column():
+                    live_status = gr.Markdown("### Not started\nPress the camera button.", elem_id="live-status")
+                    live_image = gr.Image(
+                        label="What vidclf sees", interactive=False, elem_id="live-view", format="jpeg"
+                    )
+            live_log = gr.Dataframe(
+                headers=LOG_HEADERS,
+                column_widths=LOG_COLUMN_WIDTHS,
+                label="Your sets so far",
+                interactive=False,
+                elem_id="live-log",
+                wrap=True,
+                buttons=["copy"],
+            )
+            # the live group runs at most as many frames at once as there are live sessions; a file prediction
+            # waits in its own group, not behind the frames
+            cam.stream(
+                live_step,
+                cam,
+                [live_image, live_status, live_log],
+                stream_every=0.1,
+                time_limit=int(SETTINGS.max_seconds),
+                concurrency_limit=max(1, SETTINGS.max_live),
+                concurrency_id="live",
+                show_progress="hidden",
+                api_name=False,
+            )
+            cam.clear(live_end, None, None, api_name=False, show_progress="hidden")
 
         with gr.Tab("Train"):
             if not SETTINGS.training_enabled:
@@ -387,11 +477,13 @@ def build_app() -> gr.Blocks:
             # starting a run turns the timer on; its last tick, after the run, turns it off
             start.click(lambda: gr.Timer(active=True), None, timer, api_name=False, show_progress="hidden")
         demo.load(refresh_models, model, model, api_name="models")
+        demo.unload(live_end)
     demo.queue(default_concurrency_limit=SETTINGS.concurrency, max_size=SETTINGS.queue_size)
     return demo
 
 
 if __name__ == "__main__":
+    LIVE.start_reaper()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     port = int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", 7860)))
     build_app().launch(

@@ -92,7 +92,9 @@ def page(browser, app_url):
 
 
 def chart_data(page) -> tuple[list[str], list[float]]:
-    return page.evaluate("() => { const d = document.querySelector('.js-plotly-plot').data[0]; return [d.y, d.x]; }")
+    return page.evaluate(
+        "() => { const d = document.querySelector('#confidence .js-plotly-plot').data[0]; return [d.y, d.x]; }"
+    )
 
 
 def wait_for_prediction(page, timeout_s: float = 60) -> str:
@@ -363,20 +365,20 @@ def _walk(page, size: str, clips: dict[str, Path], jumping_jack_clip: Path, tmp_
     _no_error_badge(page)
     shot("4_bad_file")
 
-    # 5. A long clip: progress while it works, a timeline with the repetitions shaded, the real time reported.
+    # 5. A long clip: real progress while it works, its workout log and chart, the real time reported.
     before = _details(page)
     t0 = time.perf_counter()
     # what the progress says, however briefly it shows: recorded by the page as it changes
     page.evaluate(
         "() => { window.progressSeen = []; new MutationObserver(() => { const t = document.body.innerText;"
-        " const m = t.match(/finding the body[^\\n]*/); if (m && !window.progressSeen.includes(m[0]))"
+        " const m = t.match(/the workout log: [^\\n]*/); if (m && !window.progressSeen.includes(m[0]))"
         " window.progressSeen.push(m[0]); }).observe(document.body, {subtree: true, childList: true,"
         " characterData: true}); }"
     )
     _upload_any(page, clips["long"])
     answer = _answer_changes(page, before)
     seen = page.evaluate("() => window.progressSeen")
-    assert any(re.search(r"a timeline of \d+ s", line) for line in seen), seen  # the progress said so
+    assert any(re.search(r"the workout log: \d+ of \d+ s", line) for line in seen), seen  # real progress
     waited = time.perf_counter() - t0
     assert 0 < _reported_seconds(page) <= waited
     assert page.get_by_text(re.compile("When does each exercise happen")).count() >= 1
@@ -412,3 +414,170 @@ def _walk(page, size: str, clips: dict[str, Path], jumping_jack_clip: Path, tmp_
     trained = page.get_by_role("option", name="run: app/")
     trained.first.wait_for(timeout=10_000)  # the new model is in the list at once, labelled for what it knows
     assert "SYNTHETIC actions" in trained.first.inner_text()
+
+
+# Workouts: live on the webcam, and the log of a file.
+
+REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "real"
+# 4 jumping jacks (arms up at about 0.7, 2.8, 4.9 and 7.0 s; it starts and ends with the arms out), counted
+# by eye on its frames; a woman seen from the front, the whole body in view, as a webcam would see her
+LIVE_CLIP = REAL / "positive" / "JumpingJack" / "RJ-song__MediapipePy_movement_detect__jumpingjacks.mp4"
+LIVE_TRUTH = 4
+
+
+def write_y4m_at(src: Path, dst: Path, *, fps: int = 25, lead_s: float = 0.0, still_s: float = 0.0) -> Path:
+    """A .y4m of ``src`` at ``fps`` (frames picked by time), its first frame held ``lead_s`` seconds before and
+    its last ``still_s`` seconds after: what Chromium's fake camera plays, in a loop."""
+    from vidclf.video import probe, read_all_frames
+
+    frames = read_all_frames(src)
+    rate = probe(src).fps
+    picked = [frames[min(int(i * rate / fps), len(frames) - 1)] for i in range(int(len(frames) / rate * fps))]
+    picked = [picked[0]] * int(lead_s * fps) + picked + [picked[-1]] * int(still_s * fps)
+    h, w = (s - s % 2 for s in picked[0].shape[:2])
+    with open(dst, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in picked:
+            f.write(b"FRAME\n")
+            f.write(cv2.cvtColor(np.ascontiguousarray(frame[:h, :w]), cv2.COLOR_RGB2YUV_I420).tobytes())
+    return dst
+
+
+# The rows of a gr.Dataframe as the page shows them (its rows are drawn as a virtual list of div rows)
+ROWS_JS = (
+    "(sel) => [...document.querySelectorAll(sel + ' [role=row].virtual-row')]"
+    ".sort((a, b) => a.dataset.index - b.dataset.index)"
+    ".map(r => [...r.querySelectorAll('[role=gridcell]')].map(c => c.textContent.trim()))"
+)
+
+
+def _log_rows(page, table: str) -> list[list[str]]:
+    return page.evaluate(ROWS_JS, table)
+
+
+@pytest.mark.skipif(not LIVE_CLIP.is_file(), reason="real clips not found at ../shared/real")
+def test_live_the_webcam_shows_the_exercise_and_counts_the_set(app_url, tmp_path):
+    # the person stands still, does her set, and stands still again: the camera loops this
+    y4m = write_y4m_at(LIVE_CLIP, tmp_path / "jumping_jacks.y4m", lead_s=4.0, still_s=5.0)
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={y4m}",
+            ],
+        )
+        context = b.new_context(permissions=["camera"], **SIZES["desktop"])
+        page = context.new_page()
+        try:
+            _live(page, app_url)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "live_failed.png"), full_page=True)
+            raise
+        finally:
+            context.close()
+            b.close()
+
+
+def _live(page, app_url: str) -> None:
+    page.goto(app_url)
+    page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
+    page.get_by_role("tab", name="Live").click()
+    cam = page.locator("#live-cam")
+    cam.get_by_text("Click to Access Webcam").click()
+    # every new picture the page shows, with its time: how often the page is updated
+    page.evaluate(
+        "() => { window.shown = []; new MutationObserver(() => { const i = document.querySelector('#live-view img');"
+        " if (i && i.src !== window.lastShown) { window.lastShown = i.src; window.shown.push(performance.now()); } })"
+        ".observe(document.body, {subtree: true, childList: true, attributes: true}); }"
+    )
+    cam.get_by_label("capture photo").click()
+    t0 = time.perf_counter()
+    status = page.locator("#live-status")
+    # the page says what the exercise is, and counts (a few seconds after she moves on an idle machine; the
+    # time it took is printed, not asserted: a shared machine can be many times slower)
+    status.locator("h3", has_text=re.compile(r"^Jumping Jack: \d+$")).wait_for(timeout=90_000)
+    said_after = time.perf_counter() - t0
+    page.locator("#live-view img").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "live_desktop.png"), full_page=True)
+    # a whole set (from standing still to standing still) is logged with its count; the camera loops, so the
+    # first may have begun before the stream did
+    whole = (
+        f"() => {{ const r = ({ROWS_JS})('#live-log'); for (let i = 1; i + 1 < r.length; i++) {{"
+        " if (r[i][0] === 'Jumping Jack' && r[i - 1][0] === 'resting' && r[i + 1][0] === 'resting') return r[i]; }"
+        " return null; }"
+    )
+    jacks = page.wait_for_function(whole, timeout=120_000).json_value()
+    rows = _log_rows(page, "#live-log")
+    shown = page.evaluate("() => window.shown")
+    rate = (len(shown) - 1) / ((shown[-1] - shown[0]) / 1000)
+    print(f"live: exercise shown {said_after:.1f} s after the start; {rate:.1f} updates a second; log {rows}")
+    assert abs(int(jacks[2]) - LIVE_TRUTH) <= 1, rows
+    page.set_viewport_size(SIZES["phone"]["viewport"])
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= SIZES["phone"]["viewport"]["width"] + 1
+    page.screenshot(path=str(ARTIFACTS / "live_phone.png"), full_page=True)
+    page.locator("#live-cam button", has_text="Stop").click()
+
+
+# A workout joined from real clips, each followed by a pause where the person holds still: (clip, repetitions
+# counted by eye, seconds held still after it). The jumping jacks as above; 3 squats (lowest at about 1.7,
+# 3.7 and 5.6 s; it starts and ends standing).
+WORKOUT = [
+    (LIVE_CLIP, "Jumping Jack", LIVE_TRUTH, 5),
+    (REAL / "positive" / "BodyWeightSquats" / "Myoxyn__images__squats.mp4", "Body Weight Squats", 3, 3),
+]
+
+
+def join_workout(dst: Path) -> Path:
+    """The clips of :data:`WORKOUT` joined at 25 fps, 400x226, each last frame held for its pause (FFmpeg from
+    imageio-ffmpeg)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    scaled = ";".join(
+        f"[{i}:v]fps=25,scale=400:226,setsar=1,tpad=stop_mode=clone:stop_duration={pause}[v{i}]"
+        for i, (_, _, _, pause) in enumerate(WORKOUT)
+    )
+    joined = "".join(f"[v{i}]" for i in range(len(WORKOUT))) + f"concat=n={len(WORKOUT)}:v=1:a=0[out]"
+    inputs = [arg for clip, *_ in WORKOUT for arg in ("-i", str(clip))]
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", *inputs, "-filter_complex", f"{scaled};{joined}"]
+        + ["-map", "[out]", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(dst)],
+        check=True,
+        timeout=120,
+    )
+    return dst
+
+
+@pytest.mark.skipif(not all(clip.is_file() for clip, *_ in WORKOUT), reason="real clips not found at ../shared/real")
+def test_the_workout_log_of_a_file(page, tmp_path):
+    workout = join_workout(tmp_path / "workout.mp4")
+    page.evaluate(  # what the progress says, however briefly it shows
+        "() => { window.progressSeen = []; new MutationObserver(() => { const m = document.body.innerText"
+        ".match(/the workout log: \\d+ of \\d+ s/); if (m && !window.progressSeen.includes(m[0]))"
+        " window.progressSeen.push(m[0]); }).observe(document.body, {subtree: true, childList: true,"
+        " characterData: true}); }"
+    )
+    page.set_input_files("input[type=file]", str(workout))
+    page.wait_for_function(f"() => ({ROWS_JS})('#workout-log').length > 0", timeout=300_000)
+    rows = _log_rows(page, "#workout-log")
+    # each set with its exercise and count, the pauses as rests that count nothing
+    sets = [(what, int(reps)) for what, _, reps, _ in rows if what != "resting"]
+    assert [what for what, _ in sets] == [what for _, what, _, _ in WORKOUT], rows
+    assert all(abs(reps - truth) <= 1 for (_, reps), (_, _, truth, _) in zip(sets, WORKOUT)), rows
+    assert [what for what, *_ in rows].count("resting") >= 1 and all(r[2] == "" for r in rows if r[0] == "resting")
+    # one chart on the clip's time axis: a coloured span per segment, a tick per repetition
+    plot = "document.querySelector('#workout-chart .js-plotly-plot')"
+    page.wait_for_function(f"() => {plot} && {plot}.data", timeout=30_000)
+    chart = page.evaluate(f"() => {plot}.data.map(d => [d.type, d.name, d.x.length])")
+    assert [name for kind, name, _ in chart if kind == "bar"][: len(rows)] == [r[0] for r in rows]
+    assert [n for kind, name, n in chart if name == "repetition"] == [sum(reps for _, reps in sets)]
+    seen = page.evaluate("() => window.progressSeen")
+    assert seen and all(s.endswith(" of 23 s") for s in seen), seen  # the real progress through the clip
+    page.screenshot(path=str(ARTIFACTS / "workout_log_desktop.png"), full_page=True)
+    page.set_viewport_size(SIZES["phone"]["viewport"])
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= SIZES["phone"]["viewport"]["width"] + 1
+    page.screenshot(path=str(ARTIFACTS / "workout_log_phone.png"), full_page=True)

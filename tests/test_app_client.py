@@ -13,7 +13,7 @@ def client(app_url):
 
 
 def test_predict_api_on_a_synthetic_example(client):
-    label, chart, frames, timeline, details = client.predict(
+    label, chart, frames, timeline, details, log = client.predict(
         gradio_client.handle_file(str(ROOT / "examples" / "synthetic_Wave.mp4")), "synthetic", api_name="/predict"
     )
     assert label["label"] == "SynthWave"
@@ -34,13 +34,18 @@ def test_timeline_for_a_long_clip(client):
 
 @needs_shared
 def test_predict_api_on_a_real_clip(client, jumping_jack_clip):
-    label, chart, frames, timeline, answer = client.predict(
+    label, chart, frames, timeline, answer, log = client.predict(
         gradio_client.handle_file(str(jumping_jack_clip)), "fusion", api_name="/predict"
     )
     confidences = [c["confidence"] for c in label["confidences"]]
     assert len(confidences) == 5 and confidences == sorted(confidences, reverse=True) and 0 < confidences[-1]
     assert label["label"] == label["confidences"][0]["label"] == "JumpingJack"
     assert "JumpingJack" in answer and "Decided mostly by the" in answer and len(frames) == 32
+    # the workout log: one set of jumping jacks, the same count as the answer's
+    table = log["value"]
+    assert log["visible"] is True and table["headers"] == ["exercise", "from - to", "reps", "pace"]
+    sets = [row for row in table["data"] if row[0] == "Jumping Jack"]
+    assert len(sets) == 1 and f"**{sets[0][2]} repetition" in answer
 
 
 def test_bad_file_gives_a_clear_error_and_the_app_keeps_serving(client, tmp_path):

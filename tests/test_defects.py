@@ -239,11 +239,15 @@ def test_one_prediction_probes_the_clip_once_and_decodes_it_in_one_pass(monkeypa
     monkeypatch.setattr(video, "probe", counting)
     monkeypatch.setattr(app, "probe", counting)
     monkeypatch.setattr(video, "_open", lambda path: opened.append(path) or real_open(path))
-    long_clip = ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4"  # 12 s: a timeline too
-    label, chart, gallery, timeline, answer = app.predict(str(long_clip), "synthetic", progress=lambda *a, **k: None)
-    assert len(calls) == 1
-    assert len(opened) == 2  # the probe, then one decoding pass
-    assert timeline.visible is True and "SYNTHETIC" in answer and "repetition" in answer
+    long_clip = ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4"  # 12 s: a workout log too
+    label, chart, gallery, timeline, answer, log = app.predict(
+        str(long_clip), "synthetic", progress=lambda *a, **k: None
+    )
+    # the answer: the probe, then one decoding pass; the workout log streams the clip once more (its memory
+    # does not grow with the clip's length)
+    assert len(calls) == 2 and calls[0] == str(long_clip)
+    assert len(opened) == 4
+    assert timeline.visible is True and "SYNTHETIC" in answer and "repetition" in answer and log.visible
 
 
 def test_a_header_that_overstates_the_length_costs_a_second_pass_not_an_error(tmp_path):

@@ -304,6 +304,64 @@ class Predictor:
         reps = self._count(frames, marks, grid, fps)
         return dataclasses.replace(p, reps=reps, seconds=time.perf_counter() - t0)
 
+    def new_tracker(self) -> Callable[[np.ndarray], np.ndarray]:
+        """A pose tracker for one stream of frames in time order (``[H, W, 3]`` -> ``[33, 4]``; close it when
+        the stream ends): BlazePose in tracking mode, or the estimator this predictor was given, frame by frame."""
+        if self._estimator is not None:
+            estimate = self._estimator
+            return lambda frame: estimate(frame[None])[0]
+        from vidclf.models.pose import PoseTracker
+
+        return PoseTracker()
+
+    @property
+    def pose_frames(self) -> int | None:
+        """How many frames the pose stream classifies (what it was trained on), or None without one."""
+        own = [stream.spec.num_frames for stream, _ in self.streams if stream.pose]
+        return max(own) if own else None
+
+    def window_logits(
+        self,
+        *,
+        landmarks: np.ndarray | None,
+        frames: np.ndarray | None,
+        partners: np.ndarray | None = None,
+        reuse: dict[int, torch.Tensor] | None = None,
+    ) -> WindowLogits:
+        """Fused logits ``[K]`` of one window of a stream of frames, for :meth:`verdict`.
+
+        ``landmarks`` ``[N, 33, 4]`` are the window's samples in time order (a pose stream reads its own
+        number of frames, spread uniformly over them); ``frames`` ``[N, H, W, 3]`` the same samples' frames and
+        ``partners`` each one's partner a motion stream's gap later (a motion stream reads its number of
+        pairs). A stream whose input is None takes its logits from ``reuse`` (an earlier window's
+        :attr:`WindowLogits.per_stream`): the motion stream costs more than the pose stream, so a live
+        window may reuse it."""
+        fused = torch.zeros(len(self.classes))
+        per_stream: dict[int, torch.Tensor] = {}
+        pose_found = None
+        for i, (stream, weight) in enumerate(self.streams):
+            if stream.pose and landmarks is not None and len(landmarks):
+                from vidclf.models.pose import found_mask, normalize_landmarks
+
+                picked = landmarks[uniform_indices(len(landmarks), stream.spec.num_frames)]
+                pose_found = float(found_mask(picked).mean())
+                lg = stream.logits(torch.from_numpy(normalize_landmarks(picked))[None])[0]
+            elif not stream.pose and frames is not None and len(frames):
+                idx = uniform_indices(len(frames), stream.spec.num_frames)
+                if stream.spec.pair_gap:
+                    other = partners if partners is not None else frames
+                    chosen = np.stack([f for j in idx for f in (frames[j], other[j])])
+                else:
+                    chosen = frames[idx]
+                lg = stream.logits(stream.pixels(chosen)[None])[0]
+            elif reuse is not None and i in reuse:
+                lg = reuse[i]
+            else:
+                raise ValueError(f"window_logits: no input for the {stream.name} stream")
+            per_stream[i] = lg
+            fused += weight * lg
+        return WindowLogits(fused=fused, per_stream=per_stream, pose_found=pose_found)
+
     def verdict(self, fused: torch.Tensor, pose_found: float | None) -> tuple[torch.Tensor, bool, float]:
         """The one rule that turns fused logits ``[K]`` into an answer: class probabilities ``[K]``, whether the
         clip is one of the classes ("not one of these" otherwise), and the evidence it was judged on. Every
@@ -429,6 +487,16 @@ class Predictor:
             out = [stream.logits(torch.stack(inputs[b : b + batch])) for b in range(0, len(inputs), batch)]
             fused += weight * torch.cat(out)
         return Timeline(plan.times, fused.softmax(-1).numpy(), self.classes)
+
+
+@dataclass(frozen=True)
+class WindowLogits:
+    """One window's fused logits ``[K]``, each stream's own ``[K]`` by its index, and the share of the pose
+    stream's frames with a person (None without a pose stream)."""
+
+    fused: torch.Tensor
+    per_stream: dict[int, torch.Tensor]
+    pose_found: float | None
 
 
 class _Marks:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from vidclf.models.pose import COUNT_JOINTS, LEFT_HIP, LEFT_SHOULDER, RIGHT_HIP, RIGHT_SHOULDER
+
 SIGNAL_SIZE = (24, 32)  # (H, W) of the grey frames the signal is made of
 MIN_CONFIDENCE = 0.3
 # A single movement: its direction carries this share of all change (noise spreads over every direction),
@@ -208,3 +210,154 @@ def _peaks(c: np.ndarray, period: int) -> list[int]:
         if all(abs(i - j) >= 0.6 * period for j in chosen):
             chosen.append(i)
     return sorted(chosen)
+
+
+class RepCounter:
+    """Online repetitions of one movement: events found in the signal as it comes, each with its own start and
+    end, never an even split of a span.
+
+    Two signals come in: the body's joints (``add_joints``: landmarks ``[33, 4]`` at the engine's rate) and
+    the picture (``add_pixels``: every frame's small grey image, :func:`frame_signal`). Once
+    :data:`RepCounter.CHOOSE_AFTER_S` of signal is in, one is chosen for the whole movement: the joints where
+    a person is found in most samples, unless the movement repeats too fast for their samples (three a
+    period), else the picture. Its main direction of change (PCA over the last :attr:`window_s`) is
+    followed with two thresholds (30 % and 70 % of its range): the side it starts on is home, and a
+    repetition is a trip to the far side and back home. So a pause adds nothing (nothing crosses), the tempo
+    may change, a half repetition at either end is not counted, and a count, once made, stays.
+    """
+
+    CHOOSE_AFTER_S = 2.0
+    JOINT_MIN_RANGE = 0.5  # torso lengths along the main direction: less is the tracker's jitter
+    PIXEL_MIN_RANGE = 40.0  # grey levels along the main direction (24 x 32 image)
+    LOW, HIGH = 0.3, 0.7
+
+    def __init__(self, *, window_s: float = 12.0, min_period_s: float = 0.3, history_s: float = 30.0):
+        self.window_s, self.min_period_s, self.history_s = window_s, min_period_s, history_s
+        self._joints: list[tuple[float, np.ndarray | None]] = []
+        self._pixels: list[tuple[float, np.ndarray]] = []
+        self.source: str | None = None
+        self.times: list[tuple[float, float]] = []
+        self._done = 0  # samples of the chosen signal already followed
+        self._dir: np.ndarray | None = None
+        self._home: int | None = None
+        self._side: int | None = None
+        self._left_home_t = 0.0
+        self._last_home_t = 0.0
+        self._smooth: list[float] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.times)
+
+    def add_joints(self, t: float, landmarks: np.ndarray) -> None:
+        """Landmarks ``[33, 4]`` (NaN: nobody) at ``t`` seconds."""
+        xy = landmarks[list(COUNT_JOINTS), :2].astype(np.float64)
+        if np.isnan(xy).any():
+            self._joints.append((t, None))
+        else:
+            torso = float(
+                np.linalg.norm(
+                    landmarks[[LEFT_SHOULDER, RIGHT_SHOULDER], :2].mean(0)
+                    - landmarks[[LEFT_HIP, RIGHT_HIP], :2].mean(0)
+                )
+            )
+            self._joints.append((t, np.concatenate([xy.reshape(-1), [max(torso, 1e-3)]])))
+        self._trim(self._joints)
+
+    def add_pixels(self, t: float, grey: np.ndarray) -> None:
+        """One frame's signal ``[D]`` (:func:`frame_signal`) at ``t`` seconds."""
+        self._pixels.append((t, grey))
+        self._trim(self._pixels)
+
+    def _trim(self, buf: list) -> None:
+        # keep what is followed and not yet followed: a long set holds history_s of signal at most
+        if len(buf) > 8 and buf[-1][0] - buf[0][0] > self.history_s:
+            cut = next(i for i, (t, _) in enumerate(buf) if buf[-1][0] - t <= self.history_s)
+            if buf is self._signal_buffer():
+                cut = min(cut, self._done)
+                self._done -= cut
+            del buf[:cut]
+
+    def _signal_buffer(self) -> list | None:
+        return self._joints if self.source == "pose" else self._pixels if self.source == "pixels" else None
+
+    def _choose(self, final: bool) -> None:
+        both = self._joints or self._pixels
+        if not both or (both[-1][0] - both[0][0] < self.CHOOSE_AFTER_S and not final):
+            return
+        found = sum(x is not None for _, x in self._joints)
+        if self._joints and found >= 0.7 * len(self._joints) and found >= 8:
+            rate = (len(self._joints) - 1) / max(self._joints[-1][0] - self._joints[0][0], 1e-6)
+            fast = False
+            if len(self._pixels) > 3 * len(self._joints):  # the picture is sampled finer: is it a fast movement?
+                fps = (len(self._pixels) - 1) / max(self._pixels[-1][0] - self._pixels[0][0], 1e-6)
+                pix = count_repetitions(np.stack([g for _, g in self._pixels]), fps)
+                fast = pix.period_s is not None and pix.confidence >= 0.5 and pix.period_s < 3 / rate
+            self.source = "pixels" if fast else "pose"
+        else:
+            self.source = "pixels"
+
+    def _values(self, buf: list) -> tuple[np.ndarray, np.ndarray]:
+        """The followed signal's times ``[N]`` and vectors ``[N, D]`` (joints in torso lengths; samples with
+        nobody take the last found one's)."""
+        if self.source == "pixels":
+            return np.array([t for t, _ in buf]), np.stack([g for _, g in buf]).astype(np.float64)
+        found = [x for _, x in buf if x is not None]
+        if not found:
+            return np.zeros(0), np.zeros((0, 1))
+        rows, last = [], found[0]
+        for _, x in buf:
+            last = x if x is not None else last
+            rows.append(last)
+        arr = np.stack(rows)
+        torso = float(np.median(arr[:, -1]))
+        return np.array([t for t, _ in buf]), arr[:, :-1] / torso
+
+    def update(self, *, final: bool = False) -> list[tuple[float, float]]:
+        """Follow the signal that came since the last update; the repetitions completed in it."""
+        if self.source is None:
+            self._choose(final)
+            if self.source is None:
+                return []
+        buf = self._signal_buffer()
+        assert buf is not None
+        ts, x = self._values(buf)
+        if len(ts) < 4:
+            return []
+        done = self._done
+        recent = ts >= ts[-1] - self.window_s
+        w = x[recent]
+        centre = w.mean(0)
+        _, sv, vt = np.linalg.svd(w - centre, full_matrices=False)
+        direction = vt[0]
+        if self._dir is not None and float(direction @ self._dir) < 0:
+            direction = -direction
+        self._dir = direction
+        proj = (x - centre) @ direction
+        fps = (len(ts) - 1) / max(ts[-1] - ts[0], 1e-6)
+        k = max(1, int(round(0.1 * fps))) if self.source == "pixels" else 1
+        lo_p, hi_p = np.percentile(proj[recent], [5, 95])
+        span = hi_p - lo_p
+        least = self.JOINT_MIN_RANGE if self.source == "pose" else self.PIXEL_MIN_RANGE
+        new: list[tuple[float, float]] = []
+        lo, hi = lo_p + self.LOW * span, lo_p + self.HIGH * span
+        for i in range(done, len(ts)):
+            v = float(proj[max(0, i - k + 1) : i + 1].mean())
+            if span < least:
+                continue
+            level = 0 if v <= lo else 1 if v >= hi else None
+            if level is None:
+                continue
+            if self._home is None:
+                self._home = self._side = level
+            if level == self._home:
+                if self._side != self._home and ts[i] - self._left_home_t >= self.min_period_s:
+                    new.append((self._left_home_t, float(ts[i])))
+                self._side = level
+                self._last_home_t = float(ts[i])
+            elif self._side == self._home:
+                self._side = level
+                self._left_home_t = self._last_home_t
+        self._done = len(ts)
+        self.times.extend(new)
+        return new

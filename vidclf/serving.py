@@ -11,6 +11,7 @@ prediction becomes on the page (the answer in words, the frames with their skele
 | ``VIDCLF_RUNS_DIR`` | ``runs`` | where the Train tab writes its runs |
 | ``VIDCLF_CONCURRENCY`` | 2 | predictions run at once (2 CPU cores: more only adds latency) |
 | ``VIDCLF_QUEUE_SIZE`` | 64 | requests waiting at most; past that a request is refused at once ("queue is full") |
+| ``VIDCLF_MAX_LIVE`` | 2 | webcam sessions in live mode at once; past that the page says the server is full |
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from vidclf.errors import VidclfError
 if TYPE_CHECKING:
     from vidclf.config import Config
     from vidclf.catalog import ModelEntry
+    from vidclf.engine import WorkoutLog
     from vidclf.predict import Prediction
     from vidclf.reps import Repetitions
     from vidclf.video import VideoInfo
@@ -53,6 +55,7 @@ class ServeSettings:
     runs_dir: Path = ROOT / "runs"
     concurrency: int = 2
     queue_size: int = 64
+    max_live: int = 2
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServeSettings:
@@ -70,6 +73,7 @@ class ServeSettings:
                 runs_dir=Path(env.get("VIDCLF_RUNS_DIR", ROOT / "runs")).expanduser().resolve(),
                 concurrency=int(env.get("VIDCLF_CONCURRENCY", 2)),
                 queue_size=int(env.get("VIDCLF_QUEUE_SIZE", 64)),
+                max_live=int(env.get("VIDCLF_MAX_LIVE", 2)),
             )
         except ValueError as e:
             raise VidclfError(f"bad VIDCLF_* environment variable: {e}") from None
@@ -86,8 +90,9 @@ def resolve_inside(path: str | os.PathLike, roots: tuple[Path, ...]) -> Path:
     raise VidclfError(f"{path} is outside the allowed data folders: {', '.join(map(str, roots))}")
 
 
-def answer_markdown(p: Prediction, entry: ModelEntry) -> str:
-    """The answer in words, for the line above the chart: the action, or "not one of these" with the closest."""
+def answer_markdown(p: Prediction, entry: ModelEntry, log: WorkoutLog | None = None) -> str:
+    """The answer in words, for the line above the chart: the action, or "not one of these" with the closest.
+    With the clip's workout ``log``, the repetitions are the log's (the page shows one count, its table's)."""
     n = len(entry.classes)
     if p.known:
         head = f"### {p.label} ({p.confidence:.0%})"
@@ -102,7 +107,10 @@ def answer_markdown(p: Prediction, entry: ModelEntry) -> str:
             f"### Not one of the {n} actions this model knows\nClosest: **{p.label}** ({p.confidence:.0%}), but {why}."
         )
     lines = [head]
-    if p.known and p.reps is not None:
+    if log is not None:
+        if log.exercises or p.known:
+            lines.append(log_words(log))
+    elif p.known and p.reps is not None:
         lines.append(reps_words(p.reps, span_s=p.count_span_s))
     if p.deciding_stream:
         parts = ", ".join(f"{name}: {probs[p.label]:.0%}" for name, probs in p.streams.items())
@@ -132,6 +140,18 @@ def when_figure(p: Prediction) -> tuple[Any, str] | None:
     return None
 
 
+def log_words(log: WorkoutLog) -> str:
+    """How many repetitions in how many sets, in a sentence (the workout log has the rest)."""
+    sets = log.exercises
+    if not log.reps:
+        return "No repetition found."
+    reps = f"**{log.reps} repetition{'s' if log.reps != 1 else ''}**"
+    if len(sets) == 1 and len(sets[0].rep_times) > 1:
+        (a, _), (_, b) = sets[0].rep_times[0], sets[0].rep_times[-1]
+        return f"{reps}, about one every {(b - a) / len(sets[0].rep_times):.1f} s (the workout log has each one)."
+    return f"{reps} in {len(sets)} set{'s' if len(sets) != 1 else ''} (the workout log has each one)."
+
+
 def reps_words(reps: Repetitions, span_s: float | None = None) -> str:
     """How many repetitions, in a sentence, and what they were counted from (``span_s``: counted in the first
     this many seconds only)."""
@@ -151,7 +171,7 @@ def _stream_words(backbone: str) -> str:
 
 def model_markdown(entry: ModelEntry) -> str:
     """What a person should know before recording: the actions this model knows, what it looks at, how it scored."""
-    names = ", ".join(_readable(c) for c in entry.classes)
+    names = ", ".join(readable(c) for c in entry.classes)
     kind = (
         "SYNTHETIC actions (stick figures made by vidclf; real people are not one of these)"
         if entry.synthetic
@@ -171,7 +191,7 @@ def model_markdown(entry: ModelEntry) -> str:
     return f"**Knows {len(entry.classes)} {kind}:** {names}.  \nLooks at: {entry.sees or entry.backbone}.{score}{tip}"
 
 
-def _readable(name: str) -> str:
+def readable(name: str) -> str:
     """``BodyWeightSquats`` -> ``Body Weight Squats``: UCF-101's class names in words."""
     out = []
     for i, ch in enumerate(name):

@@ -15,7 +15,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -229,6 +229,20 @@ def decode_pass(
     if not every:
         return kept, np.zeros((0, *every_size, 3), np.uint8)
     return kept, np.stack(every)
+
+
+def iter_frames(path: str | os.PathLike, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    """Every frame of a clip in order, uint8 RGB ``[H, W, 3]`` (``size``: ``(H, W)``, or None for as decoded),
+    one at a time: memory does not grow with the clip's length."""
+    cap = _open(path)
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                return
+            yield _to_rgb(frame, size)
+    finally:
+        cap.release()
 
 
 def _thinned(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:

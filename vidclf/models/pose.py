@@ -23,6 +23,7 @@ import contextlib
 import os
 import threading
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -150,6 +151,77 @@ class PoseEstimator:
 # File descriptor 2 belongs to the whole process: two threads that swap it at once can each restore the
 # other's /dev/null, silencing the server's log for good. One swap at a time.
 _STDERR_LOCK = threading.Lock()
+
+
+class PoseTracker:
+    """BlazePose in its tracking mode for one stream of frames in time order (a clip or a live session).
+
+    ``static_image_mode=False``: the detector runs on the first frame and whenever the person is lost; in
+    between, the landmarks of one frame seed the next (17.5 ms a frame at 320 px against 29.7 ms for
+    :class:`PoseEstimator`). So one tracker per stream, its frames in time order and at one resolution, and
+    :meth:`close` when the stream ends (a context manager). Not safe to share between threads.
+    """
+
+    def __init__(self, min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5):
+        self.min_detection_confidence = min_detection_confidence
+        self.min_tracking_confidence = min_tracking_confidence
+        self._graph: Any = None
+        self._size: tuple[int, int] | None = None
+
+    def _open(self):
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+        try:
+            from mediapipe.python.solutions import pose as mp_pose
+        except ImportError:
+            from vidclf.errors import BackboneWeightsError
+
+            raise BackboneWeightsError("the pose stream needs MediaPipe: pip install mediapipe==0.10.14") from None
+        with _quiet_stderr():
+            return mp_pose.Pose(
+                static_image_mode=False,
+                model_complexity=1,
+                enable_segmentation=False,
+                smooth_landmarks=True,
+                min_detection_confidence=self.min_detection_confidence,
+                min_tracking_confidence=self.min_tracking_confidence,
+            )
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """One uint8 RGB frame ``[H, W, 3]`` (the next of the stream) -> raw landmarks float32 ``[33, 4]`` in
+        units of the frame's longer side, NaN where no person was found."""
+        if frame.ndim != 3 or frame.shape[-1] != 3:
+            raise ValueError(f"expected a frame [H, W, 3], got {tuple(frame.shape)}")
+        h, w, _ = frame.shape
+        if self._size is not None and self._size != (h, w):
+            raise ValueError(f"a tracker's frames have one size: {self._size}, then {(h, w)}")
+        self._size = (h, w)
+        if self._graph is None:
+            self._graph = self._open()
+        out = np.full((NUM_LANDMARKS, 4), np.nan, np.float32)
+        found = self._graph.process(np.ascontiguousarray(frame)).pose_landmarks
+        if found is None:
+            return out
+        lm = np.array([(p.x, p.y, p.z, p.visibility) for p in found.landmark], np.float32)
+        side = float(max(h, w))
+        out[:, 0] = lm[:, 0] * w / side
+        out[:, 1] = lm[:, 1] * h / side
+        out[:, 2] = lm[:, 2] * w / side
+        out[:, 3] = lm[:, 3]
+        return out
+
+    def close(self) -> None:
+        """Release the MediaPipe graph (its threads and memory); the tracker can start a new stream after."""
+        graph, self._graph, self._size = self._graph, None, None
+        if graph is not None:
+            graph.close()
+
+    def __enter__(self) -> PoseTracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @contextlib.contextmanager
