@@ -129,12 +129,19 @@ def test_a_movement_too_fast_for_the_joints_is_counted_from_the_picture(syntheti
 
 
 def test_without_a_person_the_picture_is_counted(synthetic_pose_run):
+    """A model of the picture counts the picture's motion where nobody is found; a model that reads the body
+    cannot vouch for a clip with no body in it ("not one of these"), and a segment that is not one of the
+    classes counts nothing."""
+    from conftest import ROOT
     from vidclf.predict import Predictor
 
     frames, landmarks = render_clip_with_landmarks("SynthSquat", 92, 1, num_frames=150, cycles=5, size=(96, 96))
     nobody = lambda batch: np.full((len(batch), 33, 4), np.nan, np.float32)  # noqa: E731
-    reps = Predictor(synthetic_pose_run / "best.pt", pose_estimator=nobody).predict_frames(frames, fps=25.0).reps
+    reps = Predictor(ROOT / "weights" / "synthetic.pt", pose_estimator=nobody).predict_frames(frames, fps=25.0).reps
     assert reps.source == "pixels" and reps.count == 5
+    p = Predictor(synthetic_pose_run / "best.pt", pose_estimator=nobody).predict_frames(frames, fps=25.0)
+    assert p.workout is not None and [s.label for s in p.workout.segments] == ["unknown"]
+    assert p.reps is not None and p.reps.count == 0 and p.to_dict()["segments"][0]["reps"] == 0
 
 
 @needs_shared

@@ -183,11 +183,15 @@ def decode_pass(
     *,
     every_size: tuple[int, int],
     every_limit: int,
+    each: Callable[[int, np.ndarray], None] | None = None,
 ) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """One sequential pass over a clip for everything a prediction reads: the frames at the indices of
     ``sizes``, each at its size (``(H, W)``, or None for as decoded), and every frame of the first
     ``every_limit`` small (``every_size``, uint8 RGB ``[N, h, w, 3]``) for a per-frame signal. Frames wanted
     by neither are only ``grab()``-ed past, and reading stops after the last one wanted.
+
+    ``each(i, frame)``, if given, sees every frame (uint8 RGB, as decoded) in order, and the pass reads to
+    the clip's end: the workout engine rides on the same pass.
 
     Raises :class:`StreamEnded` (with the clip's true length) if it ends before a wanted index.
     """
@@ -197,11 +201,13 @@ def decode_pass(
     last = max(sizes, default=-1)
     pos = 0
     try:
-        while pos <= last or pos < every_limit:
-            if pos in sizes or pos < every_limit:
+        while pos <= last or pos < every_limit or each is not None:
+            if pos in sizes or pos < every_limit or each is not None:
                 ok, frame = cap.read()
                 if not ok or frame is None:
                     break
+                if each is not None:
+                    each(pos, _to_rgb(frame, None))
                 if pos in sizes:
                     kept[pos] = _to_rgb(frame, sizes[pos])
                 if pos < every_limit:
