@@ -16,7 +16,6 @@ import gradio as gr
 from vidclf import hub
 from vidclf.catalog import ModelEntry, PredictorPool, find_models
 from vidclf.config import load_config
-from vidclf.engine import run_file
 from vidclf.errors import VidclfError
 from vidclf.live import LOG_COLUMN_WIDTHS, LOG_HEADERS, LiveSessions, workout_view
 from vidclf.models.registry import BACKBONES
@@ -125,14 +124,14 @@ def predict(video: str | None, model_label: str | None, progress=gr.Progress()):
         check_length(info, SETTINGS.max_seconds)
         progress(0.15, desc="loading the model")
         predictor = POOL.get(entry.path)
-        progress(0.2, desc="finding the body, the motion, the repetitions")
-        p = predictor.predict(video, info=info)
 
         def told(share: float, words: str) -> None:
-            progress(0.35 + 0.65 * share, desc=f"the workout log: {words}")
+            progress(0.2 + 0.75 * share, desc=f"finding the body, the motion, the repetitions: {words}")
 
-        progress(0.35, desc="the workout log")
-        log = run_file(predictor, video, progress=told, max_seconds=SETTINGS.max_seconds)
+        progress(0.2, desc="finding the body, the motion, the repetitions")
+        p = predictor.predict(video, info=info, progress=told)  # the workout log rides on the same pass
+        assert p.workout is not None
+        log = p.workout
         seconds = time.perf_counter() - t0
     except VidclfError as e:
         raise user_error(e) from None

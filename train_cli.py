@@ -235,7 +235,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"{args.checkpoint} ({predictor.checkpoint.backbone}, {len(predictor.classes)} classes): "
             f"{len(args.videos)} clip{'s' if len(args.videos) != 1 else ''} given on the command line"
         )
-    failures, outputs = 0, []
+    failures, outputs, rows, header = 0, [], [], ""
     for video in args.videos:
         try:
             p = predictor.predict(video)
@@ -253,9 +253,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 else f"not one of the {len(predictor.classes)} actions this model knows (closest: {p.label})"
             )
             print(f"{video}: {answer}  ({top})")
+            if p.workout is not None and len(p.workout.segments) > 1:
+                for seg in p.workout.segments:
+                    reps = f", {seg.reps} reps" if seg.known else ""
+                    print(f"  {seg.start_s:7.1f}-{seg.end_s:7.1f} s  {seg.label}{reps}")
+        if p.workout is not None:
+            lines = p.workout.to_csv().splitlines()
+            header = "video," + lines[0]
+            rows += [f"{_csv_field(video)},{line}" for line in lines[1:]]
+    if args.csv:
+        Path(args.csv).write_text("\n".join([header, *rows]) + "\n" if rows else "")
     if args.json:
         print(json.dumps(outputs[0] if len(outputs) == 1 else outputs))
     return 1 if failures else 0
+
+
+def _csv_field(text: str) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow([text])
+    return out.getvalue()
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -356,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     p.add_argument("--json", action="store_true")
+    p.add_argument("--csv", default=None, metavar="PATH", help="write each video's workout log (its segments) here")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(

@@ -129,28 +129,44 @@ def test_a_movement_too_fast_for_the_joints_is_counted_from_the_picture(syntheti
 
 
 def test_without_a_person_the_picture_is_counted(synthetic_pose_run):
+    """A model of the picture counts the picture's motion where nobody is found; a model that reads the body
+    cannot vouch for a clip with no body in it ("not one of these"), and a segment that is not one of the
+    classes counts nothing."""
+    from conftest import ROOT
     from vidclf.predict import Predictor
 
     frames, landmarks = render_clip_with_landmarks("SynthSquat", 92, 1, num_frames=150, cycles=5, size=(96, 96))
     nobody = lambda batch: np.full((len(batch), 33, 4), np.nan, np.float32)  # noqa: E731
-    reps = Predictor(synthetic_pose_run / "best.pt", pose_estimator=nobody).predict_frames(frames, fps=25.0).reps
+    reps = Predictor(ROOT / "weights" / "synthetic.pt", pose_estimator=nobody).predict_frames(frames, fps=25.0).reps
     assert reps.source == "pixels" and reps.count == 5
+    p = Predictor(synthetic_pose_run / "best.pt", pose_estimator=nobody).predict_frames(frames, fps=25.0)
+    assert p.workout is not None and [s.label for s in p.workout.segments] == ["unknown"]
+    assert p.reps is not None and p.reps.count == 0 and p.to_dict()["segments"][0]["reps"] == 0
 
 
 @needs_shared
-def test_predict_json_gives_the_repetitions_of_a_real_clip(capsys):
-    """A real jumping-jack clip counted by eye at 3 (docs/rep_counts.csv), through the command line."""
+def test_predict_json_gives_the_repetitions_of_a_real_clip(capsys, tmp_path):
+    """A real jumping-jack clip counted by eye at 3 (docs/rep_counts.csv), through the command line: one set,
+    one segment, its repetitions the clip's; the log as CSV."""
     import json
 
     from conftest import ROOT, UCF_ROOT
     from train_cli import main
 
     clip = UCF_ROOT / "UCF-101" / "JumpingJack" / "v_JumpingJack_g10_c01.avi"
-    assert main(["predict", "--checkpoint", str(ROOT / "weights" / "fusion.pt"), str(clip), "--json"]) == 0
+    csv_path = tmp_path / "log.csv"
+    args = ["predict", "--checkpoint", str(ROOT / "weights" / "fusion.pt"), str(clip), "--json", "--csv", str(csv_path)]
+    assert main(args) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["label"] == "JumpingJack" and abs(out["reps"] - 3) <= 1
     assert len(out["rep_times"]) == out["reps"] and out["rep_source"] in ("pose", "pixels")
     assert all(0 <= a < b <= 2.4 for a, b in out["rep_times"])  # the clip is 2.3 s long
+    [segment] = out["segments"]
+    assert segment["label"] == "JumpingJack" and segment["known"] and segment["reps"] == out["reps"]
+    assert segment["rep_times"] == out["rep_times"] and segment["start_s"] == 0.0 and segment["end_s"] <= 2.4
+    rows = csv_path.read_text().splitlines()
+    assert rows[0].startswith("video,label,known,start_s,end_s,reps") and len(rows) == 2
+    assert rows[1].startswith(f"{clip},JumpingJack,True,0.00,") and f",{out['reps']}," in rows[1]
 
 
 @pytest.fixture(scope="module")

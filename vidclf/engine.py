@@ -58,14 +58,17 @@ class EngineSettings:
     """How the engine samples and decides (see the module's docstring)."""
 
     rate_hz: float = 10.0  # frames a second tracked and classified
-    window_s: float = 4.0  # what one decision classifies: the last seconds of the movement
+    window_s: float = 4.0  # what one decision classifies: the last seconds of the movement (the pose stream)
+    motion_window_s: float = 8.0  # the motion stream's window: its pairs as dense as in training (~3 a second)
     min_window_s: float = 2.0  # a movement is classified once it is this long
     decide_every_s: float = 0.5
-    motion_every_s: float = 2.0  # the motion stream's logits are refreshed this often (reused in between)
+    # the motion stream's logits are refreshed this often (reused in between); each frame's CNN features are
+    # computed once, and a whole number of the decisions' strides keeps a window's frames on the same samples
+    motion_every_s: float = 2.0
     still_s: float = 1.5  # nobody moving for this long is rest
     hold: int = 3  # a new label must win this many decisions in a row to start a segment
-    still_joint_range: float = 0.2  # a still person's joints move less than this (torso lengths, mean range)
-    still_pixel_std: float = 2.5  # a still picture changes less than this (grey levels, mean std over time)
+    still_joint_range: float = 0.1  # a still person's second most moving joint moves less (torso lengths)
+    still_pixel_std: float = 10.0  # a still picture's most changing pixels change less (grey levels)
     max_side: int = 320  # frames are tracked at most this large
     history_s: float = 30.0  # how long the repetition counter's signal is kept
 
@@ -82,6 +85,7 @@ class Segment:
     reps: int = 0
     rep_times: list[tuple[float, float]] = field(default_factory=list)
     confidence: float = 0.0
+    rep_source: str = ""  # what was counted: "pose" (the joints) or "pixels" (the picture); "" for none
 
     @property
     def kind(self) -> str:
@@ -101,6 +105,7 @@ class Segment:
             "reps": self.reps,
             "rep_times": [[round(a, 2), round(b, 2)] for a, b in self.rep_times],
             "confidence": round(self.confidence, 3),
+            "rep_source": self.rep_source,
         }
 
 
@@ -181,6 +186,7 @@ class _Sample:
     landmarks: np.ndarray
     partner: np.ndarray | None = None
     partner_due: float = 0.0
+    features: dict = field(default_factory=dict)  # the motion stream's CNN features, computed once
 
 
 @dataclass
@@ -213,7 +219,7 @@ class WorkoutEngine:
         self.settings = settings or EngineSettings()
         self._tracker = tracker or predictor.new_tracker()
         s = self.settings
-        keep = int(math.ceil((s.window_s + 1.0) * s.rate_hz)) + 2
+        keep = int(math.ceil((max(s.window_s, s.motion_window_s) + 1.0) * s.rate_hz)) + 2
         self._samples: deque[_Sample] = deque(maxlen=keep)
         self._awaiting: deque[_Sample] = deque()  # samples whose motion partner has not come yet
         self._size: tuple[int, int] | None = None
@@ -231,7 +237,8 @@ class WorkoutEngine:
         self._motion_gap = max((st.spec.pair_gap for st, _ in predictor.streams if not st.pose), default=0) / _UCF_FPS
         self._has_motion = any(not st.pose for st, _ in predictor.streams)
         # every frame's small grey picture (for the count and for stillness when nobody is found)
-        self._pixels: deque[tuple[float, np.ndarray]] = deque(maxlen=int(s.history_s * 60))
+        self._pixels: deque[tuple[float, np.ndarray]] = deque()
+        self._keep_s = max(s.window_s, s.motion_window_s, s.still_s) + 1.0  # what a new segment may reach back to
         self._landmarks: np.ndarray | None = None
         self._finished: WorkoutLog | None = None
 
@@ -250,6 +257,8 @@ class WorkoutEngine:
         self._t = t_s
         grey = frame_signal(_thinned(frame)[None])[0]
         self._pixels.append((t_s, grey))
+        while t_s - self._pixels[0][0] > self._keep_s:
+            self._pixels.popleft()
         if self._open is not None:
             self._open.counter.add_pixels(t_s, grey)
         self._give_partners(frame, t_s)
@@ -267,6 +276,9 @@ class WorkoutEngine:
             if t_s >= self._next_decision:
                 self._next_decision = max(self._next_decision + self.settings.decide_every_s, t_s)
                 self._decide(t_s)
+                if self._open is not None and self._open.known:
+                    self._open.counter.update()
+                    self._update_shown(self._open)
         return self.state()
 
     def _resize(self, frame: np.ndarray) -> np.ndarray:
@@ -290,26 +302,34 @@ class WorkoutEngine:
         return [x for x in self._samples if x.t >= since]
 
     def _still(self, t: float) -> tuple[bool, float]:
-        """Whether nothing moved over the last ``still_s``, and when the movement began if something did."""
+        """Whether nothing moved over the last ``still_s``, and when the movement began if something did.
+
+        Still is both: the person's second most moving joint (where one is found) within
+        :attr:`EngineSettings.still_joint_range`, and the picture's most changing pixels (the 98th percentile
+        of each pixel's spread over time) within :attr:`EngineSettings.still_pixel_std`."""
         s = self.settings
+        pix = [(tt, g) for tt, g in self._pixels if tt >= t - s.still_s]
+        grey = np.stack([g for _, g in pix])
+        pixels_still = float(np.percentile(grey.std(0), 98)) < s.still_pixel_std
         recent = self._window(t - s.still_s)
         marks = np.stack([x.landmarks for x in recent])
         found = ~np.isnan(marks[:, _JOINTS, :2]).any(axis=(1, 2))
         if found.sum() >= max(2, 0.5 * len(recent)):
             xy = marks[found][:, _JOINTS, :2].astype(np.float64)
             torso = _torso(marks[found])
-            dev = np.linalg.norm(xy - xy[:1], axis=2).mean(1) / torso  # distance from the window's first pose
-            moved = float((xy.max(0) - xy.min(0)).max(1).mean() / torso)
-            if moved < s.still_joint_range:
+            # how far the second most moving joint goes (10th to 90th percentile): one joint's jitter is not a
+            # movement, and a movement moves two joints or more
+            reach = (np.percentile(xy, 90, axis=0) - np.percentile(xy, 10, axis=0)).max(1) / torso
+            if float(np.sort(reach)[-2]) < s.still_joint_range and pixels_still:
                 return True, t
+            dev = np.sort(np.linalg.norm(xy - xy[:1], axis=2), axis=1)[:, -2] / torso  # from the window's first pose
             onset = np.nonzero(dev > 0.5 * s.still_joint_range)[0]
-            return False, float(np.array([x.t for x in recent])[found][onset[0]]) if len(onset) else t
-        pix = [(tt, g) for tt, g in self._pixels if tt >= t - s.still_s]
-        grey = np.stack([g for _, g in pix])
-        if float(grey.std(0).mean()) < s.still_pixel_std:
+            if len(onset):
+                return False, float(np.array([x.t for x in recent])[found][onset[0]])
+        elif pixels_still:
             return True, t
-        dev = np.abs(grey - grey[:1]).mean(1)
-        onset = np.nonzero(dev > s.still_pixel_std)[0]
+        change = np.abs(grey - grey[:1])
+        onset = np.nonzero(np.percentile(change, 98, axis=1) > s.still_pixel_std)[0]
         return False, pix[onset[0]][0] if len(onset) else t
 
     def _decide(self, t: float) -> None:
@@ -333,7 +353,7 @@ class WorkoutEngine:
         begun = self._open.start
         if t - begun < s.min_window_s - 0.5 / s.rate_hz:
             return
-        label, known, confidence = self._classify(t, since=max(begun, t - s.window_s))
+        label, known, confidence = self._classify(t, since=begun)
         op = self._open
         if op.label is None:
             op.label, op.known = label, known
@@ -351,14 +371,24 @@ class WorkoutEngine:
             self._start(label, known=known, at=at, confidence=confidence)
 
     def _classify(self, t: float, since: float) -> tuple[str, bool, float]:
-        window = self._window(since)
-        landmarks = np.stack([x.landmarks for x in window])
+        """The verdict on the movement since ``since`` (the pose stream's last ``window_s`` of it, the motion
+        stream's last ``motion_window_s``)."""
+        landmarks = np.stack([x.landmarks for x in self._window(max(since, t - self.settings.window_s))])
         frames = partners = None
+        cache = None
         if self._has_motion and (t - self._motion_at >= self.settings.motion_every_s or not self._motion):
+            window = self._window(max(since, t - self.settings.motion_window_s))
             frames = np.stack([x.frame for x in window])
             partners = np.stack([x.partner if x.partner is not None else x.frame for x in window])
+            cache = [x.features for x in window]
             self._motion_at = t
-        out = self.predictor.window_logits(landmarks=landmarks, frames=frames, partners=partners, reuse=self._motion)
+        out = self.predictor.window_logits(
+            landmarks=landmarks,
+            frames=frames,
+            partners=partners,
+            reuse=self._motion,
+            cache=cache,
+        )
         if frames is not None:
             self._motion = {i: lg for i, lg in out.per_stream.items() if not self.predictor.streams[i][0].pose}
         probs, known, _ = self.predictor.verdict(out.fused, out.pose_found)
@@ -373,7 +403,7 @@ class WorkoutEngine:
             times = op.counter.times[: op.shown]
             at = max(at, op.start, times[-1][1] if times else -math.inf)
             self._closed.append(self._segment(op, end=at))
-        counter = RepCounter()
+        counter = RepCounter(history_s=self.settings.history_s)
         self._open = _Open(label, known, at, counter, confidences=[] if confidence is None else [confidence])
         self._rest_since = at if label == REST else None
         self._label_run = None
@@ -393,10 +423,18 @@ class WorkoutEngine:
         else:
             times = []
         conf = float(np.mean(op.confidences)) if op.confidences else 0.0
-        return Segment(label, op.known, op.start, end, len(times), list(times), conf)
+        source = (op.counter.source or "") if times else ""
+        return Segment(label, op.known, op.start, end, len(times), list(times), conf, source)
 
     def _update_shown(self, op: _Open) -> None:
         op.shown = max(op.shown, len(op.counter.times))
+
+    def buffered(self) -> int:
+        """How many frames and signal samples the engine holds (bounded whatever the stream's length)."""
+        held = len(self._samples) + len(self._awaiting) + len(self._pixels)
+        if self._open is not None:
+            held += self._open.counter.buffered()
+        return held
 
     def state(self) -> LiveState:
         """What the engine knows now."""
@@ -404,9 +442,6 @@ class WorkoutEngine:
         op = self._open
         if op is None:
             return LiveState(self._t, WARMING_UP, None, 0.0, 0, self._landmarks, segments)
-        if op.known:
-            op.counter.update()
-            self._update_shown(op)
         current = self._segment(op, end=self._t)
         segments.append(current)
         if op.label is None:

@@ -3,11 +3,11 @@
 A checkpoint is one stream (a CNN-LSTM on pixels, or the pose stream's LSTM on BlazePose landmarks) or a
 late fusion of several. Whatever the streams, a clip is probed once and decoded in one pass
 (:func:`vidclf.video.decode_pass`): the frames every stream samples, at most :data:`DISPLAY_MAX_SIDE` pixels
-on their longer side (each stream takes its own from them); every frame of the first two minutes small, for
-counting repetitions; a pose model's grid of frames (:data:`POSE_GRID_FPS`) at the size its landmarks were
-trained on (``POSE_MAX_SIDE``), and a timeline's windows at most :data:`TIMELINE_MAX_SIDE`. A pose model
-estimates each frame's landmarks once (:class:`_Marks`), whichever of classification, counting and the
-timeline asks first.
+on their longer side (each stream takes its own from them), and every frame in order for the workout engine
+(:mod:`vidclf.engine`: the clip's segments and their repetitions, beside the whole clip's answer); with a
+timeline, a pose model's grid of frames (:data:`POSE_GRID_FPS`) and the timeline's windows, at most
+:data:`TIMELINE_MAX_SIDE`. A pose model estimates each frame's landmarks once (:class:`_Marks`), whichever
+of classification and the timeline asks first.
 """
 
 from __future__ import annotations
@@ -26,9 +26,12 @@ import torch
 
 from vidclf.checkpoint import Checkpoint, load_checkpoint
 from vidclf.data.landmarks import POSE_MAX_SIDE
-from vidclf.reps import Repetitions, count_repetitions, frame_signal, surer
+from vidclf.reps import Repetitions
 from vidclf.runtime import autocast, resolve_device, resolve_precision
 from vidclf.errors import VideoError
+
+if TYPE_CHECKING:
+    from vidclf.engine import WorkoutLog
 from vidclf.sampling import paired, paired_indices, uniform_indices, window_starts
 from vidclf.video import StreamEnded, VideoInfo, decode_pass, fit_within, probe, resize_frame
 
@@ -37,11 +40,6 @@ if TYPE_CHECKING:
 
 DISPLAY_MAX_SIDE = POSE_MAX_SIDE  # frames are decoded at most this large: what BlazePose is given in training too
 SIGNAL_DECODE_SIZE = (48, 64)  # every frame is read this small for counting repetitions
-COUNT_MAX_SECONDS = 120.0  # repetitions are counted in the first two minutes
-# ... and in at most this many frames, this many bytes (2 minutes at 60 fps, 66 MB at SIGNAL_DECODE_SIZE): a
-# header that claims 999 fps would otherwise keep 120,000 frames. The answer says when the count stopped early.
-COUNT_MAX_FRAMES = 7200
-COUNT_MAX_BYTES = COUNT_MAX_FRAMES * SIGNAL_DECODE_SIZE[0] * SIGNAL_DECODE_SIZE[1] * 3
 TIMELINE_MAX_SIDE = 320  # a timeline reads hundreds of frames: this small
 # A pose model estimates the body on one grid of frames across the clip, shared by its classification, the
 # count of repetitions and a timeline's windows: the frames it classifies, each segment between them split
@@ -83,7 +81,7 @@ class Prediction:
     score: float = 0.0  # evidence that the clip is one of the classes: log-sum-exp of the fused logits
     reps: Repetitions | None = None  # the repetitions of the movement (vidclf.reps)
     timeline: Timeline | None = None  # what happens when, for a clip predicted with ``timeline=True``
-    count_span_s: float | None = None  # repetitions were counted in the first this many seconds; None: all of it
+    workout: WorkoutLog | None = None  # the clip's segments and their repetitions (vidclf.engine)
 
     def top(self, k: int = 5) -> list[tuple[str, float]]:
         return sorted(self.probs.items(), key=lambda kv: -kv[1])[:k]
@@ -130,8 +128,9 @@ class Prediction:
             out["pose_found"] = self.pose_found
         if self.reps is not None:
             out.update(self.reps.to_dict())
-            if self.count_span_s is not None:
-                out["rep_span_s"] = round(self.count_span_s, 2)  # counted in the first this many seconds only
+        if self.workout is not None:
+            # the repetitions are the exercise segments' (a rest or "not one of these" counts none)
+            out["segments"] = [s.to_dict() for s in self.workout.segments]
         return out
 
 
@@ -163,6 +162,22 @@ class _Stream:
         """uint8 ``[T(*2), H, W, 3]`` -> the model's normalised input ``[T, C, S, S]``."""
         size = (self.spec.img_size, self.spec.img_size)
         return self.transform(np.stack([resize_frame(f, size) for f in frames]))
+
+    @torch.inference_mode()
+    def frame_features(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 frames (pairs for a motion input) -> the CNN's per-frame features ``[T, D]``: each frame's alone,
+        so a stream of frames can compute each once and classify any window of them (:meth:`logits` with
+        ``features=True``)."""
+        with autocast(self.device, self.precision):
+            feats = self.model.forward_features(self.pixels(frames)[None].to(self.device))
+        return feats[0].float().cpu()
+
+    @torch.inference_mode()
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """Per-frame features ``[B, T, D]`` -> ``[B, K]`` logits."""
+        with autocast(self.device, self.precision):
+            logits = self.model(features.to(self.device), features=True)
+        return logits.float().cpu()
 
     @torch.inference_mode()
     def logits(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -232,43 +247,41 @@ class Predictor:
         """Per stream, the indices of the frames it classifies (the pose grid holds the pose stream's)."""
         return {i: stream.indices(info.num_frames, info.fps) for i, (stream, _) in enumerate(self.streams)}
 
-    def _count(self, every: np.ndarray, marks: _Marks | None, count_at: list[int], fps: float) -> Repetitions:
-        """Repetitions from the picture's motion (``every`` frame, small) and, where a pose model found a
-        person, from the joints at ``count_at``: the surer of the two (:func:`vidclf.reps.surer`)."""
-        pixels = count_repetitions(frame_signal(every), fps)
-        if marks is None or len(count_at) < 8:
-            return pixels
-        rate = (len(count_at) - 1) * fps / max(count_at[-1] - count_at[0], 1)  # the joints' samples a second
-        if pixels.period_s is not None and pixels.period_s < 3 / rate:
-            # Too fast for the joints' samples (three a period at least): what they show would be an alias.
-            return pixels
-        from vidclf.models.pose import landmark_signal
-
-        signal = landmark_signal(marks(count_at))
-        if signal is None:
-            return pixels
-        joints = count_repetitions(signal, rate, min_period_s=max(0.25, 3 / rate))
-        start = count_at[0] / fps
-        joints = dataclasses.replace(joints, times=[(a + start, b + start) for a, b in joints.times], source="pose")
-        return surer(pixels, joints)
-
-    def predict(self, path: str | os.PathLike, info: VideoInfo | None = None, *, timeline: bool = False) -> Prediction:
+    def predict(
+        self,
+        path: str | os.PathLike,
+        info: VideoInfo | None = None,
+        *,
+        timeline: bool = False,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> Prediction:
         """Sample, decode and classify one video file, count its repetitions, and with ``timeline`` score its
-        windows too, all from one decoding pass (``info``: the clip's probe, if the caller has it). Raises
+        windows too, all from one decoding pass (``info``: the clip's probe, if the caller has it;
+        ``progress(share, words)`` is told how far the pass got, about once a second of the clip). Raises
         ``VideoError`` for files that are not videos."""
         t0 = time.perf_counter()
         info = info or probe(path)
         try:
-            return self._predict_file(path, info, timeline=timeline, t0=t0)
+            return self._predict_file(path, info, timeline=timeline, t0=t0, progress=progress)
         except StreamEnded as e:
             # The header over-stated the length; the pass read to the true end: sample that length instead.
             if e.frames_read < 1:
                 raise VideoError(f"{Path(path).name} has no decodable video frames (corrupt or truncated)") from None
             info = dataclasses.replace(info, num_frames=e.frames_read, counted=True)
-            return self._predict_file(path, info, timeline=timeline, t0=t0)
+            return self._predict_file(path, info, timeline=timeline, t0=t0, progress=progress)
 
-    def _predict_file(self, path: str | os.PathLike, info: VideoInfo, *, timeline: bool, t0: float) -> Prediction:
-        grid = self._pose_grid(info)
+    def _predict_file(
+        self,
+        path: str | os.PathLike,
+        info: VideoInfo,
+        *,
+        timeline: bool,
+        t0: float,
+        progress: Callable[[float, str], None] | None,
+    ) -> Prediction:
+        from vidclf.engine import WorkoutEngine
+
+        grid = self._pose_grid(info) if timeline else []
         wanted = self._wanted(info)
         sample = {j for idx in wanted.values() for j in idx}
         plan = self._timeline_plan(info, grid) if timeline else None
@@ -279,30 +292,40 @@ class Predictor:
         sizes.update(dict.fromkeys(grid, fit_within(info, POSE_MAX_SIDE)))
         for j in plan.indices if plan is not None else []:
             sizes.setdefault(j, fit_within(info, TIMELINE_MAX_SIDE))
-        kept, every = decode_pass(
-            path,
-            sizes,
-            every_size=SIGNAL_DECODE_SIZE,
-            every_limit=min(int(COUNT_MAX_SECONDS * info.fps), COUNT_MAX_FRAMES),
-            every_max_bytes=COUNT_MAX_BYTES,
-        )
+        limit = info.fps * _max_seconds()
+        total = min(info.num_frames, limit)
+        step = max(1, int(info.fps))
+        with WorkoutEngine(self) as engine:  # the workout log rides on the same decoding pass
+
+            def each(i: int, frame: np.ndarray) -> None:
+                if i < limit:
+                    engine.push(frame, i / info.fps)
+                    if progress is not None and i % step == 0:
+                        progress(min(1.0, i / max(total, 1)), f"{i / info.fps:.0f} of {total / info.fps:.0f} s")
+
+            kept, _ = decode_pass(
+                path, sizes, every_size=SIGNAL_DECODE_SIZE, every_limit=0, every_max_bytes=0, each=each
+            )
+            log = engine.finish()
         marks = _Marks(self._pose_estimator, kept.__getitem__) if self._has_pose else None
         p = self._classify(kept.__getitem__, wanted, info=info, t0=t0, marks=marks)
-        reps = self._count(every, marks, grid, info.fps)
         scored = self._timeline(plan, kept, info, marks) if plan is not None else None
-        # the picture's count covers the frames kept for it; the joints' covers the whole clip
-        span = len(every) / info.fps if reps.source == "pixels" and len(every) < info.num_frames else None
-        return dataclasses.replace(p, reps=reps, count_span_s=span, timeline=scored, seconds=time.perf_counter() - t0)
+        reps = _log_reps(log)
+        return dataclasses.replace(p, reps=reps, workout=log, timeline=scored, seconds=time.perf_counter() - t0)
 
     def predict_frames(self, frames: np.ndarray, fps: float = 25.0) -> Prediction:
         """Classify a clip already in memory: uint8 RGB ``[N, H, W, 3]``, every frame of it."""
         t0 = time.perf_counter()
         info = VideoInfo(num_frames=len(frames), fps=fps, width=frames.shape[2], height=frames.shape[1], counted=True)
-        grid = self._pose_grid(info)
+        from vidclf.engine import WorkoutEngine
+
         marks = _Marks(self._pose_estimator, frames.__getitem__) if self._has_pose else None
         p = self._classify(frames.__getitem__, self._wanted(info), info=info, t0=t0, marks=marks)
-        reps = self._count(frames, marks, grid, fps)
-        return dataclasses.replace(p, reps=reps, seconds=time.perf_counter() - t0)
+        with WorkoutEngine(self) as engine:
+            for i, frame in enumerate(frames):
+                engine.push(frame, i / fps)
+            log = engine.finish()
+        return dataclasses.replace(p, reps=_log_reps(log), workout=log, seconds=time.perf_counter() - t0)
 
     def new_tracker(self) -> Callable[[np.ndarray], np.ndarray]:
         """A pose tracker for one stream of frames in time order (``[H, W, 3]`` -> ``[33, 4]``; close it when
@@ -327,6 +350,7 @@ class Predictor:
         frames: np.ndarray | None,
         partners: np.ndarray | None = None,
         reuse: dict[int, torch.Tensor] | None = None,
+        cache: list[dict[int, torch.Tensor]] | None = None,
     ) -> WindowLogits:
         """Fused logits ``[K]`` of one window of a stream of frames, for :meth:`verdict`.
 
@@ -335,7 +359,8 @@ class Predictor:
         ``partners`` each one's partner a motion stream's gap later (a motion stream reads its number of
         pairs). A stream whose input is None takes its logits from ``reuse`` (an earlier window's
         :attr:`WindowLogits.per_stream`): the motion stream costs more than the pose stream, so a live
-        window may reuse it."""
+        window may reuse it. ``cache`` (one dict a sample, kept by the caller with its samples) holds each
+        sample's CNN features by stream, so overlapping windows compute a frame's features once."""
         fused = torch.zeros(len(self.classes))
         per_stream: dict[int, torch.Tensor] = {}
         pose_found = None
@@ -348,12 +373,17 @@ class Predictor:
                 lg = stream.logits(torch.from_numpy(normalize_landmarks(picked))[None])[0]
             elif not stream.pose and frames is not None and len(frames):
                 idx = uniform_indices(len(frames), stream.spec.num_frames)
-                if stream.spec.pair_gap:
-                    other = partners if partners is not None else frames
-                    chosen = np.stack([f for j in idx for f in (frames[j], other[j])])
-                else:
-                    chosen = frames[idx]
-                lg = stream.logits(stream.pixels(chosen)[None])[0]
+                other = partners if partners is not None else frames
+                store = cache if cache is not None else [{} for _ in frames]
+                missing = sorted({j for j in idx if i not in store[j]})
+                if missing:
+                    if stream.spec.pair_gap:
+                        chosen = np.stack([f for j in missing for f in (frames[j], other[j])])
+                    else:
+                        chosen = frames[missing]
+                    for j, feat in zip(missing, stream.frame_features(chosen)):
+                        store[j][i] = feat
+                lg = stream.head(torch.stack([store[j][i] for j in idx])[None])[0]
             elif reuse is not None and i in reuse:
                 lg = reuse[i]
             else:
@@ -487,6 +517,29 @@ class Predictor:
             out = [stream.logits(torch.stack(inputs[b : b + batch])) for b in range(0, len(inputs), batch)]
             fused += weight * torch.cat(out)
         return Timeline(plan.times, fused.softmax(-1).numpy(), self.classes)
+
+
+def _max_seconds() -> float:
+    """The longest stretch of a clip the workout log reads (``VIDCLF_MAX_SECONDS``)."""
+    return float(os.environ.get("VIDCLF_MAX_SECONDS", 600))
+
+
+def _log_reps(log: WorkoutLog) -> Repetitions:
+    """A workout log's repetitions as one :class:`Repetitions`: those of its exercise segments, each with its
+    own times; the period is the median start-to-start time within a segment, the confidence the segments'
+    (weighted by their repetitions), the source the one that counted the most."""
+    times = log.rep_times
+    if not times:
+        return Repetitions(0)
+    counted = [s for s in log.exercises if s.reps]
+    sources: dict[str, int] = {}
+    for s in counted:
+        sources[s.rep_source] = sources.get(s.rep_source, 0) + s.reps
+    confidence = sum(s.confidence * s.reps for s in counted) / max(1, log.reps)
+    # the period: from one repetition's start to the next one's, within a segment
+    gaps = [b[0] - a[0] for s in counted for a, b in zip(s.rep_times, s.rep_times[1:])]
+    period = float(np.median(gaps)) if gaps else None
+    return Repetitions(len(times), list(times), period, confidence, max(sources, key=lambda k: sources[k]))
 
 
 @dataclass(frozen=True)

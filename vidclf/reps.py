@@ -221,17 +221,18 @@ class RepCounter:
     :data:`RepCounter.CHOOSE_AFTER_S` of signal is in, one is chosen for the whole movement: the joints where
     a person is found in most samples, unless the movement repeats too fast for their samples (three a
     period), else the picture. Its main direction of change (PCA over the last :attr:`window_s`) is
-    followed with two thresholds (30 % and 70 % of its range): the side it starts on is home, and a
-    repetition is a trip to the far side and back home. So a pause adds nothing (nothing crosses), the tempo
-    may change, a half repetition at either end is not counted, and a count, once made, stays.
+    followed with two thresholds (30 % and 70 % of its 10th-90th percentile range): a repetition is a trip
+    to the other side and back (every second crossing), whichever side the movement starts on. So a pause
+    adds nothing (nothing crosses), the tempo may change, a half repetition at either end is not counted,
+    and a count, once made, stays.
     """
 
     CHOOSE_AFTER_S = 2.0
-    JOINT_MIN_RANGE = 0.5  # torso lengths along the main direction: less is the tracker's jitter
+    JOINT_MIN_RANGE = 0.3  # torso lengths along the main direction: less is the tracker's jitter
     PIXEL_MIN_RANGE = 40.0  # grey levels along the main direction (24 x 32 image)
     LOW, HIGH = 0.3, 0.7
 
-    def __init__(self, *, window_s: float = 12.0, min_period_s: float = 0.3, history_s: float = 30.0):
+    def __init__(self, *, window_s: float = 6.0, min_period_s: float = 0.1, history_s: float = 30.0):
         self.window_s, self.min_period_s, self.history_s = window_s, min_period_s, history_s
         self._joints: list[tuple[float, np.ndarray | None]] = []
         self._pixels: list[tuple[float, np.ndarray]] = []
@@ -239,15 +240,18 @@ class RepCounter:
         self.times: list[tuple[float, float]] = []
         self._done = 0  # samples of the chosen signal already followed
         self._dir: np.ndarray | None = None
-        self._home: int | None = None
-        self._side: int | None = None
-        self._left_home_t = 0.0
-        self._last_home_t = 0.0
-        self._smooth: list[float] = []
+        self._side: int | None = None  # 0: below the low threshold, 1: above the high one
+        self._crossings = 0
+        self._left_t = 0.0  # when the signal was last on the side it left
+        self._last_t = 0.0
 
     @property
     def count(self) -> int:
         return len(self.times)
+
+    def buffered(self) -> int:
+        """Samples held (at most ``history_s`` of each signal)."""
+        return len(self._joints) + len(self._pixels)
 
     def add_joints(self, t: float, landmarks: np.ndarray) -> None:
         """Landmarks ``[33, 4]`` (NaN: nobody) at ``t`` seconds."""
@@ -289,8 +293,8 @@ class RepCounter:
         if self._joints and found >= 0.7 * len(self._joints) and found >= 8:
             rate = (len(self._joints) - 1) / max(self._joints[-1][0] - self._joints[0][0], 1e-6)
             fast = False
-            if len(self._pixels) > 3 * len(self._joints):  # the picture is sampled finer: is it a fast movement?
-                fps = (len(self._pixels) - 1) / max(self._pixels[-1][0] - self._pixels[0][0], 1e-6)
+            fps = (len(self._pixels) - 1) / max(self._pixels[-1][0] - self._pixels[0][0], 1e-6) if self._pixels else 0
+            if fps > 1.5 * rate:  # the picture is sampled finer: is it a movement too fast for the joints?
                 pix = count_repetitions(np.stack([g for _, g in self._pixels]), fps)
                 fast = pix.period_s is not None and pix.confidence >= 0.5 and pix.period_s < 3 / rate
             self.source = "pixels" if fast else "pose"
@@ -336,7 +340,7 @@ class RepCounter:
         proj = (x - centre) @ direction
         fps = (len(ts) - 1) / max(ts[-1] - ts[0], 1e-6)
         k = max(1, int(round(0.1 * fps))) if self.source == "pixels" else 1
-        lo_p, hi_p = np.percentile(proj[recent], [5, 95])
+        lo_p, hi_p = np.percentile(proj[recent], [10, 90])  # a jump into position is not the range
         span = hi_p - lo_p
         least = self.JOINT_MIN_RANGE if self.source == "pose" else self.PIXEL_MIN_RANGE
         new: list[tuple[float, float]] = []
@@ -348,16 +352,18 @@ class RepCounter:
             level = 0 if v <= lo else 1 if v >= hi else None
             if level is None:
                 continue
-            if self._home is None:
-                self._home = self._side = level
-            if level == self._home:
-                if self._side != self._home and ts[i] - self._left_home_t >= self.min_period_s:
-                    new.append((self._left_home_t, float(ts[i])))
-                self._side = level
-                self._last_home_t = float(ts[i])
-            elif self._side == self._home:
-                self._side = level
-                self._left_home_t = self._last_home_t
+            if self._side is not None and level != self._side:
+                # a crossing to the other side: every second one completes a repetition (a trip out and back,
+                # whichever side the movement started on)
+                self._crossings += 1
+                if self._crossings % 2 == 1:
+                    self._left_t = self._last_t
+                elif ts[i] - self._left_t >= self.min_period_s:
+                    new.append((self._left_t, float(ts[i])))
+                else:
+                    self._crossings -= 2  # too quick to be a repetition: the tracker's jitter
+            self._side = level
+            self._last_t = float(ts[i])
         self._done = len(ts)
         self.times.extend(new)
         return new

@@ -111,7 +111,7 @@ def answer_markdown(p: Prediction, entry: ModelEntry, log: WorkoutLog | None = N
         if log.exercises or p.known:
             lines.append(log_words(log))
     elif p.known and p.reps is not None:
-        lines.append(reps_words(p.reps, span_s=p.count_span_s))
+        lines.append(reps_words(p.reps))
     if p.deciding_stream:
         parts = ", ".join(f"{name}: {probs[p.label]:.0%}" for name, probs in p.streams.items())
         lines.append(

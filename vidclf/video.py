@@ -189,6 +189,7 @@ def decode_pass(
     every_size: tuple[int, int],
     every_limit: int,
     every_max_bytes: int,
+    each: Callable[[int, np.ndarray], None] | None = None,
 ) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """One sequential pass over a clip for everything a prediction reads: the frames at the indices of
     ``sizes``, each at its size (``(H, W)``, or None for the clip's own), and every frame of the first
@@ -198,6 +199,9 @@ def decode_pass(
 
     Every frame kept at its own size takes the size of the clip's first frame: a stream whose resolution
     changes part-way still gives frames of one shape.
+
+    ``each(i, frame)``, if given, sees every frame (uint8 RGB, as decoded) in order, and the pass reads to
+    the clip's end: the workout engine rides on the same pass.
 
     Raises :class:`StreamEnded` (with the clip's true length) if it ends before a wanted index.
     """
@@ -209,12 +213,14 @@ def decode_pass(
     last = max(sizes, default=-1)
     pos = 0
     try:
-        while pos <= last or pos < every_limit:
-            if pos in sizes or pos < every_limit:
+        while pos <= last or pos < every_limit or each is not None:
+            if pos in sizes or pos < every_limit or each is not None:
                 ok, frame = cap.read()
                 if not ok or frame is None:
                     break
                 own = own or frame.shape[:2]
+                if each is not None:
+                    each(pos, _to_rgb(frame, None))
                 if pos in sizes:
                     kept[pos] = _to_rgb(frame, sizes[pos] or own)
                 if pos < every_limit:
