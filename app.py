@@ -126,7 +126,7 @@ def predict(video: str | None, model_label: str | None, progress=gr.Progress()):
         predictor = POOL.get(entry.path)
 
         def told(share: float, words: str) -> None:
-            progress(0.2 + 0.75 * share, desc=f"finding the body, the motion, the repetitions: {words}")
+            progress(0.2 + 0.75 * share, desc=f"the workout log: {words}")
 
         progress(0.2, desc="finding the body, the motion, the repetitions")
         p = predictor.predict(video, info=info, progress=told)  # the workout log rides on the same pass
