@@ -17,6 +17,7 @@ from vidclf.data.index import VideoRecord, build_index, split_by_group
 from vidclf.errors import DatasetError
 from vidclf.metrics import classification_metrics
 from vidclf.runtime import collect_logits, make_loader, resolve_device
+from vidclf.verdict import combine, decide
 
 
 def stream_logits(
@@ -65,24 +66,23 @@ def stream_logits(
 
 
 def checkpoint_logits(ck: Checkpoint, records: Sequence[VideoRecord], **kw) -> torch.Tensor:
-    """Logits ``[N, K]`` of a checkpoint (one stream, or the weighted sum of a fusion's streams' logits) on
-    ``records``."""
+    """Fused logits ``[N, K]`` of a checkpoint on ``records`` (``[N, K + 1]`` where a stream has an "other"
+    output: :func:`vidclf.verdict.combine`, as the predictor fuses them)."""
     if not ck.is_fusion:
-        return stream_logits(ck, records, **kw)
+        lg = stream_logits(ck, records, **kw)
+        return combine([lg], [1.0], [ck.other_output], len(ck.classes))
     with contextlib.ExitStack() as stack:
         if kw.get("cache_dir") is None:  # streams that read the same frames or landmarks share them through a cache
             kw["cache_dir"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="vidclf-eval-"))
-        fused = sum(weight * stream_logits(stream, records, **kw) for stream, weight in ck.streams)
-    assert isinstance(fused, torch.Tensor)
-    return fused
+        outputs = [stream_logits(stream, records, **kw) for stream, _ in ck.streams]
+    return combine(outputs, [w for _, w in ck.streams], [s.other_output for s, _ in ck.streams], len(ck.classes))
 
 
-def rejection_metrics(logits: torch.Tensor, labels: torch.Tensor, threshold: float | None) -> dict:
-    """How a rejection threshold on the evidence (:func:`vidclf.fusion.evidence`) treats clips of known
-    classes: the share still answered, and the accuracy on those."""
-    score = torch.logsumexp(logits.float(), 1)
-    answered = score >= threshold if threshold is not None else torch.ones(len(labels), dtype=torch.bool)
-    correct = logits.argmax(1) == labels
+def rejection_metrics(logits: torch.Tensor, labels: torch.Tensor, threshold: float | None, num_classes: int) -> dict:
+    """How the checkpoint's rule (:func:`vidclf.verdict.decide`) treats clips of known classes: the share
+    still answered, and the accuracy on those. ``logits``: fused, ``[N, K(+1)]``."""
+    probs, answered, _ = decide(logits.float(), num_classes, threshold)
+    correct = probs.argmax(1) == labels
     return {
         "threshold": threshold,
         "answered": answered.float().mean().item(),
@@ -129,7 +129,7 @@ def evaluate_checkpoint(
         num_workers=num_workers,
         show_progress=show_progress,
     )
-    metrics = classification_metrics(logits, labels, ck.classes)
+    metrics = classification_metrics(logits[:, : len(ck.classes)], labels, ck.classes)
     metrics.update(
         checkpoint=str(checkpoint),
         model=ck.backbone,
@@ -139,6 +139,6 @@ def evaluate_checkpoint(
         skipped_other_classes=index.other_classes,
         missing=index.missing,
         epoch=ck.epoch,
-        rejection=rejection_metrics(logits, labels, ck.reject_threshold),
+        rejection=rejection_metrics(logits, labels, ck.reject_threshold, len(ck.classes)),
     )
     return metrics

@@ -37,7 +37,26 @@ def _shared_lines(ck: Checkpoint) -> list[str]:
             f"- **Cross-validated accuracy** (group folds of the training groups, each clip predicted by a model that "
             f"never trained on its group): {cv:.3f} ± {ck.metrics.get('cv_std', 0.0):.3f}"
         )
-    if ck.reject_threshold is not None:
+    real = ck.metrics.get("real_cv_acc")
+    if real is not None:
+        lines.append(
+            f"- **Real-world clips, cross-validated by source repository** (phones, webcams, studios; never UCF-101): "
+            f"{real:.3f} ± {ck.metrics.get('real_cv_std', 0.0):.3f}"
+        )
+    if ck.reject_threshold is not None and ck.has_other:
+        refused = ck.metrics.get("other_refused")
+        lines.append(
+            f'- **"Not one of these"** where the pose stream\'s "other" output (trained on clips of other actions) '
+            f"has a probability above {1 - ck.reject_threshold:.3f}, or no person is found "
+            f"({ck.info.get('reject_calibration', 'set on validation clips')})"
+            + (
+                f"; out of fold it refused {refused:.0%} of the other-action clips (AUROC "
+                f"{ck.metrics.get('auroc_other', float('nan')):.3f})"
+                if refused is not None
+                else ""
+            )
+        )
+    elif ck.reject_threshold is not None:
         lines.append(
             f'- **"Not one of these"** below an evidence (log-sum-exp of the logits) of {ck.reject_threshold:.3f} '
             f"({ck.info.get('reject_calibration', 'set on validation clips')})"
@@ -76,7 +95,8 @@ def model_card(ckpt_path: str | Path, notes: list[str] | None = None, run_histor
             "predictions of "
             "the training groups, never on test clips)"
         )
-        lines += [f"- **Streams**: {weights}: {how}", *_shared_lines(ck)]
+        data = ck.info.get("data")
+        lines += [f"- **Streams**: {weights}: {how}", *([f"- **Data**: {data}"] if data else []), *_shared_lines(ck)]
         per_stream = ck.metrics.get("streams_cv_acc") or {}
         if per_stream:
             lines.append(

@@ -27,6 +27,7 @@ from vidclf.data.landmarks import POSE_MAX_SIDE, landmarks_beside
 from vidclf.reps import Repetitions, count_repetitions, frame_signal, surer
 from vidclf.runtime import autocast, resolve_device, resolve_precision
 from vidclf.errors import VideoError
+from vidclf.verdict import combine, decide
 from vidclf.sampling import paired, paired_indices, uniform_indices, window_starts
 from vidclf.video import StreamEnded, VideoInfo, decode_pass, fit_within, probe, resize_frame
 
@@ -71,7 +72,7 @@ class Prediction:
     streams: dict[str, dict[str, float]] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
     pose_found: float | None = None  # share of the pose stream's frames with a person
-    score: float = 0.0  # evidence that the clip is one of the classes: log-sum-exp of the fused logits
+    score: float = 0.0  # how surely the clip is one of the classes (vidclf.verdict.known_score)
     reps: Repetitions | None = None  # the repetitions of the movement (vidclf.reps)
     timeline: Timeline | None = None  # what happens when, for a clip predicted with ``timeline=True``
 
@@ -134,6 +135,7 @@ class _Stream:
         self.device = device
         self.precision = precision
         self.pose = ck.input.features == "landmarks"
+        self.other = ck.other_output  # one more output than the classes: "not one of these"
         if precision == "bf16" and not self.pose:
             self.model.use_channels_last()
         self.transform = ck.input.transform()
@@ -279,17 +281,24 @@ class Predictor:
         reps = self._count(frames, marks, grid, fps)
         return dataclasses.replace(p, reps=reps, seconds=time.perf_counter() - t0)
 
+    def fuse(self, logits: list[torch.Tensor]) -> torch.Tensor:
+        """The streams' logits (``[..., K]``, or ``[..., K + 1]`` for a stream with an "other" output), one per
+        stream in :attr:`streams` order -> fused logits ``[..., K]`` or ``[..., K + 1]``
+        (:func:`vidclf.verdict.combine`)."""
+        return combine(
+            logits,
+            [w for _, w in self.streams],
+            [s.other for s, _ in self.streams],
+            len(self.classes),
+        )
+
     def verdict(self, fused: torch.Tensor, pose_found: float | None) -> tuple[torch.Tensor, bool, float]:
-        """The one rule that turns fused logits ``[K]`` into an answer: class probabilities ``[K]``, whether the
-        clip is one of the classes ("not one of these" otherwise), and the evidence it was judged on. Every
-        path that answers (a clip, a timeline window, the workout engine) decides through here."""
-        probs = fused.softmax(-1)
-        score = float(torch.logsumexp(fused, 0))  # the evidence (vidclf.fusion.evidence) the threshold is set on
-        threshold = self.checkpoint.reject_threshold
-        known = threshold is None or score >= threshold
-        if pose_found is not None and pose_found == 0:
-            known = False  # the person gate: a model that reads the body cannot vouch for a clip with no body in it
-        return probs, known, score
+        """The one rule that turns fused logits ``[K]`` (``[K + 1]`` with an "other" output; :meth:`fuse`) into an
+        answer: class probabilities ``[K]``, whether the clip is one of the classes ("not one of these"
+        otherwise), and the score it was judged on (:func:`vidclf.verdict.known_score`). Every path that answers
+        (a clip, a timeline window, the workout engine) decides through here."""
+        probs, known, score = decide(fused, len(self.classes), self.checkpoint.reject_threshold, pose_found)
+        return probs, bool(known), float(score)
 
     def _classify(
         self,
@@ -302,7 +311,7 @@ class Predictor:
     ) -> Prediction:
         """Run every stream on its frames (``wanted[i]`` the indices of stream ``i``'s, ``frame_at(j)`` the
         decoded frame ``j``; ``marks`` their landmarks, for a pose stream) and fuse."""
-        fused = torch.zeros(len(self.classes))
+        outputs: list[torch.Tensor] = []
         per_stream: dict[str, dict[str, float]] = {}
         weights: dict[str, float] = {}
         landmarks, shown, pose_found = None, None, None
@@ -324,14 +333,14 @@ class Predictor:
                     step = 2 if stream.spec.pair_gap else 1  # a motion model saw pairs: show the first frame of each
                     shown = (frames[::step], idx[::step])
             lg = stream.logits(x)[0]
-            fused += weight * lg
+            outputs.append(lg)
             # an ensemble's seeds are one stream to a person: sum them under the backbone's name
-            by_name[stream.name] = by_name.get(stream.name, 0) + weight * lg
+            by_name[stream.name] = by_name.get(stream.name, 0) + weight * lg[: len(self.classes)]
             weights[stream.name] = weights.get(stream.name, 0.0) + weight
         for name, lp_sum in by_name.items():
             probs_of = (lp_sum / max(weights[name], 1e-9)).softmax(-1)
             per_stream[name] = {c: float(p) for c, p in zip(self.classes, probs_of.tolist())}
-        probs, known, score = self.verdict(fused, pose_found)
+        probs, known, score = self.verdict(self.fuse(outputs), pose_found)
         threshold = self.checkpoint.reject_threshold
         assert shown is not None
         return Prediction(
@@ -390,8 +399,8 @@ class Predictor:
             # a frame the prediction itself sampled was kept larger: bring it to the timeline's size
             return np.stack([resize_frame(kept[i], size) for i in indices])
 
-        fused = torch.zeros(len(plan.times), len(self.classes))
-        for (stream, weight), per_window in zip(self.streams, plan.per_stream):
+        outputs: list[torch.Tensor] = []
+        for (stream, _), per_window in zip(self.streams, plan.per_stream):
             if stream.pose:
                 from vidclf.models.pose import normalize_landmarks
 
@@ -400,8 +409,9 @@ class Predictor:
             else:
                 inputs = [stream.pixels(frames(w)) for w in per_window]
             out = [stream.logits(torch.stack(inputs[b : b + batch])) for b in range(0, len(inputs), batch)]
-            fused += weight * torch.cat(out)
-        return Timeline(plan.times, fused.softmax(-1).numpy(), self.classes)
+            outputs.append(torch.cat(out))
+        probs = self.fuse(outputs)[:, : len(self.classes)].softmax(-1)
+        return Timeline(plan.times, probs.numpy(), self.classes)
 
 
 class _Marks:
