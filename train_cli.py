@@ -254,13 +254,35 @@ def cmd_openset(args: argparse.Namespace) -> int:
     weights = {"real_weight": args.real_weight, "other_weight": args.other_weight}
     out = Path(config.train.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if args.member_out:  # train on every clip, one checkpoint per seed (``--ship`` averages them later)
+        from vidclf.checkpoint import save_checkpoint
+        from vidclf.training.open_set import train_member
+
+        for seed in args.seeds:
+            path = Path(args.member_out) / f"member_s{seed}.pt"
+            save_checkpoint(path, train_member(data, config, recipe=args.recipe, seed=seed, **weights))
+            print(f"wrote {path}")
+        return 0
+    if args.fold is not None:  # one fold of the cv, to be summed with the others' by --oof
+        folds = mixed_folds(data.groups, data.kinds, args.folds)
+        oof = cross_validate_open_set(
+            data, config, recipe=args.recipe, folds=folds, seeds=args.seeds, only=[args.fold - 1], **weights
+        )
+        np.savez(out / f"fold{args.fold}.npz", paths=data.paths, folds=folds, seeds=np.array(args.seeds), **oof)
+        print(f"wrote {out / f'fold{args.fold}.npz'}")
+        return 0
     if args.oof:  # the out-of-fold logits of a cv run of this recipe (several files: their seeds, averaged)
         runs = [dict(np.load(f, allow_pickle=False)) for f in args.oof]
         if any(not np.array_equal(r["paths"], data.paths) for r in runs):
             raise VidclfError("the --oof files were made on other clips than these")
-        n = [len(r["seeds"]) for r in runs]
-        oof = {key: sum(w * r[key] for w, r in zip(n, runs)) / sum(n) for key in ("logits", "logits_mirror")}
-        folds, seeds = runs[0]["folds"], [s for r in runs for s in r["seeds"].tolist()]
+        # fold files of one seed set are summed (each holds its own fold's rows); seed sets are averaged
+        by_seeds: dict[tuple, list[dict]] = {}
+        for r in runs:
+            by_seeds.setdefault(tuple(r["seeds"].tolist()), []).append(r)
+        n = [len(s) for s in by_seeds]
+        sums = [{key: sum(r[key] for r in rs) for key in ("logits", "logits_mirror")} for rs in by_seeds.values()]
+        oof = {key: sum(w * r[key] for w, r in zip(n, sums)) / sum(n) for key in ("logits", "logits_mirror")}
+        folds, seeds = runs[0]["folds"], [s for group in by_seeds for s in group]
     else:
         folds, seeds = mixed_folds(data.groups, data.kinds, args.folds), list(args.seeds)
         oof = cross_validate_open_set(data, config, recipe=args.recipe, folds=folds, seeds=seeds, **weights)
@@ -281,10 +303,11 @@ def cmd_openset(args: argparse.Namespace) -> int:
     report["recipe"] = {"recipe": args.recipe, "seeds": seeds, "folds": int(folds.max()) + 1, **weights}
     (out / "report.json").write_text(json.dumps(report, indent=1))
     if args.ship:
+        from vidclf.checkpoint import load_checkpoint
+
         full = {"logits": oof["logits"], "labels": data.labels, "kinds": data.kinds, "folds": folds}
-        ck = ship_open_set(
-            data, config, recipe=args.recipe, seeds=seeds, oof=full, out=args.ship, answered=args.answered, **weights
-        )
+        members = [load_checkpoint(m) for m in args.members]
+        ck = ship_open_set(data, members, oof=full, out=args.ship, answered=args.answered, notes=args.note)
         print(f"wrote {args.ship}: threshold {ck.reject_threshold:.4f} on 1 - P(other)")
         from vidclf.models.pose import found_mask
 
@@ -326,7 +349,7 @@ def cmd_openset_fuse(args: argparse.Namespace) -> int:
     motion = load_checkpoint(args.motion)
     # the clips the motion stream never trained on: its own validation groups and the real-world positives
     index = build_index(args.ucf_root, "train", split=1, classes=motion.classes, num_classes=0)
-    records = [r for r in index.records if r.group in set(motion.info.get("val_groups") or [])]
+    records = [r for r in index.records if r.group in set(motion.info.get("val_groups") or [])] if args.ucf else []
     root = Path(args.real_root)
     with open(root / "MANIFEST.tsv", newline="") as f:
         for row in csv.DictReader(f, delimiter="\t"):
@@ -342,6 +365,7 @@ def cmd_openset_fuse(args: argparse.Namespace) -> int:
         {"paths": np.array([str(r.path) for r in records]), "logits": logits},
         args.out,
         max_ratio=args.max_ratio,
+        weights=tuple(args.weights) if args.weights else None,
     )
     print(f"wrote {args.out}: {r}")
     return 0
@@ -466,7 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--real-weight", type=float, default=3.0, help="loss weight of a real-world clip of a known class")
     p.add_argument("--other-weight", type=float, default=1.5, help="loss weight of an other-action clip")
     p.add_argument("--oof", nargs="+", default=None, help="oof.npz of earlier runs of this recipe (skip the cv)")
-    p.add_argument("--ship", default=None, help="then train every seed on all clips and write the ensemble here")
+    p.add_argument("--fold", type=int, default=None, help="run fold i (1-based) of the cv alone")
+    p.add_argument("--member-out", default=None, help="train each seed on all clips; write DIR/member_s<seed>.pt")
+    p.add_argument("--members", nargs="+", default=[], help="with --ship: the member checkpoints to average")
+    p.add_argument("--note", action="append", default=[], help="with --ship: a line for the model card")
+    p.add_argument("--ship", default=None, help="write the members, calibrated on --oof, here")
     p.add_argument("--answered", type=float, default=0.95)
     p.set_defaults(func=cmd_openset)
 
@@ -481,6 +509,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--real-root", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--max-ratio", type=float, default=0.5)
+    p.add_argument("--weights", type=float, nargs=2, default=None, help="pose and motion weights, not chosen")
+    p.add_argument(
+        "--ucf", action=argparse.BooleanOptionalAction, default=True, help="also the motion stream's validation groups"
+    )
     p.add_argument("--cache-dir", default=".cache/vidclf")
     p.set_defaults(func=cmd_openset_fuse)
 

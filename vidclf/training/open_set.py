@@ -161,14 +161,16 @@ def cross_validate_open_set(
     recipe: str,
     folds: np.ndarray,
     seeds: Sequence[int] = (0,),
+    only: Sequence[int] | None = None,
     **kw,
 ) -> dict[str, np.ndarray]:
     """Out-of-fold logits of every clip (other-action clips included), from the models of its fold (the mean
     of the seeds' logits, as the shipped ensemble fuses them): ``logits`` and ``logits_mirror`` (test-time
-    mirroring), each ``[N, outputs]``."""
+    mirroring), each ``[N, outputs]``. ``only``: these folds alone (the others' rows stay zero), so that folds
+    can run as separate processes and be summed."""
     n_out = len(data.classes) + int(has_other_output(recipe))
     out = {"logits": np.zeros((len(data.labels), n_out)), "logits_mirror": np.zeros((len(data.labels), n_out))}
-    for f in sorted(set(folds.tolist())):
+    for f in sorted(set(folds.tolist()) if only is None else only):
         held = folds == f
         for s in seeds:
             model = train_open_set(data.take(np.flatnonzero(~held)), config, recipe=recipe, seed=s, **kw)
@@ -287,42 +289,43 @@ def calibrated_threshold(score: np.ndarray, passed: np.ndarray, *, answered: flo
     return float(kept[need - 1])
 
 
+def train_member(data: OpenSetData, config: Config, *, recipe: str, seed: int, **kw):
+    """One pose LSTM of ``recipe`` trained on all of ``data``, as a checkpoint (no threshold yet)."""
+    from vidclf.checkpoint import Checkpoint, InputSpec
+
+    model = train_open_set(data, config, recipe=recipe, seed=seed, **kw)
+    log.info("%s: seed %d trained on all %d clips", recipe, seed, len(data.labels))
+    return Checkpoint(
+        model=config.model,
+        classes=data.classes,
+        input=InputSpec.from_config(config),
+        state_dict=model.state_dict(),
+        epoch=config.train.epochs,
+        config={**config.to_dict(), "open_set": {"recipe": recipe, "seed": seed, **kw}},
+        info={"data": "UCF-101 split 1 train (528 clips) + ../shared/real positives and other actions"},
+        other_output=has_other_output(recipe),
+    )
+
+
 def ship_open_set(
     data: OpenSetData,
-    config: Config,
+    members: Sequence,
     *,
-    recipe: str,
-    seeds: Sequence[int],
     oof: dict[str, np.ndarray],
     out: str,
     answered: float = 0.95,
     notes: Sequence[str] = (),
-    **kw,
 ):
-    """Train one pose LSTM per seed on all of ``data`` and write their average to ``out``: an ensemble
+    """Write the average of ``members`` (:func:`train_member` checkpoints, one per seed) to ``out``: a
     checkpoint whose "not one of these" threshold answers ``answered`` of the known-class clips of ``oof`` (the
     out-of-fold logits of this very recipe and seeds, ``cross_validate_open_set``), with its cross-validated
     numbers in ``metrics``."""
-    from vidclf.checkpoint import Checkpoint, InputSpec, fusion_checkpoint, save_checkpoint
+    from vidclf.checkpoint import fusion_checkpoint, save_checkpoint
     from vidclf.models.pose import found_mask
 
     k = len(data.classes)
-    members = []
-    for s in seeds:
-        model = train_open_set(data, config, recipe=recipe, seed=s, **kw)
-        members.append(
-            Checkpoint(
-                model=config.model,
-                classes=data.classes,
-                input=InputSpec.from_config(config),
-                state_dict=model.state_dict(),
-                epoch=config.train.epochs,
-                config={**config.to_dict(), "open_set": {"recipe": recipe, "seed": s, **kw}},
-                info={"data": "UCF-101 split 1 train (528 clips) + ../shared/real positives and other actions"},
-                other_output=has_other_output(recipe),
-            )
-        )
-        log.info("%s: seed %d trained on all %d clips", recipe, s, len(data.labels))
+    recipe = members[0].config["open_set"]["recipe"]
+    seeds = [m.config["open_set"]["seed"] for m in members]
     known = oof["labels"] < k
     score = known_score(oof["logits"], k)[known]
     passed = np.array([found_mask(r).any() for r in data.raw])[known]
@@ -367,6 +370,7 @@ def fuse_open_set(
     out: str,
     *,
     max_ratio: float | None = 0.5,
+    weights: tuple[float, float] | None = None,
 ) -> dict:
     """Fuse the open-set pose ensemble with a motion stream that never saw other actions.
 
@@ -374,7 +378,7 @@ def fuse_open_set(
     streams predict without having trained on them: the pose stream's out-of-fold logits and the motion
     stream's logits on clips outside its training (``motion_logits``: ``paths``, ``labels``, ``logits``).
     "Not one of these" stays the pose stream's (the fused rule reads only streams with an "other" output), so
-    the fusion keeps the pose ensemble's threshold.
+    the fusion keeps the pose ensemble's threshold. ``weights`` (pose, motion) given: kept, and only measured.
     """
     from vidclf.checkpoint import fusion_checkpoint, load_checkpoint, save_checkpoint
     from vidclf.fusion import choose_weights, fuse
@@ -388,11 +392,11 @@ def fuse_open_set(
     lm = motion_logits["logits"][common]
     labels = pose_oof["labels"][rows]
     kinds = pose_oof["kinds"][rows]
-    weights = choose_weights([lp, lm], labels, max_ratio=max_ratio)
+    weights = weights or choose_weights([lp, lm], labels, max_ratio=max_ratio)
     fused = fuse([lp, lm], weights)
 
-    def acc(x: np.ndarray, mask: np.ndarray) -> float:
-        return float((x[mask].argmax(1) == labels[mask]).mean())
+    def acc(x: np.ndarray, mask: np.ndarray) -> float | None:
+        return float((x[mask].argmax(1) == labels[mask]).mean()) if mask.any() else None
 
     scores = {
         f"{name}_{part}": acc(x, kinds == part)
