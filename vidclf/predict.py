@@ -73,6 +73,7 @@ class Prediction:
     weights: dict[str, float] = field(default_factory=dict)
     pose_found: float | None = None  # share of the pose stream's frames with a person
     score: float = 0.0  # how surely the clip is one of the classes (vidclf.verdict.known_score)
+    learned_other: bool = False  # the score is 1 - P("other"), an output trained on clips of other actions
     reps: Repetitions | None = None  # the repetitions of the movement (vidclf.reps)
     timeline: Timeline | None = None  # what happens when, for a clip predicted with ``timeline=True``
 
@@ -356,6 +357,7 @@ class Predictor:
             weights=weights,
             pose_found=pose_found,
             score=score,
+            learned_other=self.checkpoint.has_other,
         )
 
     def _timeline_plan(

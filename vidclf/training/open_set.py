@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -241,7 +242,6 @@ def load_open_set_data(
     (``MANIFEST.tsv`` with ``path``, ``label`` and ``source_repo``; ``positive/<Class>/`` and ``other/<action>/``;
     ``long/`` recordings are left out), with raw landmarks from the landmark cache (estimated where missing)."""
     import csv
-    from pathlib import Path
 
     from vidclf.data.index import VideoRecord, build_index
     from vidclf.data.landmarks import records_landmarks
@@ -346,7 +346,7 @@ def ship_open_set(
         "data": members[0].info["data"],
         "reject_calibration": (
             f"answers {answered:.0%} of the {int(known.sum())} out-of-fold known-class clips (UCF-101 and real-world) "
-            f"of this recipe, {len(seeds)} seeds per fold"
+            f"of this recipe, {len(seeds)} seed(s) per fold"
         ),
         "notes": list(notes),
     }
@@ -404,9 +404,24 @@ def fuse_open_set(
         for part in ("ucf", "real")
     }
     members = [(m, weights[0] * w) for m, w in (pose.streams or ((pose, 1.0),))] + [(motion, weights[1])]
-    metrics = {**pose.metrics, "fusion_weight_clips": len(common), **scores}
+    ucf_groups = sorted({Path(p).stem.split("_")[-2] for p in motion_logits["paths"][common] if "UCF-101" in p})
+    metrics = {
+        **pose.metrics,
+        "cv_acc": scores["fusion_ucf"],
+        "cv_std": None,
+        "real_cv_acc": scores["fusion_real"],
+        "real_cv_std": None,
+        "fusion_weight_clips": len(common),
+        **scores,
+    }
+    metrics = {key: v for key, v in metrics.items() if v is not None}
     info = {
         **pose.info,
+        "cv_description": (
+            f"UCF-101 groups {', '.join(ucf_groups)}, held out by the motion stream, the pose stream out of fold"
+            if ucf_groups
+            else "not measured on UCF-101"
+        ),
         "streams": [pose_path, motion_path],
         "weights": list(weights),
         "max_ratio": max_ratio,
