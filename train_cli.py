@@ -355,7 +355,15 @@ def cmd_openset_fuse(args: argparse.Namespace) -> int:
         for row in csv.DictReader(f, delimiter="\t"):
             if row["path"].startswith("positive/") and row["label"] in motion.classes:
                 records.append(VideoRecord(root / row["path"], motion.classes.index(row["label"]), row["source_repo"]))
-    logits = stream_logits(motion, records, precision="bf16", cache_dir=args.cache_dir).numpy()
+    if args.motion_logits:  # computed before on these clips (paths, logits), e.g. by an earlier run
+        with np.load(args.motion_logits, allow_pickle=False) as z:
+            row = {p: i for i, p in enumerate(z["paths"].tolist())}
+            missing = [str(r.path) for r in records if str(r.path) not in row]
+            if missing:
+                raise VidclfError(f"{args.motion_logits} lacks {len(missing)} of the clips, e.g. {missing[0]}")
+            logits = z["logits"][[row[str(r.path)] for r in records]]
+    else:
+        logits = stream_logits(motion, records, precision="bf16", cache_dir=args.cache_dir).numpy()
     with np.load(args.pose_oof, allow_pickle=False) as z:
         pose_oof = {k: z[k] for k in z.files}
     r = fuse_open_set(
@@ -514,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ucf", action=argparse.BooleanOptionalAction, default=True, help="also the motion stream's validation groups"
     )
     p.add_argument("--cache-dir", default=".cache/vidclf")
+    p.add_argument("--motion-logits", default=None, help="an npz of the motion stream's logits on these clips")
     p.set_defaults(func=cmd_openset_fuse)
 
     p = sub.add_parser("synth", help="write the SYNTHETIC action dataset (UCF-101 layout)")

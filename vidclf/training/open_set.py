@@ -98,7 +98,7 @@ def open_set_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Ten
     if recipe in ("oe", "both") and other.any():
         # outlier exposure: cross-entropy of the known classes' softmax to the uniform distribution
         terms[other] = terms[other] - 0.5 * nn.functional.log_softmax(logits[other, :k], 1).mean(1)
-    return (terms * weights).sum() / weights.sum()
+    return (terms * weights).sum() / weights.sum().clamp_min(1e-8)  # a batch of weight-0 clips only: no step
 
 
 def train_open_set(
