@@ -392,8 +392,8 @@ def fuse_open_set(
     lm = motion_logits["logits"][common]
     labels = pose_oof["labels"][rows]
     kinds = pose_oof["kinds"][rows]
-    weights = weights or choose_weights([lp, lm], labels, max_ratio=max_ratio)
-    fused = fuse([lp, lm], weights)
+    chosen = tuple(weights) if weights else choose_weights([lp, lm], labels, max_ratio=max_ratio)
+    fused = fuse([lp, lm], chosen)
 
     def acc(x: np.ndarray, mask: np.ndarray) -> float | None:
         return float((x[mask].argmax(1) == labels[mask]).mean()) if mask.any() else None
@@ -403,7 +403,7 @@ def fuse_open_set(
         for name, x in (("pose", lp), ("motion", lm), ("fusion", fused))
         for part in ("ucf", "real")
     }
-    members = [(m, weights[0] * w) for m, w in (pose.streams or ((pose, 1.0),))] + [(motion, weights[1])]
+    members = [(m, chosen[0] * w) for m, w in (pose.streams or ((pose, 1.0),))] + [(motion, chosen[1])]
     ucf_groups = sorted({Path(p).stem.split("_")[-2] for p in motion_logits["paths"][common] if "UCF-101" in p})
     metrics = {
         **pose.metrics,
@@ -423,10 +423,10 @@ def fuse_open_set(
             else "not measured on UCF-101"
         ),
         "streams": [pose_path, motion_path],
-        "weights": list(weights),
+        "weights": list(chosen),
         "max_ratio": max_ratio,
     }
     save_checkpoint(
         out, fusion_checkpoint(members, reject_threshold=pose.reject_threshold, metrics=metrics, info=info), half=True
     )
-    return {"weights": weights, "clips": len(common), **scores}
+    return {"weights": chosen, "clips": len(common), **scores}
