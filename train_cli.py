@@ -301,6 +301,149 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openset(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from vidclf.training.open_set import (
+        cross_validate_open_set,
+        load_open_set_data,
+        mixed_folds,
+        open_set_report,
+        ship_open_set,
+    )
+
+    config = config_from_args(args)
+    data = load_open_set_data(
+        args.ucf_root, args.real_root, num_frames=config.data.num_frames, cache_dir=config.data.cache_dir
+    )
+    weights = {"real_weight": args.real_weight, "other_weight": args.other_weight}
+    out = Path(config.train.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.member_out:  # train on every clip, one checkpoint per seed (``--ship`` averages them later)
+        from vidclf.checkpoint import save_checkpoint
+        from vidclf.training.open_set import train_member
+
+        for seed in args.seeds:
+            path = Path(args.member_out) / f"member_s{seed}.pt"
+            save_checkpoint(path, train_member(data, config, recipe=args.recipe, seed=seed, **weights))
+            print(f"wrote {path}")
+        return 0
+    if args.fold is not None:  # one fold of the cv, to be summed with the others' by --oof
+        folds = mixed_folds(data.groups, data.kinds, args.folds)
+        oof = cross_validate_open_set(
+            data, config, recipe=args.recipe, folds=folds, seeds=args.seeds, only=[args.fold - 1], **weights
+        )
+        np.savez(out / f"fold{args.fold}.npz", paths=data.paths, folds=folds, seeds=np.array(args.seeds), **oof)
+        print(f"wrote {out / f'fold{args.fold}.npz'}")
+        return 0
+    if args.oof:  # the out-of-fold logits of a cv run of this recipe (several files: their seeds, averaged)
+        runs = [dict(np.load(f, allow_pickle=False)) for f in args.oof]
+        if any(not np.array_equal(r["paths"], data.paths) for r in runs):
+            raise VidclfError("the --oof files were made on other clips than these")
+        # fold files of one seed set are summed (each holds its own fold's rows); seed sets are averaged
+        by_seeds: dict[tuple, list[dict]] = {}
+        for r in runs:
+            by_seeds.setdefault(tuple(r["seeds"].tolist()), []).append(r)
+        n = [len(s) for s in by_seeds]
+        sums = [{key: sum(r[key] for r in rs) for key in ("logits", "logits_mirror")} for rs in by_seeds.values()]
+        oof = {key: sum(w * r[key] for w, r in zip(n, sums)) / sum(n) for key in ("logits", "logits_mirror")}
+        folds, seeds = runs[0]["folds"], [s for group in by_seeds for s in group]
+    else:
+        folds, seeds = mixed_folds(data.groups, data.kinds, args.folds), list(args.seeds)
+        oof = cross_validate_open_set(data, config, recipe=args.recipe, folds=folds, seeds=seeds, **weights)
+    np.savez(
+        out / "oof.npz",
+        paths=data.paths,
+        labels=data.labels,
+        kinds=data.kinds,
+        groups=data.groups,
+        folds=folds,
+        classes=np.array(data.classes),
+        seeds=np.array(seeds),
+        recipe=np.array(args.recipe),
+        **oof,
+    )
+    k = len(data.classes)
+    report = {name: open_set_report(oof[name], data.labels, data.kinds, folds, k) for name in oof}
+    report["recipe"] = {"recipe": args.recipe, "seeds": seeds, "folds": int(folds.max()) + 1, **weights}
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    if args.ship:
+        from vidclf.checkpoint import load_checkpoint
+
+        full = {"logits": oof["logits"], "labels": data.labels, "kinds": data.kinds, "folds": folds}
+        members = [load_checkpoint(m) for m in args.members]
+        ck = ship_open_set(data, members, oof=full, out=args.ship, answered=args.answered, notes=args.note)
+        print(f"wrote {args.ship}: threshold {ck.reject_threshold:.4f} on 1 - P(other)")
+        from vidclf.models.pose import found_mask
+
+        beside = Path(args.ship).with_suffix(".oof.npz")  # what the threshold was set on, small, kept with the weights
+        np.savez_compressed(
+            beside,
+            names=np.array([Path(p).parent.name + "/" + Path(p).name for p in data.paths]),
+            labels=data.labels,
+            kinds=data.kinds,
+            folds=folds,
+            found=np.array([found_mask(r).any() for r in data.raw]),
+            logits=oof["logits"].astype(np.float32),
+            classes=np.array(data.classes),
+            seeds=np.array(seeds),
+            recipe=np.array(args.recipe),
+            epochs=np.array(config.train.epochs),
+        )
+        print(f"wrote {beside}")
+    for name in oof:
+        r = report[name]
+        print(
+            f"{args.recipe} ({name}): UCF-101 {r['ucf_acc_mean']:.3f} +- {r['ucf_acc_std']:.3f}, real-world "
+            f"{r['real_acc_mean']:.3f} +- {r['real_acc_std']:.3f} (pooled {r['real_acc_pooled']:.3f}); other refused "
+            f"{r['other_refused_95']:.0%} at 95 % answered, {r['other_refused_90']:.0%} at 90 %; AUROC {r['auroc']:.3f}"
+        )
+    return 0
+
+
+def cmd_openset_fuse(args: argparse.Namespace) -> int:
+    import csv
+
+    import numpy as np
+
+    from vidclf.checkpoint import load_checkpoint
+    from vidclf.data.index import VideoRecord, build_index
+    from vidclf.evaluate import stream_logits
+    from vidclf.training.open_set import fuse_open_set
+
+    motion = load_checkpoint(args.motion)
+    # the clips the motion stream never trained on: its own validation groups and the real-world positives
+    index = build_index(args.ucf_root, "train", split=1, classes=motion.classes, num_classes=0)
+    records = [r for r in index.records if r.group in set(motion.info.get("val_groups") or [])] if args.ucf else []
+    root = Path(args.real_root)
+    with open(root / "MANIFEST.tsv", newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            if row["path"].startswith("positive/") and row["label"] in motion.classes:
+                records.append(VideoRecord(root / row["path"], motion.classes.index(row["label"]), row["source_repo"]))
+    if args.motion_logits:  # computed before on these clips (paths, logits), e.g. by an earlier run
+        with np.load(args.motion_logits, allow_pickle=False) as z:
+            row = {p: i for i, p in enumerate(z["paths"].tolist())}
+            missing = [str(r.path) for r in records if str(r.path) not in row]
+            if missing:
+                raise VidclfError(f"{args.motion_logits} lacks {len(missing)} of the clips, e.g. {missing[0]}")
+            logits = z["logits"][[row[str(r.path)] for r in records]]
+    else:
+        logits = stream_logits(motion, records, precision="bf16", cache_dir=args.cache_dir).numpy()
+    with np.load(args.pose_oof, allow_pickle=False) as z:
+        pose_oof = {k: z[k] for k in z.files}
+    r = fuse_open_set(
+        args.pose,
+        args.motion,
+        pose_oof,
+        {"paths": np.array([str(r.path) for r in records]), "logits": logits},
+        args.out,
+        max_ratio=args.max_ratio,
+        weights=tuple(args.weights) if args.weights else None,
+    )
+    print(f"wrote {args.out}: {r}")
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from vidclf.data.synthetic import make_synthetic_dataset, write_examples
 
@@ -415,6 +558,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--oof-out", default=None, help="also write the averaged out-of-fold predictions here (for `fuse`)")
     p.add_argument("--answered", type=float, default=0.95)
     p.set_defaults(func=cmd_ensemble)
+
+    p = sub.add_parser(
+        "openset",
+        help="cross-validate the pose stream trained with other-action clips (UCF-101 groups and source repositories)",
+    )
+    add_config_flags(p)
+    p.add_argument("--ucf-root", default=None, help="a UCF-101 root (its split-1 train list)")
+    p.add_argument("--real-root", default=None, help="a real-clip tree with MANIFEST.tsv (../shared/real)")
+    p.add_argument("--recipe", default="both", choices=("none", "class", "oe", "both"))
+    p.add_argument("--folds", type=int, default=6)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--real-weight", type=float, default=3.0, help="loss weight of a real-world clip of a known class")
+    p.add_argument("--other-weight", type=float, default=1.5, help="loss weight of an other-action clip")
+    p.add_argument("--oof", nargs="+", default=None, help="oof.npz of earlier runs of this recipe (skip the cv)")
+    p.add_argument("--fold", type=int, default=None, help="run fold i (1-based) of the cv alone")
+    p.add_argument("--member-out", default=None, help="train each seed on all clips; write DIR/member_s<seed>.pt")
+    p.add_argument("--members", nargs="+", default=[], help="with --ship: the member checkpoints to average")
+    p.add_argument("--note", action="append", default=[], help="with --ship: a line for the model card")
+    p.add_argument("--ship", default=None, help="write the members, calibrated on --oof, here")
+    p.add_argument("--answered", type=float, default=0.95)
+    p.set_defaults(func=cmd_openset)
+
+    p = sub.add_parser(
+        "openset-fuse",
+        help="fuse an open-set pose checkpoint with a motion stream, weights chosen on clips neither trained on",
+    )
+    p.add_argument("--pose", required=True)
+    p.add_argument("--pose-oof", required=True, help="the oof.npz of the pose checkpoint's `openset` run")
+    p.add_argument("--motion", required=True)
+    p.add_argument("--ucf-root", required=True)
+    p.add_argument("--real-root", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--max-ratio", type=float, default=0.5)
+    p.add_argument("--weights", type=float, nargs=2, default=None, help="pose and motion weights, not chosen")
+    p.add_argument(
+        "--ucf", action=argparse.BooleanOptionalAction, default=True, help="also the motion stream's validation groups"
+    )
+    p.add_argument("--cache-dir", default=".cache/vidclf")
+    p.add_argument("--motion-logits", default=None, help="an npz of the motion stream's logits on these clips")
+    p.set_defaults(func=cmd_openset_fuse)
 
     p = sub.add_parser("synth", help="write the SYNTHETIC action dataset (UCF-101 layout)")
     p.add_argument("--out", required=True)

@@ -70,6 +70,11 @@ def calibrate(
     answered: on the out-of-fold predictions of its recipe (``oof``, which also gives it its cross-validated
     accuracy), or on the validation groups it held out (``data_root``)."""
     ck = load_checkpoint(checkpoint)
+    if ck.has_other:
+        raise DatasetError(
+            f"{Path(checkpoint).name} has an 'other' output: its threshold is set on its recipe's out-of-fold "
+            "predictions by `train_cli.py openset --ship`"
+        )
     metrics = dict(ck.metrics)
     if oof is not None:
         o = read_oof(oof)
@@ -120,6 +125,8 @@ def build_fusion(
     if len(streams) != len(oofs) or len(streams) < 2:
         raise DatasetError("give two or more streams, each with the oof.npz of its recipe's cross-validation")
     cks = [load_checkpoint(s) for s in streams]
+    if any(ck.has_other for ck in cks):
+        raise DatasetError("a stream has an 'other' output: fuse it with `train_cli.py openset-fuse`")
     read = [read_oof(o) for o in oofs]
     lps, labels, folds = align(read)
     paths = sorted(set.intersection(*(set(o["paths"].tolist()) for o in read)))

@@ -86,9 +86,13 @@ class Checkpoint:
     stream a whole checkpoint of the same classes with its weight; the fused log-probability of a class is
     the weighted sum of the streams' log-probabilities (a fusion has ``model=None`` and no weights of its own).
 
-    ``reject_threshold``: on the evidence, the log-sum-exp of the (fused) logits (:func:`vidclf.fusion.evidence`,
-    decided by ``Predictor.verdict``): below it a clip is "not one of these classes". Set so that 95 % of the
-    clips of known classes it was calibrated on are still answered; None: always answer.
+    ``other_output``: the model has one more output after the classes, trained on clips of other actions:
+    "not one of these" (never one of ``classes``, never shown as a class).
+
+    ``reject_threshold``: a clip whose known-class score is below it is "not one of these classes" (set on
+    out-of-fold or validation clips so that 95 % of clips of known classes are still answered); None: always
+    answer. The score (:func:`vidclf.verdict.known_score`) is one minus the probability of the "other" output
+    where a stream has one, else the evidence (log-sum-exp) of the fused logits.
     """
 
     model: ModelConfig | None
@@ -103,6 +107,7 @@ class Checkpoint:
     info: dict[str, Any] = field(default_factory=dict)
     streams: tuple[tuple[Checkpoint, float], ...] = ()
     reject_threshold: float | None = None
+    other_output: bool = False
 
     @property
     def is_fusion(self) -> bool:
@@ -121,6 +126,11 @@ class Checkpoint:
         return self.classes
 
     @property
+    def has_other(self) -> bool:
+        """Whether this model, or a stream of it, has an "other" output."""
+        return self.other_output or any(ck.other_output for ck, _ in self.streams)
+
+    @property
     def backbone(self) -> str:
         """``"custom"``, ``"pose"``, ...; a fusion names its streams: ``"fusion(pose+efficientnet_lite0)"``."""
         if self.is_fusion:
@@ -135,7 +145,7 @@ class Checkpoint:
         """The model with this checkpoint's weights, in eval mode, fp32."""
         if self.model is None:
             raise CheckpointError(f"a {self.backbone} checkpoint has one model per stream: build each stream's")
-        model = build_model(self.model, len(self.classes), load_pretrained=False)
+        model = build_model(self.model, len(self.classes) + int(self.other_output), load_pretrained=False)
         state = {k: v.float() if v.is_floating_point() else v for k, v in self.state_dict.items()}
         try:
             model.load_state_dict(state)
@@ -217,6 +227,7 @@ def _payload(ckpt: Checkpoint, half: bool) -> dict[str, Any]:
         "info": ckpt.info,
         "streams": [{"weight": float(w), "checkpoint": _payload(ck, half)} for ck, w in ckpt.streams],
         "reject_threshold": ckpt.reject_threshold,
+        "other_output": ckpt.other_output,
     }
 
 
@@ -314,4 +325,5 @@ def _from_payload(raw: dict[str, Any], name: str) -> Checkpoint:
         config=raw.get("config"),
         info=raw.get("info") or {},
         reject_threshold=threshold,
+        other_output=bool(raw.get("other_output", False)),
     )

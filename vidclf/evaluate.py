@@ -19,6 +19,7 @@ from vidclf.data.index import VideoRecord, build_index, split_by_group
 from vidclf.errors import DatasetError
 from vidclf.metrics import classification_metrics
 from vidclf.runtime import collect_logits, make_loader, resolve_device
+from vidclf.verdict import combine, known_score
 
 log = logging.getLogger(__name__)
 
@@ -73,16 +74,16 @@ def stream_logits(
 
 
 def checkpoint_logits(ck: Checkpoint, records: Sequence[VideoRecord], **kw) -> torch.Tensor:
-    """Logits ``[N, K]`` of a checkpoint (one stream, or the weighted sum of a fusion's streams' logits) on
-    ``records``."""
+    """Fused logits ``[N, K]`` of a checkpoint on ``records`` (``[N, K + 1]`` where a stream has an "other"
+    output: :func:`vidclf.verdict.combine`, as the predictor fuses them)."""
     if not ck.is_fusion:
-        return stream_logits(ck, records, **kw)
+        lg = stream_logits(ck, records, **kw)
+        return combine([lg], [1.0], [ck.other_output], len(ck.classes))
     with contextlib.ExitStack() as stack:
         if kw.get("cache_dir") is None:  # streams that read the same frames or landmarks share them through a cache
             kw["cache_dir"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="vidclf-eval-"))
-        fused = sum(weight * stream_logits(stream, records, **kw) for stream, weight in ck.streams)
-    assert isinstance(fused, torch.Tensor)
-    return fused
+        outputs = [stream_logits(stream, records, **kw) for stream, _ in ck.streams]
+    return combine(outputs, [w for _, w in ck.streams], [s.other_output for s, _ in ck.streams], len(ck.classes))
 
 
 def pose_found(ck: Checkpoint, records: Sequence[VideoRecord], cache_dir: str | None) -> np.ndarray | None:
@@ -111,14 +112,10 @@ def answered_clips(ck: Checkpoint, logits: torch.Tensor, found: np.ndarray | Non
 
 
 def rejection_metrics(
-    logits: torch.Tensor, labels: torch.Tensor, threshold: float | None, answered: torch.Tensor | None = None
+    logits: torch.Tensor, labels: torch.Tensor, threshold: float | None, answered: torch.Tensor
 ) -> dict:
-    """How "not one of these" treats clips of known classes: the share still answered, and the accuracy on
-    those. ``answered``: which clips are (:func:`answered_clips`); default: those whose evidence
-    (:func:`vidclf.fusion.evidence`) reaches ``threshold``."""
-    if answered is None:
-        score = torch.logsumexp(logits.float(), 1)
-        answered = score >= threshold if threshold is not None else torch.ones(len(labels), dtype=torch.bool)
+    """How "not one of these" treats clips of known classes: the share still answered (``answered``, bool
+    ``[N]``: :func:`answered_clips`), and the accuracy on those (``logits``: the known classes' ``[N, K]``)."""
     correct = logits.argmax(1) == labels
     return {
         "threshold": threshold,
@@ -179,8 +176,9 @@ def evaluate_checkpoint(
         )
         found = pose_found(ck, index.records, landmark_cache_dir or cache_dir)
     answered = answered_clips(ck, logits, found)
-    metrics = classification_metrics(logits, labels, ck.classes)
-    top, evidence = logits.argmax(1), torch.logsumexp(logits.float(), 1)
+    k = len(ck.classes)
+    metrics = classification_metrics(logits[:, :k], labels, ck.classes)
+    top, evidence = logits[:, :k].argmax(1), known_score(logits.float(), k)
     metrics.update(
         checkpoint=str(checkpoint),
         model=ck.backbone,
@@ -190,7 +188,7 @@ def evaluate_checkpoint(
         skipped_other_classes=index.other_classes,
         missing=index.missing,
         epoch=ck.epoch,
-        rejection=rejection_metrics(logits, labels, ck.reject_threshold, answered),
+        rejection=rejection_metrics(logits[:, : len(ck.classes)], labels, ck.reject_threshold, answered),
         clips=[
             dict(path=str(r.path), label=ck.classes[r.label], predicted=ck.classes[k], evidence=v, answered=a)
             for r, k, v, a in zip(index.records, top.tolist(), evidence.tolist(), answered.tolist())

@@ -34,11 +34,33 @@ def _shared_lines(ck: Checkpoint) -> list[str]:
     lines = []
     cv = ck.metrics.get("cv_acc")
     if cv is not None:
-        lines.append(
-            f"- **Cross-validated accuracy** (group folds of the training groups, each clip predicted by a model that "
-            f"never trained on its group): {cv:.3f} ± {ck.metrics.get('cv_std', 0.0):.3f}"
+        how = ck.info.get(
+            "cv_description",
+            "group folds of the training groups, each clip predicted by a model that never trained on its group",
         )
-    if ck.reject_threshold is not None:
+        std = ck.metrics.get("cv_std")
+        lines.append(f"- **Cross-validated accuracy** ({how}): {cv:.3f}" + (f" ± {std:.3f}" if std is not None else ""))
+    real = ck.metrics.get("real_cv_acc")
+    if real is not None:
+        std = ck.metrics.get("real_cv_std")
+        lines.append(
+            "- **Real-world clips, cross-validated by source repository** (phones, webcams, studios; never UCF-101): "
+            f"{real:.3f}" + (f" ± {std:.3f}" if std is not None else "")
+        )
+    if ck.reject_threshold is not None and ck.has_other:
+        refused = ck.metrics.get("other_refused")
+        lines.append(
+            f'- **"Not one of these"** where the pose stream\'s "other" output (trained on clips of other actions) '
+            f"has a probability above {1 - ck.reject_threshold:.3f}, or no person is found "
+            f"({ck.info.get('reject_calibration', 'set on validation clips')})"
+            + (
+                f"; out of fold it refused {refused:.0%} of the other-action clips (AUROC "
+                f"{ck.metrics.get('auroc_other', float('nan')):.3f})"
+                if refused is not None
+                else ""
+            )
+        )
+    elif ck.reject_threshold is not None:
         lines.append(
             f'- **"Not one of these"** below an evidence (log-sum-exp of the logits) of {ck.reject_threshold:.3f} '
             f"({ck.info.get('reject_calibration', 'set on validation clips')})"
@@ -96,7 +118,8 @@ def model_card(ckpt_path: str | Path, notes: list[str] | None = None, run_histor
             "predictions of "
             "the training groups, never on test clips)"
         )
-        lines += [f"- **Streams**: {weights}: {how}", *_shared_lines(ck)]
+        data = ck.info.get("data")
+        lines += [f"- **Streams**: {weights}: {how}", *([f"- **Data**: {data}"] if data else []), *_shared_lines(ck)]
         per_stream = ck.metrics.get("streams_cv_acc") or {}
         if per_stream:
             lines.append(
@@ -125,9 +148,15 @@ def model_card(ckpt_path: str | Path, notes: list[str] | None = None, run_histor
         if val is not None
         else "- **Validation accuracy**: n/a (trained on every group)",
         *_shared_lines(ck),
-        f"- **Train accuracy at that epoch**: {ck.metrics.get('train_acc', float('nan')):.3f}",
+        *(
+            [f"- **Train accuracy at that epoch**: {ck.metrics['train_acc']:.3f}"]
+            if ck.metrics.get("train_acc") is not None
+            else []
+        ),
         f"- **Epochs run**: {len(history)}; wall time {seconds / 60:.1f} min "
-        f"({seconds / max(len(history), 1):.0f} s/epoch)",
+        f"({seconds / max(len(history), 1):.0f} s/epoch)"
+        if history
+        else f"- **Epochs run**: {ck.epoch}",
         _input_line(ck.input),
         f"- **Model**: {ck.model}",
         f"- **Training config**: `{cfg.get('train', {})}`",
@@ -136,6 +165,9 @@ def model_card(ckpt_path: str | Path, notes: list[str] | None = None, run_histor
     ]
     for note in notes or []:
         lines.append(f"- {note}")
+    lines += []
+    if not history:
+        return "\n".join(lines) + "\n"
     lines += [
         "",
         f"## The run, epoch by epoch (the shipped weights are epoch {ck.epoch})",

@@ -29,6 +29,7 @@ from vidclf.data.landmarks import POSE_MAX_SIDE
 from vidclf.reps import Repetitions
 from vidclf.runtime import autocast, resolve_device, resolve_precision
 from vidclf.errors import VideoError
+from vidclf.verdict import combine, decide
 
 if TYPE_CHECKING:
     from vidclf.engine import WorkoutLog
@@ -78,7 +79,8 @@ class Prediction:
     streams: dict[str, dict[str, float]] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
     pose_found: float | None = None  # share of the pose stream's frames with a person
-    score: float = 0.0  # evidence that the clip is one of the classes: log-sum-exp of the fused logits
+    score: float = 0.0  # how surely the clip is one of the classes (vidclf.verdict.known_score)
+    learned_other: bool = False  # the score is 1 - P("other"), an output trained on clips of other actions
     reps: Repetitions | None = None  # the repetitions of the movement (vidclf.reps)
     timeline: Timeline | None = None  # what happens when, for a clip predicted with ``timeline=True``
     workout: WorkoutLog | None = None  # the clip's segments and their repetitions (vidclf.engine)
@@ -145,6 +147,7 @@ class _Stream:
         self.device = device
         self.precision = precision
         self.pose = ck.input.features == "landmarks"
+        self.other = ck.other_output  # one more output than the classes: "not one of these"
         if precision == "bf16" and not self.pose:
             self.model.use_channels_last()
         self.transform = ck.input.transform()
@@ -361,10 +364,9 @@ class Predictor:
         :attr:`WindowLogits.per_stream`): the motion stream costs more than the pose stream, so a live
         window may reuse it. ``cache`` (one dict a sample, kept by the caller with its samples) holds each
         sample's CNN features by stream, so overlapping windows compute a frame's features once."""
-        fused = torch.zeros(len(self.classes))
         per_stream: dict[int, torch.Tensor] = {}
         pose_found = None
-        for i, (stream, weight) in enumerate(self.streams):
+        for i, (stream, _) in enumerate(self.streams):
             if stream.pose and landmarks is not None and len(landmarks):
                 from vidclf.models.pose import found_mask, normalize_landmarks
 
@@ -389,22 +391,31 @@ class Predictor:
             else:
                 raise ValueError(f"window_logits: no input for the {stream.name} stream")
             per_stream[i] = lg
-            fused += weight * lg
+        fused = self.fuse([per_stream[i] for i in range(len(self.streams))])
         return WindowLogits(fused=fused, per_stream=per_stream, pose_found=pose_found)
 
+    def fuse(self, logits: list[torch.Tensor]) -> torch.Tensor:
+        """The streams' logits (``[..., K]``, or ``[..., K + 1]`` for a stream with an "other" output), one per
+        stream in :attr:`streams` order -> fused logits ``[..., K]`` or ``[..., K + 1]``
+        (:func:`vidclf.verdict.combine`)."""
+        return combine(
+            logits,
+            [w for _, w in self.streams],
+            [s.other for s, _ in self.streams],
+            len(self.classes),
+        )
+
     def verdict(self, fused: torch.Tensor, pose_found: float | None) -> tuple[torch.Tensor, bool, float]:
-        """The one rule that turns fused logits ``[K]`` into an answer: class probabilities ``[K]``, whether the
-        clip is one of the classes ("not one of these" otherwise), and the evidence it was judged on. Every
-        path that answers (a clip, a timeline window, the workout engine) decides through here."""
-        probs = fused.softmax(-1)
-        score = float(torch.logsumexp(fused, 0))  # the evidence (vidclf.fusion.evidence) the threshold is set on
-        threshold = self.checkpoint.reject_threshold
-        known = threshold is None or score >= threshold
-        if pose_found is not None and pose_found == 0 and self.classes[int(fused.argmax())] in self._person_gate:
+        """The one rule that turns fused logits ``[K]`` (``[K + 1]`` with an "other" output; :meth:`fuse`) into an
+        answer: class probabilities ``[K]``, whether the clip is one of the classes ("not one of these"
+        otherwise), and the score it was judged on (:func:`vidclf.verdict.known_score`). Every path that answers
+        (a clip, a timeline window, the workout engine, ``evaluate``) decides through here."""
+        probs, known, score = decide(fused, len(self.classes), self.checkpoint.reject_threshold)
+        if pose_found is not None and pose_found == 0 and self.classes[int(probs.argmax())] in self._person_gate:
             # the person gate: a model that reads the body cannot vouch for a clip with no body in it, unless its
             # answer is a class whose own training clips mostly showed none (a rider on a horse)
-            known = False
-        return probs, known, score
+            known = torch.tensor(False)
+        return probs, bool(known), float(score)
 
     def _classify(
         self,
@@ -417,7 +428,7 @@ class Predictor:
     ) -> Prediction:
         """Run every stream on its frames (``wanted[i]`` the indices of stream ``i``'s, ``frame_at(j)`` the
         decoded frame ``j``; ``marks`` their landmarks, for a pose stream) and fuse."""
-        fused = torch.zeros(len(self.classes))
+        outputs: list[torch.Tensor] = []
         per_stream: dict[str, dict[str, float]] = {}
         weights: dict[str, float] = {}
         landmarks, shown, pose_found = None, None, None
@@ -439,14 +450,14 @@ class Predictor:
                     step = 2 if stream.spec.pair_gap else 1  # a motion model saw pairs: show the first frame of each
                     shown = (frames[::step], idx[::step])
             lg = stream.logits(x)[0]
-            fused += weight * lg
+            outputs.append(lg)
             # an ensemble's seeds are one stream to a person: sum them under the backbone's name
-            by_name[stream.name] = by_name.get(stream.name, 0) + weight * lg
+            by_name[stream.name] = by_name.get(stream.name, 0) + weight * lg[: len(self.classes)]
             weights[stream.name] = weights.get(stream.name, 0.0) + weight
         for name, lp_sum in by_name.items():
             probs_of = (lp_sum / max(weights[name], 1e-9)).softmax(-1)
             per_stream[name] = {c: float(p) for c, p in zip(self.classes, probs_of.tolist())}
-        probs, known, score = self.verdict(fused, pose_found)
+        probs, known, score = self.verdict(self.fuse(outputs), pose_found)
         threshold = self.checkpoint.reject_threshold
         assert shown is not None
         return Prediction(
@@ -462,6 +473,7 @@ class Predictor:
             weights=weights,
             pose_found=pose_found,
             score=score,
+            learned_other=self.checkpoint.has_other,
         )
 
     def _timeline_plan(
@@ -505,8 +517,8 @@ class Predictor:
             # a frame the prediction itself sampled was kept larger: bring it to the timeline's size
             return np.stack([resize_frame(kept[i], size) for i in indices])
 
-        fused = torch.zeros(len(plan.times), len(self.classes))
-        for (stream, weight), per_window in zip(self.streams, plan.per_stream):
+        outputs: list[torch.Tensor] = []
+        for (stream, _), per_window in zip(self.streams, plan.per_stream):
             if stream.pose:
                 from vidclf.models.pose import normalize_landmarks
 
@@ -515,8 +527,9 @@ class Predictor:
             else:
                 inputs = [stream.pixels(frames(w)) for w in per_window]
             out = [stream.logits(torch.stack(inputs[b : b + batch])) for b in range(0, len(inputs), batch)]
-            fused += weight * torch.cat(out)
-        return Timeline(plan.times, fused.softmax(-1).numpy(), self.classes)
+            outputs.append(torch.cat(out))
+        probs = self.fuse(outputs)[:, : len(self.classes)].softmax(-1)
+        return Timeline(plan.times, probs.numpy(), self.classes)
 
 
 def _max_seconds() -> float:

@@ -100,6 +100,9 @@ def answer_markdown(p: Prediction, entry: ModelEntry, log: WorkoutLog | None = N
         why = (
             "no person was found in any frame it looked at: is the whole body in view?"
             if p.pose_found == 0
+            else "it looks more like the other actions the model learned to tell apart from these (other exercises, "
+            "sports, everyday movements) than 95% of the clips of them it was checked on"
+            if p.learned_other
             else "the model's evidence for every one of them is weaker than for 95% of the clips of them it was "
             "checked on"
         )

@@ -1,0 +1,139 @@
+"""A pose stream trained with clips of other actions refuses other actions and answers its own classes.
+
+On the SYNTHETIC set's known landmarks (no pose estimator): three of its movements are the classes, two
+others (waving, walking) are the "other" clips; held-out groups of both are scored through the predictor's
+one rule.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vidclf.checkpoint import Checkpoint, InputSpec, load_checkpoint, save_checkpoint
+from vidclf.config import apply_overrides, load_config
+from vidclf.data.synthetic import render_clip_with_landmarks
+from vidclf.training.open_set import OpenSetData, mixed_folds, open_set_report, train_open_set
+from vidclf.verdict import combine, decide
+
+ROOT = Path(__file__).resolve().parent.parent
+KNOWN = ("SynthJumpingJack", "SynthSquat", "SynthRaiseArms")
+OTHER = ("SynthWave", "SynthWalk")
+
+
+def _data(groups: range, clips: int = 2) -> OpenSetData:
+    raw, labels, kinds, group = [], [], [], []
+    for g in groups:
+        for c in range(clips):
+            for i, action in enumerate(KNOWN + OTHER):
+                raw.append(render_clip_with_landmarks(action, g, c, size=(48, 48), num_frames=16)[1])
+                labels.append(min(i, len(KNOWN)))
+                kinds.append("ucf" if i < len(KNOWN) else "other")
+                group.append(f"g{g:02d}")
+    return OpenSetData(
+        raw=np.stack(raw),
+        labels=np.array(labels),
+        groups=np.array(group),
+        kinds=np.array(kinds),
+        paths=np.array([f"clip{i}" for i in range(len(raw))]),
+        classes=KNOWN,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained():
+    cfg = apply_overrides(
+        load_config(ROOT / "presets" / "pose.json"),
+        {"num_frames": 16, "hidden_size": 32, "num_layers": 1, "epochs": 25, "batch_size": 8, "lr": 3e-3},
+    )
+    model = train_open_set(_data(range(4)), cfg, recipe="both", seed=0)
+    spec = InputSpec.from_config(cfg)
+    ck = Checkpoint(
+        model=cfg.model,
+        classes=KNOWN,
+        input=spec,
+        state_dict=model.state_dict(),
+        other_output=True,
+        reject_threshold=0.5,
+    )
+    return ck, _data(range(4, 6))
+
+
+def _scores(ck: Checkpoint, data: OpenSetData):
+    from vidclf.training.open_set import landmark_logits
+
+    logits = torch.from_numpy(landmark_logits(ck.build_model(), data.raw))
+    return decide(combine([logits], [1.0], [True], len(KNOWN)), len(KNOWN), ck.reject_threshold)
+
+
+def test_a_trained_other_is_refused_and_known_clips_are_not(trained):
+    ck, held = trained
+    probs, known, _ = _scores(ck, held)
+    is_known = held.labels < len(KNOWN)
+    assert known[~is_known].float().mean() <= 0.2  # other actions refused
+    assert known[is_known].float().mean() >= 0.9  # known actions answered
+    right = probs.argmax(1).numpy() == held.labels
+    assert right[is_known].mean() >= 0.9
+
+
+def test_the_checkpoint_keeps_other_out_of_its_classes_and_the_predictor_refuses(trained, tmp_path):
+    from vidclf.predict import Predictor
+
+    ck, held = trained
+    path = save_checkpoint(tmp_path / "pose_other.pt", ck, half=True)
+    back = load_checkpoint(path)
+    assert back.other_output and back.classes == KNOWN
+    predictor = Predictor(path)
+    assert predictor.classes == KNOWN
+    wave = int(np.flatnonzero(held.labels == len(KNOWN))[0])
+    squat = int(np.flatnonzero(held.labels == 1)[0])
+    for row, want in ((wave, False), (squat, True)):
+        lg = predictor.streams[0][0].logits(
+            torch.from_numpy(__import__("vidclf.models.pose", fromlist=["x"]).normalize_landmarks(held.raw[row]))[None]
+        )[0]
+        assert lg.shape == (len(KNOWN) + 1,)
+        probs, known, score = predictor.verdict(predictor.fuse([lg]), 1.0)
+        assert probs.shape == (len(KNOWN),) and known is want and 0 <= score <= 1
+        assert predictor.verdict(predictor.fuse([lg]), 0.0)[1] is False  # nobody in the clip: refused whatever
+
+
+def test_a_pixel_stream_has_no_say_in_not_one_of_these():
+    """Fused with a stream without an "other" output, only the streams that have one decide "other"."""
+    pose = torch.tensor([[2.0, 0.0, 0.0, 5.0]])  # sure it is "other"
+    motion = torch.tensor([[9.0, 0.0, 0.0]])  # sure it is class 0
+    fused = combine([pose, motion], [0.6, 0.3], [True, False], 3)
+    probs, known, score = decide(fused, 3, 0.5)
+    assert not bool(known[0]) and float(score[0]) < 0.1
+    assert torch.allclose(fused[0, :3], 0.6 * pose[0, :3] + 0.3 * motion[0])
+
+
+def test_old_checkpoints_keep_the_evidence_rule():
+    logits = torch.tensor([[3.0, 1.0, 0.0], [0.1, 0.0, 0.0]])
+    fused = combine([logits], [1.0], [False], 3)
+    assert fused.shape == (2, 3)
+    _, known, score = decide(fused, 3, 2.0)
+    assert known.tolist() == [True, False]
+    assert torch.allclose(score, torch.logsumexp(logits, 1))
+
+
+def test_folds_never_split_a_group():
+    groups = np.array(["g08", "g09", "g08", "repoA", "repoA", "repoB", "g10", "repoC"])
+    kinds = np.array(["ucf", "ucf", "ucf", "real", "other", "other", "ucf", "real"])
+    folds = mixed_folds(groups, kinds, 3)
+    for g in set(groups):
+        assert len(set(folds[groups == g])) == 1
+    assert folds[groups == "repoA"][0] != folds[groups == "repoB"][0]  # real clips spread over folds
+
+
+def test_report_counts_refusals_at_the_answered_share():
+    k = 2
+    logits = np.array([[5.0, 0, -5], [4, 0, -5], [0, 3, -4], [0, 4, -6], [0, 0, 5], [0, 0, 6], [3, 0, -4], [0, 0, 3]])
+    labels = np.array([0, 0, 1, 1, 2, 2, 0, 2])
+    kinds = np.array(["ucf", "ucf", "ucf", "ucf", "other", "other", "real", "other"])
+    r = open_set_report(logits, labels, kinds, np.array([0, 1, 0, 1, 0, 1, 0, 1]), k)
+    assert r["other_refused_95"] == 1.0 and r["auroc"] == 1.0 and r["real_acc_pooled"] == 1.0
+    assert json.dumps(r)
