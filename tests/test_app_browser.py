@@ -49,7 +49,14 @@ def write_y4m(src: Path, dst: Path, max_frames: int = 150) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def playwright():
+    # one Playwright per module: a second sync_playwright() in the same thread refuses to start
+    with sync_api.sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright, tmp_path_factory):
     # The fake camera plays a real jumping jack where ../shared is at hand, else a SYNTHETIC one: the tests that
     # need no real data (training, GIFs, an empty room) run either way.
     from conftest import UCF_ROOT
@@ -64,21 +71,20 @@ def browser(tmp_path_factory):
         else write_video(cam / "synthetic.avi", render_clip("SynthJumpingJack", 90, 1, size=(240, 320), num_frames=75))
     )
     y4m = write_y4m(source, cam / "camera.y4m")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={y4m}",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield b
-        b.close()
+    b = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={y4m}",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+        ],
+    )
+    yield b
+    b.close()
 
 
 @pytest.fixture
@@ -456,29 +462,28 @@ def _log_rows(page, table: str) -> list[list[str]]:
 
 
 @pytest.mark.skipif(not LIVE_CLIP.is_file(), reason="real clips not found at ../shared/real")
-def test_live_the_webcam_shows_the_exercise_and_counts_the_set(app_url, tmp_path):
+def test_live_the_webcam_shows_the_exercise_and_counts_the_set(playwright, app_url, tmp_path):
     # the person stands still, does her set, and stands still again: the camera loops this
     y4m = write_y4m_at(LIVE_CLIP, tmp_path / "jumping_jacks.y4m", lead_s=4.0, still_s=5.0)
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={y4m}",
-            ],
-        )
-        context = b.new_context(permissions=["camera"], **SIZES["desktop"])
-        page = context.new_page()
-        try:
-            _live(page, app_url)
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "live_failed.png"), full_page=True)
-            raise
-        finally:
-            context.close()
-            b.close()
+    b = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={y4m}",
+        ],
+    )
+    context = b.new_context(permissions=["camera"], **SIZES["desktop"])
+    page = context.new_page()
+    try:
+        _live(page, app_url)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "live_failed.png"), full_page=True)
+        raise
+    finally:
+        context.close()
+        b.close()
 
 
 def _live(page, app_url: str) -> None:

@@ -33,7 +33,7 @@ import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -42,9 +42,26 @@ from vidclf.reps import RepCounter, frame_signal
 if TYPE_CHECKING:
     import torch
 
-    from vidclf.predict import Predictor
-
 log = logging.getLogger(__name__)
+
+
+class Predictor(Protocol):
+    """What the engine asks of a model (:class:`vidclf.predict.Predictor` is one; the engine sits below it, so
+    that a file's prediction can ride the engine on its own decoding pass)."""
+
+    streams: list[tuple[Any, float]]  # (stream, weight): a stream has ``.pose`` and ``.spec.pair_gap``
+
+    @property
+    def classes(self) -> tuple[str, ...]: ...
+
+    def new_tracker(self) -> Callable[[np.ndarray], np.ndarray]: ...
+
+    def window_logits(
+        self, *, landmarks: Any, frames: Any, partners: Any = None, reuse: Any = None, cache: Any = None
+    ) -> Any: ...
+
+    def verdict(self, fused: torch.Tensor, pose_found: float | None) -> tuple[torch.Tensor, bool, float]: ...
+
 
 REST, UNKNOWN, WARMING_UP, EXERCISE = "rest", "unknown", "warming up", "exercise"
 _UCF_FPS = 25.0  # the rate the motion stream's frame pairs were trained at (its gap is in these frames)

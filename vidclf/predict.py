@@ -26,7 +26,7 @@ import torch
 
 from vidclf.checkpoint import Checkpoint, load_checkpoint
 from vidclf.data.landmarks import POSE_MAX_SIDE
-from vidclf.reps import Repetitions
+from vidclf.reps import Repetitions, count_repetitions, frame_signal, surer
 from vidclf.runtime import autocast, resolve_device, resolve_precision
 from vidclf.errors import VideoError
 from vidclf.verdict import combine, decide
@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 DISPLAY_MAX_SIDE = POSE_MAX_SIDE  # frames are decoded at most this large: what BlazePose is given in training too
 SIGNAL_DECODE_SIZE = (48, 64)  # every frame is read this small for counting repetitions
+# A set is counted whole (as well as online) in its first two minutes, in at most this many frames: a header
+# that claims 999 fps must not decide a request's memory (7,200 frames at 48x64: 66 MB)
+COUNT_MAX_SECONDS = 120.0
+COUNT_MAX_FRAMES = 7200
 TIMELINE_MAX_SIDE = 320  # a timeline reads hundreds of frames: this small
 # A pose model estimates the body on one grid of frames across the clip, shared by its classification, the
 # count of repetitions and a timeline's windows: the frames it classifies, each segment between them split
@@ -298,11 +302,18 @@ class Predictor:
         limit = info.fps * _max_seconds()
         total = min(info.num_frames, limit)
         step = max(1, int(info.fps))
-        with WorkoutEngine(self) as engine:  # the workout log rides on the same decoding pass
+        tracked = _Recorded(self.new_tracker())
+        # every frame's small grey picture for counting a set whole, the first COUNT_MAX_SECONDS of it at most
+        pictures: list[np.ndarray] = []
+        most = min(int(COUNT_MAX_SECONDS * info.fps), COUNT_MAX_FRAMES)
+        with WorkoutEngine(self, tracker=tracked) as engine:  # the workout log rides on the same decoding pass
 
             def each(i: int, frame: np.ndarray) -> None:
                 if i < limit:
-                    engine.push(frame, i / info.fps)
+                    tracked.t = i / info.fps
+                    engine.push(frame, tracked.t)
+                    if i < most:
+                        pictures.append(frame_signal(resize_frame(frame, SIGNAL_DECODE_SIZE)[None])[0])
                     if progress is not None and i % step == 0:
                         progress(min(1.0, i / max(total, 1)), f"{i / info.fps:.0f} of {total / info.fps:.0f} s")
 
@@ -313,6 +324,7 @@ class Predictor:
         marks = _Marks(self._pose_estimator, kept.__getitem__) if self._has_pose else None
         p = self._classify(kept.__getitem__, wanted, info=info, t0=t0, marks=marks)
         scored = self._timeline(plan, kept, info, marks) if plan is not None else None
+        log = _one_set_counted_whole(log, p, pictures, tracked.marks, info.fps)
         reps = _log_reps(log)
         return dataclasses.replace(p, reps=reps, workout=log, timeline=scored, seconds=time.perf_counter() - t0)
 
@@ -535,6 +547,65 @@ class Predictor:
 def _max_seconds() -> float:
     """The longest stretch of a clip the workout log reads (``VIDCLF_MAX_SECONDS``)."""
     return float(os.environ.get("VIDCLF_MAX_SECONDS", 600))
+
+
+def _one_set_counted_whole(
+    log: WorkoutLog, p: Prediction, pictures: list[np.ndarray], marks: list[tuple[float, np.ndarray]], fps: float
+) -> WorkoutLog:
+    """A file of one set, its repetitions counted over the whole set at once: the period of the movement
+    (:func:`vidclf.reps.count_repetitions`) from the picture (``pictures``: every frame's
+    :func:`vidclf.reps.frame_signal` ``[D]`` from the clip's start) and
+    the joints the engine tracked (``marks``: ``(t_s, [33, 4])``), the surer of the two. Counted whole, a set
+    gives its period more cycles than an online counter sees; between sets (a workout) the online events stand.
+    A clip the engine found no exercise in, but whose whole-clip answer is one of the classes, is one set of
+    that class from its first repetition to its last (a short clip ends before a decision holds)."""
+    from vidclf.engine import Segment
+
+    sets = log.exercises
+    if len(sets) > 1 or (not sets and not p.known):
+        return log
+    start, end = (sets[0].start_s, sets[0].end_s) if sets else (0.0, log.duration_s)
+    a, b = int(start * fps), min(len(pictures), int(np.ceil(end * fps)) + 1)
+    counted = count_repetitions(np.stack(pictures[a:b]), fps) if b - a >= 8 else Repetitions(0)
+    joints = [(t, lm) for t, lm in marks if start <= t <= end]
+    if len(joints) >= 8 and not (counted.period_s is not None and counted.period_s < 3 * (joints[1][0] - joints[0][0])):
+        from vidclf.models.pose import landmark_signal
+
+        signal = landmark_signal(np.stack([lm for _, lm in joints]))
+        if signal is not None:
+            rate = (len(joints) - 1) / max(joints[-1][0] - joints[0][0], 1e-6)
+            pose = count_repetitions(signal, rate, min_period_s=max(0.25, 3 / rate))
+            shift = joints[0][0] - start
+            counted = surer(
+                counted, dataclasses.replace(pose, times=[(x + shift, y + shift) for x, y in pose.times], source="pose")
+            )
+    if not counted.found:
+        return log
+    times = [(x + start, y + start) for x, y in counted.times]
+    if sets:
+        whole = dataclasses.replace(sets[0], reps=counted.count, rep_times=times, rep_source=counted.source)
+        return dataclasses.replace(log, segments=[whole if s is sets[0] else s for s in log.segments])
+    one = Segment(p.label, True, times[0][0], times[-1][1], counted.count, times, p.confidence, counted.source)
+    return dataclasses.replace(log, segments=[one])
+
+
+class _Recorded:
+    """A pose tracker that remembers what it found: ``marks`` holds ``(t, landmarks [33, 4])`` of every frame it
+    tracked, ``t`` set by the caller before each frame (at 10 a second: 5 KB a second of clip)."""
+
+    def __init__(self, tracker: Callable[[np.ndarray], np.ndarray]):
+        self._tracker, self.t = tracker, 0.0
+        self.marks: list[tuple[float, np.ndarray]] = []
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        lm = self._tracker(frame)
+        self.marks.append((self.t, np.asarray(lm, np.float32)))
+        return lm
+
+    def close(self) -> None:
+        closer = getattr(self._tracker, "close", None)
+        if closer is not None:
+            closer()
 
 
 def _log_reps(log: WorkoutLog) -> Repetitions:
