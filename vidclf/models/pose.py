@@ -86,24 +86,9 @@ class PoseEstimator:
         self.graphs_built = 0
 
     def _build(self):
-        # MediaPipe's C++ logs a few lines of start-up chatter per graph: nothing a user can act on.
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
-        try:
-            from mediapipe.python.solutions import pose as mp_pose
-        except ImportError:
-            from vidclf.errors import BackboneWeightsError
-
-            raise BackboneWeightsError("the pose stream needs MediaPipe: pip install mediapipe==0.10.14") from None
-        with _quiet_stderr():  # TFLite writes its start-up lines straight to file descriptor 2
-            graph = mp_pose.Pose(
-                static_image_mode=True,
-                model_complexity=1,
-                enable_segmentation=False,
-                min_detection_confidence=self.min_detection_confidence,
-            )
-            graph.process(np.zeros((64, 64, 3), np.uint8))
+        graph = _mediapipe_pose(static_image_mode=True, min_detection_confidence=self.min_detection_confidence)
+        with _quiet_stderr():
+            graph.process(np.zeros((64, 64, 3), np.uint8))  # the first call loads TFLite's delegates, loudly
         with self._lock:
             self.graphs_built += 1
         return graph
@@ -131,21 +116,46 @@ class PoseEstimator:
         """uint8 RGB frames ``[T, H, W, 3]`` -> raw landmarks float32 ``[T, 33, 4]`` (NaN where no person)."""
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"expected frames [T, H, W, 3], got {tuple(frames.shape)}")
-        t, h, w, _ = frames.shape
-        side = float(max(h, w))
-        out = np.full((t, NUM_LANDMARKS, 4), np.nan, np.float32)
+        out = np.empty((len(frames), NUM_LANDMARKS, 4), np.float32)
         with self._graph() as graph:
             for i, frame in enumerate(frames):
-                found = graph.process(np.ascontiguousarray(frame)).pose_landmarks
-                if found is None:
-                    continue
-                lm = np.array([(p.x, p.y, p.z, p.visibility) for p in found.landmark], np.float32)
-                # MediaPipe's x is a share of the width, y of the height, z on the scale of x.
-                out[i, :, 0] = lm[:, 0] * w / side
-                out[i, :, 1] = lm[:, 1] * h / side
-                out[i, :, 2] = lm[:, 2] * w / side
-                out[i, :, 3] = lm[:, 3]
+                out[i] = _landmarks_of(graph, frame)
         return out
+
+
+def _mediapipe_pose(**settings):
+    """A MediaPipe ``solutions.pose.Pose`` graph (BlazePose full, bundled with ``mediapipe==0.10.14``) with
+    ``settings`` (``static_image_mode``, confidences), built with its start-up chatter silenced."""
+    # MediaPipe's C++ logs a few lines of start-up chatter per graph: nothing a user can act on.
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+    try:
+        from mediapipe.python.solutions import pose as mp_pose
+    except ImportError:
+        from vidclf.errors import BackboneWeightsError
+
+        raise BackboneWeightsError("the pose stream needs MediaPipe: pip install mediapipe==0.10.14") from None
+    with _quiet_stderr():  # TFLite writes its start-up lines straight to file descriptor 2
+        return mp_pose.Pose(model_complexity=1, enable_segmentation=False, **settings)
+
+
+def _landmarks_of(graph, frame: np.ndarray) -> np.ndarray:
+    """One uint8 RGB frame ``[H, W, 3]`` through a MediaPipe pose graph -> raw landmarks float32 ``[33, 4]`` in
+    units of the frame's longer side (NaN: no person)."""
+    out = np.full((NUM_LANDMARKS, 4), np.nan, np.float32)
+    found = graph.process(np.ascontiguousarray(frame)).pose_landmarks
+    if found is None:
+        return out
+    h, w = frame.shape[:2]
+    side = float(max(h, w))
+    lm = np.array([(p.x, p.y, p.z, p.visibility) for p in found.landmark], np.float32)
+    # MediaPipe's x is a share of the width, y of the height, z on the scale of x.
+    out[:, 0] = lm[:, 0] * w / side
+    out[:, 1] = lm[:, 1] * h / side
+    out[:, 2] = lm[:, 2] * w / side
+    out[:, 3] = lm[:, 3]
+    return out
 
 
 # File descriptor 2 belongs to the whole process: two threads that swap it at once can each restore the
@@ -169,24 +179,12 @@ class PoseTracker:
         self._size: tuple[int, int] | None = None
 
     def _open(self):
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
-        try:
-            from mediapipe.python.solutions import pose as mp_pose
-        except ImportError:
-            from vidclf.errors import BackboneWeightsError
-
-            raise BackboneWeightsError("the pose stream needs MediaPipe: pip install mediapipe==0.10.14") from None
-        with _quiet_stderr():
-            return mp_pose.Pose(
-                static_image_mode=False,
-                model_complexity=1,
-                enable_segmentation=False,
-                smooth_landmarks=True,
-                min_detection_confidence=self.min_detection_confidence,
-                min_tracking_confidence=self.min_tracking_confidence,
-            )
+        return _mediapipe_pose(
+            static_image_mode=False,
+            smooth_landmarks=True,
+            min_detection_confidence=self.min_detection_confidence,
+            min_tracking_confidence=self.min_tracking_confidence,
+        )
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """One uint8 RGB frame ``[H, W, 3]`` (the next of the stream) -> raw landmarks float32 ``[33, 4]`` in
@@ -199,17 +197,7 @@ class PoseTracker:
         self._size = (h, w)
         if self._graph is None:
             self._graph = self._open()
-        out = np.full((NUM_LANDMARKS, 4), np.nan, np.float32)
-        found = self._graph.process(np.ascontiguousarray(frame)).pose_landmarks
-        if found is None:
-            return out
-        lm = np.array([(p.x, p.y, p.z, p.visibility) for p in found.landmark], np.float32)
-        side = float(max(h, w))
-        out[:, 0] = lm[:, 0] * w / side
-        out[:, 1] = lm[:, 1] * h / side
-        out[:, 2] = lm[:, 2] * w / side
-        out[:, 3] = lm[:, 3]
-        return out
+        return _landmarks_of(self._graph, frame)
 
     def close(self) -> None:
         """Release the MediaPipe graph (its threads and memory); the tracker can start a new stream after."""
