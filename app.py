@@ -264,6 +264,20 @@ def poll_training(seen_runs: int, current_model: str | None):
     return text, curves, models_update, s.finished_runs, gr.Timer(active=live)
 
 
+def log_table(label: str, *, elem_id: str, visible: bool = True) -> gr.Dataframe:
+    """A workout log's table (a file's on the Predict tab, the live session's on the Live tab)."""
+    return gr.Dataframe(
+        headers=LOG_HEADERS,
+        column_widths=LOG_COLUMN_WIDTHS,
+        label=label,
+        interactive=False,
+        elem_id=elem_id,
+        wrap=True,
+        buttons=["copy"],
+        visible=visible,
+    )
+
+
 def build_app() -> gr.Blocks:
     choices = model_choices()
     defaults = load_config()
@@ -301,16 +315,7 @@ def build_app() -> gr.Blocks:
                     label = gr.Label(num_top_classes=5, label="Top classes")
             # the workout: what happens when, and the log of its sets
             timeline = gr.Plot(label="When does each exercise happen?", visible=False, elem_id="workout-chart")
-            workout = gr.Dataframe(
-                headers=LOG_HEADERS,
-                column_widths=LOG_COLUMN_WIDTHS,
-                label="Workout log",
-                interactive=False,
-                elem_id="workout-log",
-                wrap=True,
-                buttons=["copy"],
-                visible=False,
-            )
+            workout = log_table("Workout log", elem_id="workout-log", visible=False)
             chart = gr.Plot(label="Confidence per class", elem_id="confidence")
             frames = gr.Gallery(
                 label="Frames the model saw", columns=8, height="auto", object_fit="contain", elem_id="frames"
@@ -356,15 +361,7 @@ def build_app() -> gr.Blocks:
                     live_image = gr.Image(
                         label="What vidclf sees", interactive=False, elem_id="live-view", format="jpeg"
                     )
-            live_log = gr.Dataframe(
-                headers=LOG_HEADERS,
-                column_widths=LOG_COLUMN_WIDTHS,
-                label="Your sets so far",
-                interactive=False,
-                elem_id="live-log",
-                wrap=True,
-                buttons=["copy"],
-            )
+            live_log = log_table("Your sets so far", elem_id="live-log")
             # the live group runs at most as many frames at once as there are live sessions; a file prediction
             # waits in its own group, not behind the frames
             cam.stream(

@@ -48,6 +48,22 @@ def write_y4m(src: Path, dst: Path, max_frames: int = 150) -> Path:
     return dst
 
 
+def launch_with_camera(playwright, y4m: Path):
+    """Headless Chromium whose fake webcam plays ``y4m`` (in a loop), with its permission granted."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={y4m}",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+        ],
+    )
+
+
 @pytest.fixture(scope="module")
 def playwright():
     # one Playwright per module: a second sync_playwright() in the same thread refuses to start
@@ -70,19 +86,7 @@ def browser(playwright, tmp_path_factory):
         if clips
         else write_video(cam / "synthetic.avi", render_clip("SynthJumpingJack", 90, 1, size=(240, 320), num_frames=75))
     )
-    y4m = write_y4m(source, cam / "camera.y4m")
-    b = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={y4m}",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-        ],
-    )
+    b = launch_with_camera(playwright, write_y4m(source, cam / "camera.y4m"))
     yield b
     b.close()
 
@@ -464,16 +468,7 @@ def _log_rows(page, table: str) -> list[list[str]]:
 @pytest.mark.skipif(not LIVE_CLIP.is_file(), reason="real clips not found at ../shared/real")
 def test_live_the_webcam_shows_the_exercise_and_counts_the_set(playwright, app_url, tmp_path):
     # the person stands still, does her set, and stands still again: the camera loops this
-    y4m = write_y4m_at(LIVE_CLIP, tmp_path / "jumping_jacks.y4m", lead_s=4.0, still_s=5.0)
-    b = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={y4m}",
-        ],
-    )
+    b = launch_with_camera(playwright, write_y4m_at(LIVE_CLIP, tmp_path / "jumping_jacks.y4m", lead_s=4.0, still_s=5.0))
     context = b.new_context(permissions=["camera"], **SIZES["desktop"])
     page = context.new_page()
     try:
