@@ -120,6 +120,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             dist=dist,
         )
         say(f"done ({result.stopped}); best epoch {result.best_epoch}")
+        if dist.main:
+            from vidclf.training.threshold import set_run_threshold, threshold_words
+
+            calibrated = set_run_threshold(config, result, data.val)
+            if calibrated is not None:
+                say(threshold_words(calibrated))
     except KeyboardInterrupt:
         interrupted = True
         say("interrupted: the checkpoints of the finished epochs are kept; writing their report")

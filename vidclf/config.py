@@ -78,6 +78,9 @@ class DataConfig:
     cache_dir: str | None = ".cache/vidclf"
     num_workers: int = 0  # DataLoader worker processes
     split_seed: int = 0  # fixes which groups are held out for validation
+    # clips of actions that are none of the classes (a folder of videos, any layout): training's "not one of
+    # these" threshold is then set to refuse them too, not only to answer the validation groups' clips
+    other_root: str | None = None
 
     def __post_init__(self) -> None:
         _check(self.split in (1, 2, 3), f"split must be 1, 2 or 3, got {self.split}")

@@ -95,6 +95,43 @@ def rejection_threshold(logits: np.ndarray, *, answered: float = 0.95, passed: n
     return float(kept[need - 1])
 
 
+def open_set_threshold(
+    known: np.ndarray,
+    other: np.ndarray,
+    *,
+    known_passed: np.ndarray | None = None,
+    other_passed: np.ndarray | None = None,
+    min_answered: float = 0.9,
+) -> float:
+    """The known-class score threshold that best tells clips of the classes (scores ``known`` ``[N]``) from clips
+    of other actions (``other`` ``[M]``): the one that maximises the share of known clips answered plus the
+    share of other clips refused (Youden's J), among thresholds that still answer ``min_answered`` of the known
+    clips; ties go to the lower threshold (more answered). ``*_passed``: the clips an earlier rule (the person
+    gate) lets through; the others count as refused whatever their score."""
+    kp = np.ones(len(known), bool) if known_passed is None else np.asarray(known_passed, bool)
+    op = np.ones(len(other), bool) if other_passed is None else np.asarray(other_passed, bool)
+    floor = rejection_threshold_of_scores(known, answered=min_answered, passed=kp)
+    best, best_t = -np.inf, floor
+    for t in np.unique(np.concatenate([known[kp], other[op]])):
+        if t > floor:
+            break
+        j = ((known >= t) & kp).mean() + (~((other >= t) & op)).mean() if len(other) else 0.0
+        if j > best + 1e-12:
+            best, best_t = j, float(t)
+    return best_t
+
+
+def rejection_threshold_of_scores(scores: np.ndarray, *, answered: float, passed: np.ndarray | None = None) -> float:
+    """:func:`rejection_threshold` on known-class scores ``[N]`` already computed (the highest threshold that
+    answers ``answered`` of the clips, ``passed`` by an earlier rule)."""
+    passed = np.ones(len(scores), bool) if passed is None else np.asarray(passed, bool)
+    need = int(np.ceil(answered * len(scores)))
+    kept = np.sort(scores[passed])[::-1]
+    if need > len(kept) or need == 0:
+        return float(kept[-1]) if len(kept) else float("inf")
+    return float(kept[need - 1])
+
+
 def nested_fusion_accuracy(logits: Sequence[np.ndarray], labels: np.ndarray, folds: np.ndarray, **kw) -> dict:
     """Accuracy of the fusion recipe with each fold's weights chosen on the other folds' clips only.
 

@@ -15,6 +15,7 @@ from vidclf.data.dataset import training_data
 from vidclf.errors import VidclfError
 from vidclf.training.loop import fit
 from vidclf.training.report import report_run
+from vidclf.training.threshold import set_run_threshold, threshold_words
 
 
 @dataclass
@@ -114,7 +115,10 @@ class TrainingJob:
                 info={"data": data.index.source, "val_groups": list(data.split.val_groups), "trained_in": "app"},
             )
             has_model = Path(result.last_path).exists()
+            calibrated = None
             if has_model:
+                self._update(message="setting the 'not one of these' threshold on the validation clips")
+                calibrated = set_run_threshold(config, result, data.val)
                 report_run(
                     config.train.out_dir,
                     result.val_inputs if result.val_inputs is not None else data.val,
@@ -131,6 +135,7 @@ class TrainingJob:
                     f"{self._status.state}: the model of the last epoch ({last.get('epoch')}) has validation "
                     f"accuracy {_percent(last.get('val_acc'))} (the best epoch, {result.best_epoch}: "
                     f"{_percent(result.best_val_acc)}, picked on those same clips)"
+                    + (f"; {threshold_words(calibrated)}" if calibrated is not None else "")
                     if has_model
                     else "stopped before the first epoch ended: no model saved"
                 )
