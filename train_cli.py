@@ -412,8 +412,15 @@ def cmd_openset_novelty(args: argparse.Namespace) -> int:
         signatures_of,
     )
 
+    if args.ucf_root is None and args.real_root is None:
+        raise VidclfError("give the clips the --oof run was made on: --ucf-root and/or --real-root")
+    if not Path(args.oof).is_file():
+        raise VidclfError(f"--oof {args.oof}: no such file (the oof.npz an `openset` run writes in its --out-dir)")
     with np.load(args.oof, allow_pickle=False) as z:
         oof = {k: z[k] for k in z.files}
+    missing = {"paths", "folds", args.logits} - set(oof)
+    if missing:
+        raise VidclfError(f"--oof {args.oof} lacks {sorted(missing)}: not the oof.npz of an `openset` run")
     data = load_open_set_data(args.ucf_root, args.real_root, num_frames=args.num_frames, cache_dir=args.cache_dir)
     if not np.array_equal(oof["paths"], data.paths):
         raise VidclfError(f"{args.oof} was made on other clips than these")

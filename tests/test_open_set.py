@@ -224,3 +224,45 @@ def test_the_combined_rule_answers_its_share_and_reports_refusals():
     assert c["real_refused"] == 0.25 and c["real_answered_right"] == 0.75  # the most novel known clip is real
     assert r["evidence_alone"]["other_refused"] == 0.5 and r["novelty_auroc"] == 1.0
     assert json.dumps(r)
+
+
+def test_openset_novelty_measures_the_check_on_an_openset_runs_folds(tmp_path, capsys):
+    """The command end to end on a tree laid out as ../shared/real (landmarks beside each clip: no pose
+    estimator), on the folds of the --oof run: the synthetic other movements, answered as a known class as
+    surely as the known clips are (the evidence cannot tell them apart), are refused by the movement check."""
+    from train_cli import main
+    from vidclf.training.open_set import load_open_set_data
+
+    root = tmp_path / "real"
+    rows = ["path\tlabel\tsource_repo"]
+    for r in range(6):
+        for c in range(2):
+            for action in KNOWN + OTHER:
+                part = "positive" if action in KNOWN else "other"
+                if part == "other" and c:
+                    continue
+                rel = f"{part}/{action}/repo{r}__clip{c}.mp4"
+                marks = render_clip_with_landmarks(action, r, c, size=(48, 48), num_frames=32)[1]
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                np.save((root / rel).with_suffix(".pose.npy"), marks)
+                rows.append(f"{rel}\t{action}\towner{r}/repo{r}")
+    (root / "MANIFEST.tsv").write_text("\n".join(rows) + "\n")
+    data = load_open_set_data(None, str(root), num_frames=32, cache_dir=None)
+    assert data.classes == tuple(sorted(KNOWN)) and (data.kinds == "other").sum() == 12
+    k = len(data.classes)
+    logits = np.full((len(data.labels), k), -5.0)
+    logits[np.arange(len(data.labels)), data.labels % k] = 5.0
+    oof = tmp_path / "oof.npz"
+    folds = mixed_folds(data.groups, data.kinds, 3)
+    np.savez(oof, paths=data.paths, folds=folds, logits=logits)
+    out = tmp_path / "novelty"
+    assert main(["openset-novelty", "--oof", str(oof), "--real-root", str(root), "--out-dir", str(out)]) == 0
+    assert "other refused" in capsys.readouterr().out
+    report = json.loads((out / "novelty.json").read_text())
+    by_share = {r["evidence_answered"]: r for r in report["rows"]}
+    alone = by_share[1.0]
+    assert alone["evidence_alone"]["other_refused"] == 0.0  # the evidence cannot tell them apart here
+    assert alone["combined"]["other_refused"] == 1.0 and alone["novelty_auroc"] == 1.0
+    assert alone["combined"]["known_answered"] <= 0.95
+    with np.load(out / "novelty_oof.npz") as z:
+        assert np.array_equal(z["folds"], folds) and z["novelty_shrink0.5"].shape == (len(data.labels),)
