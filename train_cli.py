@@ -407,6 +407,77 @@ def cmd_openset(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openset_novelty(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from vidclf.training.open_set import (
+        combined_rule_report,
+        known_score,
+        load_open_set_data,
+        oof_novelty,
+        signatures_of,
+    )
+
+    if args.ucf_root is None and args.real_root is None:
+        raise VidclfError("give the clips the --oof run was made on: --ucf-root and/or --real-root")
+    if not Path(args.oof).is_file():
+        raise VidclfError(f"--oof {args.oof}: no such file (the oof.npz an `openset` run writes in its --out-dir)")
+    with np.load(args.oof, allow_pickle=False) as z:
+        oof = {k: z[k] for k in z.files}
+    missing = {"paths", "folds", args.logits} - set(oof)
+    if missing:
+        raise VidclfError(f"--oof {args.oof} lacks {sorted(missing)}: not the oof.npz of an `openset` run")
+    data = load_open_set_data(args.ucf_root, args.real_root, num_frames=args.num_frames, cache_dir=args.cache_dir)
+    if not np.array_equal(oof["paths"], data.paths):
+        raise VidclfError(f"{args.oof} was made on other clips than these")
+    k = len(data.classes)
+    logits, folds = oof[args.logits], oof["folds"]
+    evidence, predicted = known_score(logits, k), logits[:, :k].argmax(1)
+    signatures = signatures_of(data.raw)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, scores = [], {}
+    for shrink in args.shrink:
+        novelty = oof_novelty(signatures, predicted, data.labels, folds, data.classes, shrink=shrink)
+        scores[f"novelty_shrink{shrink:g}"] = novelty
+        for share in args.evidence_answered:
+            r = combined_rule_report(
+                evidence,
+                novelty,
+                predicted,
+                data.labels,
+                data.kinds,
+                folds,
+                k,
+                answered=args.answered,
+                evidence_answered=share,
+            )
+            rows.append({"shrink": shrink, "evidence_answered": share, **r})
+            c, e = r["combined"], r["evidence_alone"]
+            print(
+                f"shrink {shrink:g}, evidence answering {share:.0%}: other refused {c['other_refused']:.0%} "
+                f"(folds {c['other_refused_fold_mean']:.2f} +- {c['other_refused_fold_std']:.2f}), real-world known "
+                f"refused {c['real_refused']:.0%}, answered right {c['real_answered_right']:.3f} | evidence alone: "
+                f"{e['other_refused']:.0%} ({e['other_refused_fold_mean']:.2f} +- {e['other_refused_fold_std']:.2f}), "
+                f"{e['real_answered_right']:.3f} | AUROC novelty {r['novelty_auroc']:.3f}, "
+                f"evidence {r['evidence_auroc']:.3f}"
+            )
+    (out / "novelty.json").write_text(json.dumps({"oof": str(args.oof), "logits": args.logits, "rows": rows}, indent=1))
+    np.savez(
+        out / "novelty_oof.npz",
+        paths=data.paths,
+        labels=data.labels,
+        kinds=data.kinds,
+        folds=folds,
+        evidence=evidence,
+        predicted=predicted,
+        signatures=signatures,
+        **scores,
+    )
+    print(f"wrote {out / 'novelty.json'} and {out / 'novelty_oof.npz'}")
+    return 0
+
+
 def cmd_openset_fuse(args: argparse.Namespace) -> int:
     import csv
 
@@ -585,6 +656,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ship", default=None, help="write the members, calibrated on --oof, here")
     p.add_argument("--answered", type=float, default=0.95)
     p.set_defaults(func=cmd_openset)
+
+    p = sub.add_parser(
+        "openset-novelty",
+        help="measure a movement-shape check (is the clip's movement like its answer's training clips?) on top of "
+        "an openset run's out-of-fold logits",
+    )
+    p.add_argument("--oof", required=True, help="the oof.npz of an `openset` run (its folds are reused)")
+    p.add_argument("--logits", default="logits", choices=("logits", "logits_mirror"))
+    p.add_argument("--ucf-root", default=None)
+    p.add_argument("--real-root", default=None)
+    p.add_argument("--cache-dir", default=".cache/vidclf", help="where the clips' landmarks are cached")
+    p.add_argument("--num-frames", type=int, default=32)
+    p.add_argument("--shrink", type=float, nargs="+", default=[0.5], help="class covariance shrunk towards pooled")
+    p.add_argument(
+        "--evidence-answered",
+        type=float,
+        nargs="+",
+        default=[1.0, 0.99, 0.98, 0.97],
+        help="share of known clips the evidence alone answers; the movement check takes the rest",
+    )
+    p.add_argument("--answered", type=float, default=0.95, help="share of known clips the combined rule answers")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_openset_novelty)
 
     p = sub.add_parser(
         "openset-fuse",

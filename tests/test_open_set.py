@@ -137,3 +137,132 @@ def test_report_counts_refusals_at_the_answered_share():
     r = open_set_report(logits, labels, kinds, np.array([0, 1, 0, 1, 0, 1, 0, 1]), k)
     assert r["other_refused_95"] == 1.0 and r["auroc"] == 1.0 and r["real_acc_pooled"] == 1.0
     assert json.dumps(r)
+
+
+def _signatures(actions: tuple[str, ...], groups: range, clips: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    from vidclf.novelty import movement_signature
+
+    sigs, labels = [], []
+    for g in groups:
+        for c in range(clips):
+            for i, action in enumerate(actions):
+                raw = render_clip_with_landmarks(action, g, c, size=(48, 48), num_frames=32)[1]
+                sig = movement_signature(raw)
+                assert sig is not None
+                sigs.append(sig)
+                labels.append(i)
+    return np.stack(sigs), np.array(labels)
+
+
+def test_a_class_profile_refuses_a_movement_of_the_wrong_shape():
+    """Fit on three synthetic movements; held-out clips of them pass, waving and walking answered as any of them
+    do not (the shape of the movement, not the classifier's confidence, decides)."""
+    import dataclasses
+
+    from vidclf.novelty import MovementProfile
+
+    profile = MovementProfile.fit(*_signatures(KNOWN, range(4)), KNOWN)
+    held, held_labels = _signatures(KNOWN, range(10, 12))
+    known_novelty = profile.novelty(held, held_labels)
+    assert known_novelty.shape == (len(held),) and known_novelty.max() < 3.0
+    for action in OTHER:
+        other, _ = _signatures((action,), range(10, 12))
+        for k in range(len(KNOWN)):
+            assert profile.novelty(other, k).min() > 3 * known_novelty.max(), (action, KNOWN[k])
+    judged = dataclasses.replace(profile, threshold=3.0)
+    squat = render_clip_with_landmarks("SynthSquat", 11, 0, size=(48, 48), num_frames=32)[1]
+    walk = render_clip_with_landmarks("SynthWalk", 11, 0, size=(48, 48), num_frames=32)[1]
+    assert judged.judge(squat, KNOWN.index("SynthSquat"))[0] is True
+    assert judged.judge(walk, KNOWN.index("SynthSquat"))[0] is False
+    nobody = np.full_like(squat, np.nan)
+    assert judged.judge(nobody, 0) == (True, None)  # no person: the check abstains (the person gate decides)
+
+
+def test_a_movement_signature_is_the_same_for_the_mirrored_clip():
+    from vidclf.models.pose import mirror_landmarks
+    from vidclf.novelty import SIGNATURE_DIM, movement_signature
+
+    raw = render_clip_with_landmarks("SynthWave", 3, 1, size=(48, 48), num_frames=32)[1]
+    sig = movement_signature(raw)
+    assert sig is not None and sig.shape == (SIGNATURE_DIM,) and np.isfinite(sig).all()
+    assert np.allclose(movement_signature(mirror_landmarks(raw)), sig, atol=1e-6)  # 1 - x in float32
+
+
+def test_a_movement_profile_survives_a_checkpoint_and_refuses_another_signature(tmp_path):
+    import dataclasses
+
+    from vidclf.novelty import MovementProfile
+
+    sigs, labels = _signatures(KNOWN, range(2), clips=2)
+    profile = dataclasses.replace(MovementProfile.fit(sigs, labels, KNOWN), threshold=2.5)
+    back = MovementProfile.from_dict(json.loads(json.dumps(profile.to_dict())))
+    assert back.threshold == 2.5 and back.classes == KNOWN
+    assert np.allclose(back.novelty(sigs, labels), profile.novelty(sigs, labels))
+    stale = {**profile.to_dict(), "signature": ["found", "upright_mean"]}
+    with pytest.raises(ValueError, match="another movement signature"):
+        MovementProfile.from_dict(stale)
+    with pytest.raises(ValueError, match="too few"):
+        MovementProfile.fit(sigs[labels != 2], labels[labels != 2], KNOWN)
+
+
+def test_the_combined_rule_answers_its_share_and_reports_refusals():
+    from vidclf.training.open_set import combined_rule_report
+
+    k = 2
+    labels = np.array([0, 1] * 10 + [k] * 10)
+    kinds = np.array(["ucf"] * 16 + ["real"] * 4 + ["other"] * 10)
+    folds = np.arange(30) % 2
+    evidence = np.full(30, 5.0)
+    evidence[-5:] = 0.0  # half the other clips: low evidence, the rest: a movement unlike any class
+    novelty = np.concatenate([np.linspace(0.5, 1.9, 20), np.full(10, 4.0)])
+    predicted = labels.copy()
+    predicted[-10:] = 0
+    r = combined_rule_report(evidence, novelty, predicted, labels, kinds, folds, k, answered=0.95)
+    c = r["combined"]
+    assert c["known_answered"] == 0.95 and c["novelty_threshold"] == pytest.approx(np.linspace(0.5, 1.9, 20)[-2])
+    assert c["other_refused"] == 1.0 and c["other_refused_by_fold"] == [1.0, 1.0]
+    assert c["real_refused"] == 0.25 and c["real_answered_right"] == 0.75  # the most novel known clip is real
+    assert r["evidence_alone"]["other_refused"] == 0.5 and r["novelty_auroc"] == 1.0
+    assert json.dumps(r)
+
+
+def test_openset_novelty_measures_the_check_on_an_openset_runs_folds(tmp_path, capsys):
+    """The command end to end on a tree laid out as ../shared/real (landmarks beside each clip: no pose
+    estimator), on the folds of the --oof run: the synthetic other movements, answered as a known class as
+    surely as the known clips are (the evidence cannot tell them apart), are refused by the movement check."""
+    from train_cli import main
+    from vidclf.training.open_set import load_open_set_data
+
+    root = tmp_path / "real"
+    rows = ["path\tlabel\tsource_repo"]
+    for r in range(6):
+        for c in range(2):
+            for action in KNOWN + OTHER:
+                part = "positive" if action in KNOWN else "other"
+                if part == "other" and c:
+                    continue
+                rel = f"{part}/{action}/repo{r}__clip{c}.mp4"
+                marks = render_clip_with_landmarks(action, r, c, size=(48, 48), num_frames=32)[1]
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                np.save((root / rel).with_suffix(".pose.npy"), marks)
+                rows.append(f"{rel}\t{action}\towner{r}/repo{r}")
+    (root / "MANIFEST.tsv").write_text("\n".join(rows) + "\n")
+    data = load_open_set_data(None, str(root), num_frames=32, cache_dir=None)
+    assert data.classes == tuple(sorted(KNOWN)) and (data.kinds == "other").sum() == 12
+    k = len(data.classes)
+    logits = np.full((len(data.labels), k), -5.0)
+    logits[np.arange(len(data.labels)), data.labels % k] = 5.0
+    oof = tmp_path / "oof.npz"
+    folds = mixed_folds(data.groups, data.kinds, 3)
+    np.savez(oof, paths=data.paths, folds=folds, logits=logits)
+    out = tmp_path / "novelty"
+    assert main(["openset-novelty", "--oof", str(oof), "--real-root", str(root), "--out-dir", str(out)]) == 0
+    assert "other refused" in capsys.readouterr().out
+    report = json.loads((out / "novelty.json").read_text())
+    by_share = {r["evidence_answered"]: r for r in report["rows"]}
+    alone = by_share[1.0]
+    assert alone["evidence_alone"]["other_refused"] == 0.0  # the evidence cannot tell them apart here
+    assert alone["combined"]["other_refused"] == 1.0 and alone["novelty_auroc"] == 1.0
+    assert alone["combined"]["known_answered"] <= 0.95
+    with np.load(out / "novelty_oof.npz") as z:
+        assert np.array_equal(z["folds"], folds) and z["novelty_shrink0.5"].shape == (len(data.labels),)

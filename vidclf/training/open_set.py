@@ -430,3 +430,96 @@ def fuse_open_set(
         out, fusion_checkpoint(members, reject_threshold=pose.reject_threshold, metrics=metrics, info=info), half=True
     )
     return {"weights": chosen, "clips": len(common), **scores}
+
+
+def signatures_of(raw: np.ndarray) -> np.ndarray:
+    """Movement signatures ``[N, D]`` of raw landmarks ``[N, T, 33, 4]`` (rows of NaN where a clip shows too
+    few frames with a person; :func:`vidclf.novelty.movement_signature`)."""
+    from vidclf.novelty import SIGNATURE_DIM, movement_signature
+
+    out = np.full((len(raw), SIGNATURE_DIM), np.nan)
+    for i, r in enumerate(raw):
+        sig = movement_signature(r)
+        if sig is not None:
+            out[i] = sig
+    return out
+
+
+def oof_novelty(
+    signatures: np.ndarray,
+    predicted: np.ndarray,
+    labels: np.ndarray,
+    folds: np.ndarray,
+    classes: tuple[str, ...],
+    *,
+    shrink: float = 0.5,
+) -> np.ndarray:
+    """Out-of-fold novelty ``[N]`` of every clip (:meth:`vidclf.novelty.MovementProfile.novelty`) to the class it
+    was answered as (``predicted [N]``), from a profile fit on the known-class clips of the other folds (so no
+    clip, known or other, is scored by a profile of its own group). ``-inf``: no signature (the check abstains)."""
+    from vidclf.novelty import MovementProfile
+
+    k = len(classes)
+    out = np.full(len(labels), -np.inf)
+    has = ~np.isnan(signatures).any(1)
+    for f in sorted(set(folds.tolist())):
+        fit = (folds != f) & (labels < k)
+        profile = MovementProfile.fit(signatures[fit], labels[fit], classes, shrink=shrink)
+        held = (folds == f) & has
+        out[held] = profile.novelty(signatures[held], predicted[held])
+    return out
+
+
+def combined_rule_report(
+    evidence: np.ndarray,
+    novelty: np.ndarray,
+    predicted: np.ndarray,
+    labels: np.ndarray,
+    kinds: np.ndarray,
+    folds: np.ndarray,
+    num_classes: int,
+    *,
+    answered: float = 0.95,
+    evidence_answered: float = 0.98,
+) -> dict:
+    """The rule "evidence at or above its threshold AND novelty at or below its threshold" on out-of-fold
+    scores (``[N]`` each): the evidence threshold answers ``evidence_answered`` of the known-class clips alone,
+    the novelty threshold is the largest that keeps the pair answering at most ``answered`` of them. Beside
+    it, the evidence alone at ``answered``. Other-action clips refused (pooled, and mean and sd over folds),
+    real-world known clips refused and answered right, AUROC of the novelty (known vs other)."""
+    known = labels < num_classes
+    other, real = ~known, kinds == "real"
+
+    def top(score: np.ndarray, share: float) -> float:
+        return float(np.sort(score[known])[::-1][int(np.ceil(share * known.sum())) - 1])
+
+    def rates(ok: np.ndarray) -> dict:
+        per_fold = [float((~ok[other & (folds == f)]).mean()) for f in sorted(set(folds[other].tolist()))]
+        return {
+            "known_answered": float(ok[known].mean()),
+            "other_refused": float((~ok[other]).mean()),
+            "other_refused_fold_mean": float(np.mean(per_fold)),
+            "other_refused_fold_std": float(np.std(per_fold, ddof=1)) if len(per_fold) > 1 else 0.0,
+            "other_refused_by_fold": per_fold,
+            "real_refused": float((~ok[real]).mean()),
+            "real_answered_right": float((ok & (predicted == labels))[real].mean()),
+        }
+
+    t_evidence = top(evidence, evidence_answered)
+    passed = evidence >= t_evidence
+    candidates = np.sort(novelty[known & passed & np.isfinite(novelty)])[::-1]
+    t_novelty = float(candidates[0]) if len(candidates) else float("inf")
+    for t in candidates:  # from the loosest down, the first that answers no more than ``answered``
+        t_novelty = float(t)
+        if (passed & (novelty <= t))[known].mean() <= answered:
+            break
+    return {
+        "evidence_alone": {"threshold": top(evidence, answered), **rates(evidence >= top(evidence, answered))},
+        "combined": {
+            "evidence_threshold": t_evidence,
+            "novelty_threshold": t_novelty,
+            **rates(passed & (novelty <= t_novelty)),
+        },
+        "novelty_auroc": auroc(-novelty[known], -novelty[other]),
+        "evidence_auroc": auroc(evidence[known], evidence[other]),
+    }
