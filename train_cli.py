@@ -284,8 +284,24 @@ def _csv_field(text: str) -> str:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from vidclf.calibration import calibrate
+    from vidclf.calibration import calibrate, calibrate_on_shipped
 
+    if args.run:
+        runs = [r.rsplit("@", 1) if r.endswith(("@last", "@best")) else [r, "last"] for r in args.run]
+        r = calibrate_on_shipped(
+            args.checkpoint,
+            [d for d, _ in runs],
+            epoch=[e for _, e in runs],
+            answered=args.answered,
+            cache_dir=args.cache_dir or DataConfig().cache_dir,
+            oof_out=args.oof_out,
+        )
+        maps = ", ".join(f"{a:.2f}x{b:+.2f}" for a, b in r["maps"])
+        print(
+            f"{args.checkpoint}: 'not one of these' below an evidence of {r['threshold']:.3f} (was "
+            f"{r['before']}; set on {r['source']}; maps per fold {maps})"
+        )
+        return 0
     r = calibrate(args.checkpoint, oof=args.oof, answered=args.answered, **_clips_of(args))
     cv = f"; cross-validated accuracy {r['cv_acc']:.3f} +- {r['cv_std']:.3f}" if r["cv_acc"] is not None else ""
     print(f"{args.checkpoint}: 'not one of these' below an evidence of {r['threshold']:.3f} (set on {r['source']}){cv}")
@@ -608,6 +624,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--answered", type=float, default=0.95, help="share of known-class clips still answered (default 0.95)"
     )
+    p.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="DIR[@best]",
+        help="or: a cv run of each of the checkpoint's models, in order (repeat; @best where the shipped model was "
+        "the epoch its validation picked): the out-of-fold predictions are mapped to the shipped models' scale",
+    )
+    p.add_argument("--oof-out", default=None, help="with --run: keep the mapped out-of-fold logits here")
     p.add_argument("--cache-dir", default=None)
     p.set_defaults(func=cmd_calibrate)
 

@@ -16,6 +16,7 @@ import torch
 
 from vidclf.checkpoint import Checkpoint, fusion_checkpoint, load_checkpoint, save_checkpoint
 from vidclf.errors import DatasetError
+from vidclf.data.index import group_of
 from vidclf.fusion import align, choose_weights, fuse, nested_fusion_accuracy, read_oof, rejection_threshold
 
 log = logging.getLogger(__name__)
@@ -217,3 +218,134 @@ def build_ensemble(
         + f"); threshold {threshold:.3f}"
     )
     return {"threshold": threshold, **metrics, "summary": summary}
+
+
+def _member_logits(ck: Checkpoint, records: Sequence, cache_dir: str | None) -> np.ndarray:
+    """Logits ``[N, K]`` of one single model on ``records``. A pixel model reads its backbone's per-frame
+    features (view 0) through the feature cache, so that models sharing a frozen backbone (a cross-validation's
+    folds and the shipped model) run the CNN once per clip."""
+    from vidclf.evaluate import stream_logits
+
+    assert ck.input is not None
+    if ck.input.features == "landmarks":
+        return stream_logits(ck, records, landmark_cache_dir=cache_dir).numpy()
+    from vidclf.data.dataset import VideoClipDataset, cache_for
+    from vidclf.training.features import feature_dataset
+
+    spec = ck.input
+    model = ck.build_model().eval()
+    dataset = VideoClipDataset(
+        records,
+        num_frames=spec.num_frames,
+        img_size=spec.img_size,
+        transform=spec.transform(),
+        cache=cache_for(cache_dir),
+        pair_gap=spec.pair_gap,
+        gap_fps=spec.diff_fps,
+    )
+    feats = feature_dataset(
+        model, dataset, cache_dir=cache_dir, device=torch.device("cpu"), precision="bf16", show_progress=False
+    ).all()[:, 0]
+    with torch.inference_mode():
+        return model.forward_head(feats).float().numpy()
+
+
+def evidence_map(fold: np.ndarray, shipped: np.ndarray) -> tuple[float, float]:
+    """``(a, b)`` such that ``a * fold + b`` has the mean and spread of ``shipped``: two models' evidence ``[N]``
+    on the same clips (clips both trained on), the first mapped to the second's scale."""
+    a = float(shipped.std() / max(float(fold.std()), 1e-6))
+    return a, float(shipped.mean() - a * fold.mean())
+
+
+def calibrate_on_shipped(
+    checkpoint: str | Path,
+    runs: Sequence[str | Path],
+    *,
+    epoch: Sequence[str] | None = None,
+    answered: float = 0.95,
+    cache_dir: str | None = ".cache/vidclf",
+    oof_out: str | Path | None = None,
+) -> dict:
+    """Set a shipped checkpoint's "not one of these" threshold on the out-of-fold predictions of its recipe,
+    mapped to the scale of the shipped models themselves.
+
+    The fold models of a cross-validation are other networks than the shipped ones (trained on more clips, other
+    seeds, another epoch), and the evidence (the log-sum-exp of the logits) moves with their logits' scale and
+    offset. So, fold by fold, the fold model's evidence on the clips it trained on is matched to the shipped
+    model's evidence on the same clips (clips both trained on: an affine map that equalises their mean and
+    spread), and that fold's out-of-fold evidence goes through the same map: what the shipped model would give
+    on clips it never saw. The threshold then answers ``answered`` of those, the person gate included.
+
+    ``runs``: one ``train_cli.py cv`` directory per single model of the checkpoint, in its order (an ensemble or a
+    fusion has several), each with ``oof.npz`` and ``fold<i>/<epoch>.pt``; ``epoch``: per run, "last" or "best"
+    (the epoch the shipped model was chosen like). ``oof_out`` keeps the mapped out-of-fold logits (shifted so that
+    their evidence is the mapped one; the answer is unchanged) and the person-found share of each clip: what
+    the test of the shipped checkpoints reads.
+    """
+    from vidclf.data.index import VideoRecord
+    from vidclf.evaluate import pose_found
+    from vidclf.fusion import evidence, rejection_threshold_of_scores
+
+    ck = load_checkpoint(checkpoint)
+    if ck.has_other:
+        raise DatasetError(
+            f"{Path(checkpoint).name} has an 'other' output: `train_cli.py openset --ship` calibrates it"
+        )
+    members = list(ck.streams) if ck.is_fusion else [(ck, 1.0)]
+    epochs = list(epoch) if epoch is not None else ["last"] * len(runs)
+    if len(runs) != len(members) or len(epochs) != len(runs):
+        raise DatasetError(
+            f"{Path(checkpoint).name} has {len(members)} models ({', '.join(m.backbone for m, _ in members)}): give "
+            f"one cv run for each, in that order (got {len(runs)} runs, {len(epochs)} epochs)"
+        )
+    read = [read_oof(Path(r) / "oof.npz", epoch=e) for r, e in zip(runs, epochs)]
+    lps, labels, folds = align(read)
+    paths = sorted(set.intersection(*(set(o["paths"].tolist()) for o in read)))
+    dealt = [dict(zip(o["paths"].tolist(), o["folds"].tolist())) for o in read]
+    if any(d[p] != dealt[0][p] for d in dealt[1:] for p in paths):
+        raise DatasetError("the cv runs dealt their folds differently: run them with the same --folds and data")
+    records = [VideoRecord(Path(p), int(y), "") for p, y in zip(paths, labels)]
+    weights = [w for _, w in members]
+
+    def fused(models: Sequence[Checkpoint], rows: np.ndarray) -> np.ndarray:
+        picked = [records[i] for i in np.flatnonzero(rows)]
+        return sum(w * _member_logits(m, picked, cache_dir) for m, w in zip(models, weights))  # type: ignore[return-value]
+
+    oof = sum(w * lp for w, lp in zip(weights, lps))
+    assert isinstance(oof, np.ndarray)
+    raw = evidence(oof)
+    # Clips a shipped model held out for its own validation are not "trained on" by it: left out of the match.
+    held = {g for m, _ in members for g in (m.info.get("val_groups") or [])}
+    shared = np.array([group_of(Path(p)) not in held for p in paths])
+    shipped = evidence(fused([m for m, _ in members], shared))
+    mapped = np.empty_like(raw)
+    maps = []
+    for f in sorted(set(folds.tolist())):
+        inside = shared & (folds != f)
+        fold_models = [load_checkpoint(Path(r) / f"fold{f + 1}" / f"{e}.pt") for r, e in zip(runs, epochs)]
+        a, b = evidence_map(evidence(fused(fold_models, inside)), shipped[inside[shared]])
+        mapped[folds == f] = a * raw[folds == f] + b
+        maps.append((a, b))
+        log.info(f"fold {f + 1}: shipped evidence = {a:.3f} x fold evidence + {b:+.3f} on {inside.sum()} clips")
+    found = pose_found(ck, records, cache_dir)
+    passed = person_found(ck, paths, cache_dir, logits=oof)
+    threshold = rejection_threshold_of_scores(mapped, answered=answered, passed=passed)
+    before = ck.reject_threshold
+    source = (
+        f"out-of-fold predictions of its recipe ({len(paths)} clips, {len(maps)} group folds), mapped fold by fold to "
+        "the shipped models' evidence on the clips both trained on"
+    )
+    info = {**ck.info, "reject_calibration": f"answers {answered:.0%} of known-class clips of {source}"}
+    save_checkpoint(checkpoint, dataclasses.replace(ck, reject_threshold=threshold, info=info), half=_is_half(ck))
+    if oof_out is not None:
+        np.savez_compressed(
+            oof_out,
+            names=np.array([f"{Path(p).parent.name}/{Path(p).name}" for p in paths]),
+            labels=labels,
+            folds=folds,
+            logits=(oof + (mapped - raw)[:, None]).astype(np.float32),
+            pose_found=np.ones(len(paths), np.float32) if found is None else found.astype(np.float32),
+            maps=np.array(maps, np.float32),
+            answered=np.float32(answered),
+        )
+    return {"threshold": threshold, "before": before, "maps": maps, "clips": len(paths), "source": source}

@@ -152,13 +152,13 @@ def nested_fusion_accuracy(logits: Sequence[np.ndarray], labels: np.ndarray, fol
     }
 
 
-def read_oof(path: str | Path, *, num_folds: int = 6) -> dict[str, np.ndarray]:
-    """An ``oof.npz`` of ``train_cli.py cv``: ``paths``, ``labels``, ``logits`` (of each fold's last epoch)
-    and ``folds`` (each clip's fold; files without them are recovered from the groups, dealt round-robin over
-    ``num_folds`` as :func:`vidclf.data.index.group_folds` deals them)."""
+def read_oof(path: str | Path, *, num_folds: int = 6, epoch: str = "last") -> dict[str, np.ndarray]:
+    """An ``oof.npz`` of ``train_cli.py cv``: ``paths``, ``labels``, ``logits`` (of each fold's ``epoch``: "last",
+    or "best", the epoch its validation picked) and ``folds`` (each clip's fold; files without them are recovered
+    from the groups, dealt round-robin over ``num_folds`` as :func:`vidclf.data.index.group_folds` deals them)."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            paths, labels, logits = z["paths"], z["labels"], z["logits_last"]
+            paths, labels, logits = z["paths"], z["labels"], z[f"logits_{epoch}"]
             folds = z["folds"] if "folds" in z.files else None
     except (OSError, KeyError, ValueError) as e:
         raise DatasetError(f"{path} is not an oof.npz written by `train_cli.py cv` ({type(e).__name__})") from None
