@@ -140,7 +140,7 @@ def details_markdown(
     band = {"sure": "sure", "probably": "fairly sure", "unsure": "not sure"}[sureness(p.probs)]
     runner = p.top(2)[1:] if len(p.probs) > 1 else []
     second = f"; next: {lower_name(runner[0][0])} {runner[0][1]:.0%}" if runner else ""
-    lines = [f"Closest class: **{p.label}** ({plain_name(p.label)}) {p.confidence:.0%}{second} ({band})."]
+    lines = [f"The model's probabilities: **{lower_name(p.label)} {p.confidence:.0%}**{second} ({band})."]
     if log is not None:
         if log.exercises or p.known:
             lines.append(log_words(log))
@@ -149,7 +149,8 @@ def details_markdown(
     if p.deciding_stream:
         parts = ", ".join(f"{name}: {probs[p.label]:.0%}" for name, probs in p.streams.items())
         lines.append(
-            f"Decided mostly by the **{_stream_words(p.deciding_stream)}** stream ({p.label} per stream: {parts})."
+            f"Decided mostly by the **{_stream_words(p.deciding_stream)}** stream ({lower_name(p.label)} per stream: "
+            f"{parts})."
         )
     if p.pose_found is not None:
         lines.append(f"A person was found in {p.pose_found:.0%} of the frames the pose stream looked at.")
