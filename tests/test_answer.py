@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidclf.answer import PLAIN_NAMES, answer_title, count_words, lower_name, plain_name, sureness
+from vidclf.answer import (
+    PLAIN_NAMES,
+    answer_title,
+    count_words,
+    lower_name,
+    plain_name,
+    sureness,
+    workout_words,
+)
 
 
 def test_the_shipped_classes_have_hand_written_names():
@@ -66,6 +74,16 @@ def test_the_count_is_said_with_its_sets():
         8,
     )
     assert count_words(two, None) == "3 repetitions in 2 sets"
+    assert workout_words(two) is None  # one exercise in two sets
+    mixed = WorkoutLog(
+        [
+            Segment("JumpingJack", True, 0.0, 4.0, reps=4, rep_times=[(0, 1), (1, 2), (2, 3), (3, 4)]),
+            Segment("rest", False, 4.0, 6.0),
+            Segment("BodyWeightSquats", True, 6.0, 12.0, reps=3, rep_times=[(6, 8), (8, 10), (10, 12)]),
+        ],
+        12,
+    )
+    assert workout_words(mixed) == ("Jumping jacks, then body-weight squats", "4 jumping jacks, 3 body-weight squats")
     assert count_words(WorkoutLog([Segment("rest", False, 0.0, 5.0)], 5.0), None) == "no repetition counted"
 
 

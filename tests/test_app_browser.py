@@ -634,6 +634,9 @@ def test_the_workout_log_of_a_file(page, tmp_path):
     page.set_input_files("input[type=file]", str(workout))
     page.wait_for_function(f"() => ({ROWS_JS})('#workout-log').length > 0", timeout=300_000)
     rows = _log_rows(page, "#workout-log")
+    # the answer names both exercises, in order, each set with its count
+    said = page.locator("#answer [data-testid=markdown]").inner_text()
+    assert said.startswith("Jumping jacks, then body-weight squats"), said
     # each set with its exercise and count, the pauses as rests that count nothing
     sets = [(what, int(reps)) for what, _, reps, _ in rows if what != "resting"]
     assert [what for what, _ in sets] == [what for _, what, _, _ in WORKOUT], rows

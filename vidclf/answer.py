@@ -97,6 +97,17 @@ def answer_title(probs: Mapping[str, float]) -> str:
     return f"Probably {lower_name(ranked[0][0])}; not sure{maybe}"
 
 
+def workout_words(log: WorkoutLog) -> tuple[str, str] | None:
+    """A workout of more than one exercise as the answer says it: the title ("Jumping jacks, then body-weight
+    squats") and the count of each set ("4 jumping jacks, 3 body-weight squats"); None for one exercise."""
+    sets = log.exercises
+    labels = list(dict.fromkeys(s.label for s in sets))
+    if len(labels) < 2:
+        return None
+    title = plain_name(labels[0]) + "".join(f", then {lower_name(label)}" for label in labels[1:])
+    return title, ", ".join(f"{s.reps} {lower_name(s.label)}" for s in sets)
+
+
 def count_words(log: WorkoutLog | None, reps: Repetitions | None) -> str:
     """The count as the answer's second line says it: "12 repetitions", "12 repetitions in 2 sets", or ""."""
     if log is not None:

@@ -40,6 +40,7 @@ from vidclf.answer import (
     plain_name,
     reps_words,
     sureness,
+    workout_words,
 )
 from vidclf.errors import VidclfError
 
@@ -118,6 +119,9 @@ def answer_markdown(p: Prediction, entry: ModelEntry, log: WorkoutLog | None = N
         )
         lines = [f"### Not one of the {n} actions this model knows", f"Closest: **{lower_name(p.label)}**, but {why}."]
     count = count_words(log, p.reps) if (p.known or (log is not None and log.exercises)) else ""
+    workout = workout_words(log) if log is not None and p.known else None
+    if workout is not None:  # one label for the clip would hide all but one of its exercises
+        lines[0], count = f"### {workout[0]}", workout[1]
     if count:
         span = _exercise_span(log, p)
         lines.append(f"**{count}**" + (f" in {span:.1f} s" if span else ""))
