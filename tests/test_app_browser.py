@@ -285,7 +285,7 @@ def _visible_text(page) -> str:
 def _in_view(page, selector: str) -> bool:
     return page.evaluate(
         "(s) => { const r = document.querySelector(s).getBoundingClientRect();"
-        " return r.top >= 0 && r.top < window.innerHeight - 40; }",
+        " return r.top >= -2 && r.top < window.innerHeight - 40; }",
         selector,
     )
 
@@ -373,7 +373,7 @@ def _walk(page, size: str, clips: dict[str, Path], jumping_jack_clip: Path, tmp_
     assert "JumpingJack" not in visible and "BodyWeightSquats" not in visible  # identifiers stay in the JSON
     page.wait_for_function(
         "() => { const r = document.querySelector('#answer').getBoundingClientRect();"
-        " return r.top >= 0 && r.top < window.innerHeight - 40; }",
+        " return r.top >= -2 && r.top < window.innerHeight - 40; }",
         timeout=10_000,
     )  # in view
     # the details: which stream decided, the time the whole request took
