@@ -54,9 +54,9 @@ def test_how_sure_is_said_in_words():
     assert sureness({"a": 0.55, "b": 0.45}) == "probably"
     assert sureness({"a": 0.38, "b": 0.30, "c": 0.32}) == "unsure"
     assert answer_title({"JumpingJack": 0.97, "Lunges": 0.03}) == "Jumping jacks"
-    assert answer_title({"Lunges": 0.6, "JumpingJack": 0.4}) == "Probably lunges"
+    assert answer_title({"Lunges": 0.6, "JumpingJack": 0.4}) == "Probably lunges; not sure"
     assert answer_title({"Lunges": 0.38, "BodyWeightSquats": 0.32, "PushUps": 0.3}) == (
-        "Probably lunges; not sure (maybe body-weight squats)"
+        "Not sure: maybe lunges, maybe body-weight squats"
     )
 
 
@@ -125,7 +125,7 @@ def test_the_answer_leads_with_the_exercise_and_keeps_internals_for_the_details(
     more = details_markdown(p, entry, log, seconds=1.25)
     assert "efficientnet_lite0: 80%" in more and "4 frames sampled from 100" in more and "1.2 s in all" in more
     unsure = answer_markdown(_prediction({"Lunges": 0.4, "JumpingJack": 0.35}), entry)
-    assert unsure.startswith("### Probably lunges; not sure (maybe jumping jacks)")
+    assert unsure.startswith("### Not sure: maybe lunges, maybe jumping jacks")
     data = answer_json(p, entry)
     assert data["label"] == "JumpingJack" and data["name"] == "Jumping jacks" and data["sureness"] == "sure"
     assert data["model"] == "fusion" and data["known"] is True
