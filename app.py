@@ -14,6 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from vidclf import hub
+from vidclf.answer import lower_name, plain_name
 from vidclf.catalog import ModelEntry, PredictorPool, find_models
 from vidclf.config import load_config
 from vidclf.errors import VidclfError
@@ -24,8 +25,10 @@ from vidclf.overlay import skeleton_frames
 from vidclf.serving import (
     FrameStore,
     ServeSettings,
+    answer_json,
     answer_markdown,
     check_length,
+    details_markdown,
     model_markdown,
     public_message,
     TRAIN_FORM_FIELDS,
@@ -40,23 +43,67 @@ EXAMPLES_DIR = ROOT / "examples"
 SYNTHETIC_ROOT = ROOT / ".cache" / "vidclf" / "synthetic-dataset"
 
 FRAMES = FrameStore()
+PLAYER_MAX_HEIGHT = 480
 # The dropdown's arrow sits over the end of a long choice: keep the text clear of it, with an ellipsis.
 CSS = (
     ".secondary-wrap input[role=combobox] { padding-right: 1.8rem !important; text-overflow: ellipsis; }"
     ".checkbox-container .label-text { white-space: normal; }"
     # every frame in view (no scrolling inside the panel), below the panel's floating label
+    # (and no empty band under them: the panel's own minimum height is 450 px)
     "#frames .grid-wrap { padding-top: 2.4rem; max-height: none !important; height: auto !important;"
-    " overflow: visible !important; }"
+    " min-height: 0 !important; overflow: visible !important; }"
     # as many columns as fit (a fixed 8 ran off a phone's screen, showing 3 of every 8 frames)
     "#frames .grid-container { grid-template-columns: repeat(auto-fill, minmax(92px, 1fr)) !important; }"
+    # a portrait clip would make the player as tall as its width allows (about 1,070 px on a desktop), pushing
+    # everything under it off the screen
+    f"#clip video {{ max-height: {PLAYER_MAX_HEIGHT}px; }}"
+    # on a phone the charts' toolbars sat on top of their titles (the charts have nothing to zoom anyway)
+    "@media (max-width: 640px) { #workout-chart .modebar-container, #confidence .modebar-container"
+    " { display: none !important; } }"
 )
 # The browser's own "Video not playable" for an upload it cannot decode is not an error of the clip: the clip
 # is classified, and the player gets a playable copy.
+#
+# One upload box for every file vidclf reads: the player's box takes only video/* (a GIF is image/gif, some AVI
+# or MKV files come with no type at all), so its files are relabelled as video before Gradio checks them, and
+# its file picker offers the other formats too.
 HEAD = """<script>
-new MutationObserver(() => document.querySelectorAll("[data-testid=toast-text]").forEach(t => {
-  if (t.innerText.trim() === "Video not playable") { const item = t.closest(".toast-item"); if (item) item.remove(); }
-})).observe(document.documentElement, {childList: true, subtree: true});
-</script>"""
+new MutationObserver(() => {
+  document.querySelectorAll("[data-testid=toast-text]").forEach(t => {
+    if (t.innerText.trim() === "Video not playable") { const item = t.closest(".toast-item"); if (item) item.remove(); }
+  });
+  document.querySelectorAll("#clip input[type=file]").forEach(i => {
+    if (!i.accept.includes(".gif")) i.accept = "video/*,image/gif,EXTENSIONS";
+  });
+}).observe(document.documentElement, {childList: true, subtree: true});
+const vidclfAsVideo = files => {
+  if (files.every(f => f.type.startsWith("video/"))) return null;
+  const dt = new DataTransfer();
+  files.forEach(f => dt.items.add(f.type.startsWith("video/") ? f :
+    new File([f], f.name, {type: "video/" + (f.name.split(".").pop() || "unknown").toLowerCase()})));
+  return dt;
+};
+document.addEventListener("change", e => {
+  const i = e.target;
+  if (!(i instanceof HTMLInputElement) || i.type !== "file" || !i.closest("#clip") || !i.files) return;
+  const dt = vidclfAsVideo([...i.files]);
+  if (dt) i.files = dt.files;
+}, true);
+document.addEventListener("drop", e => {
+  if (!(e.target instanceof Element) || !e.target.closest("#clip") || !e.dataTransfer) return;
+  const dt = vidclfAsVideo([...e.dataTransfer.files]);
+  if (!dt) return;
+  e.preventDefault(); e.stopImmediatePropagation();
+  e.target.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+}, true);
+</script>""".replace("EXTENSIONS", ",".join(VIDEO_EXTENSIONS))
+# When the answer comes, it is brought into view where it is not (on a phone it sits two screens below the player)
+SHOW_ANSWER_JS = """() => {
+  const a = document.getElementById("answer");
+  if (!a) return;
+  const r = a.getBoundingClientRect();
+  if (r.top < 0 || r.top > window.innerHeight * 0.5) a.scrollIntoView({behavior: "smooth", block: "start"});
+}"""
 
 log = logging.getLogger("vidclf.app")
 SETTINGS = ServeSettings.from_env()
@@ -111,45 +158,41 @@ def entry_for(label: str | None) -> ModelEntry:
 
 
 def predict(video: str | None, model_label: str | None, progress=gr.Progress()):
-    """(video file, model label) -> top-5 label, confidence chart, frames, the workout chart, the answer in words,
-    the workout log table."""
+    """(video file, model label) -> the answer as JSON (what ``predict --json`` gives), the answer in words, its
+    details, the workout chart, the workout log table, the confidence chart, the frames."""
     if not video:
         raise user_error("Upload a clip or record one with the webcam first.")
     entry = entry_for(model_label)
     try:
         t0 = time.perf_counter()
-        progress(0.05, desc="reading the clip")
+        progress(0.02, desc="reading the clip")
         video = FRAMES.source_of(video)  # the player may show a preview copy: the upload is what is classified
         info = probe(video)
         check_length(info, SETTINGS.max_seconds)
-        progress(0.15, desc="loading the model")
+        progress(0.05, desc="loading the model")
         predictor = POOL.get(entry.path)
 
         def told(share: float, words: str) -> None:
-            progress(0.2 + 0.75 * share, desc=f"the workout log: {words}")
+            progress(0.1 + 0.85 * share, desc=f"watching the body and counting: {words}")
 
-        progress(0.2, desc="finding the body, the motion, the repetitions")
+        progress(0.1, desc="decoding the clip")
         p = predictor.predict(video, info=info, progress=told)  # the workout log rides on the same pass
         assert p.workout is not None
         log = p.workout
+        progress(0.97, desc="drawing the frames")
+        gallery = FRAMES.write(skeleton_frames(p.frames, p.landmarks), [f"{i / p.info.fps:.1f} s" for i in p.indices])
         seconds = time.perf_counter() - t0
     except VidclfError as e:
         raise user_error(e) from None
-    gallery = FRAMES.write(skeleton_frames(p.frames, p.landmarks), [f"{i / p.info.fps:.1f} s" for i in p.indices])
     figure, title, table = workout_view(log)
-    details = (
-        f"{answer_markdown(p, entry, log)}  \n"
-        f"*{entry.description}*. {len(p.indices)} frames sampled from {p.info.num_frames} ({p.info.duration_s:.1f} s "
-        f"at {p.info.fps:.0f} fps, {p.info.width}x{p.info.height}); {seconds:.1f} s in all."
-    )
-    plot = gr.Plot(figure, label=title, visible=True)
     return (
-        p.probs,
-        confidence_figure(p.probs),
-        gallery,
-        plot,
-        details,
+        answer_json(p, entry),
+        answer_markdown(p, entry, log),
+        details_markdown(p, entry, log, seconds=seconds),
+        gr.Plot(figure, label=title, visible=True),
         gr.Dataframe(table, headers=LOG_HEADERS, visible=True),
+        confidence_figure({plain_name(c): q for c, q in p.probs.items()}),
+        gallery,
     )
 
 
@@ -160,11 +203,12 @@ def predict_on_page(video: str | None, model_label: str | None, progress=gr.Prog
         return predict(video, model_label, progress)
     except gr.Error as e:
         message = f"### Could not use this clip\n{e.message}"
-        return None, None, [], gr.Plot(None, visible=False), message, gr.Dataframe(None, visible=False)
+        return None, message, "", gr.Plot(None, visible=False), gr.Dataframe(None, visible=False), None, []
 
 
 def preview(video: str | None):
-    """The player's clip, replaced by an H.264 copy when the browser cannot play the upload."""
+    """The player's clip, replaced by a copy the browser can play (H.264 for what it cannot decode, a WebM
+    with its duration for a webcam recording)."""
     copy = FRAMES.preview(video) if video else None
     return str(copy) if copy is not None else gr.skip()
 
@@ -211,14 +255,10 @@ def example_rows(choices: list[tuple[str, str]]) -> tuple[list[list[str]], list[
         if clip.suffix.lower() in VIDEO_EXTENSIONS and labels:
             is_synthetic = clip.name.startswith("synthetic") and synthetic is not None
             rows.append([str(clip), synthetic if is_synthetic else labels[0]])
-            words = clip.stem.removeprefix("synthetic_").replace("sequence_", "").replace("_", ", ")
-            words = " ".join(w for w in _split_camel(words).split())
+            parts = clip.stem.removeprefix("synthetic_").replace("sequence_", "").split("_")
+            words = ", ".join(lower_name(part) for part in parts if part)
             names.append(f"SYNTHETIC stick figure: {words.lower()}" if is_synthetic else words)
     return rows, names
-
-
-def _split_camel(text: str) -> str:
-    return "".join(f" {c}" if c.isupper() and i and text[i - 1].islower() else c for i, c in enumerate(text))
 
 
 def start_training(request: gr.Request, *values):
@@ -293,15 +333,10 @@ def build_app() -> gr.Blocks:
         with gr.Tab("Predict"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    video = gr.Video(sources=["upload", "webcam"], label="Clip")
-                    # Browsers take only video/* in the player above and cannot play AVI or MPEG-4 Part 2 there:
-                    # any file vidclf reads can come in here instead, with no player to fail.
-                    other = gr.File(
-                        label="Or any video file (AVI, GIF, MKV, MOV, ...)",
-                        file_types=list(VIDEO_EXTENSIONS),
-                        height=130,
-                        elem_id="any-file",
-                    )
+                    # one way in: any video file (the page lets a GIF, AVI, MKV... through, see HEAD) or the
+                    # webcam; what the browser cannot play is shown from a copy (``preview``)
+                    video = gr.Video(sources=["upload", "webcam"], label="Clip", elem_id="clip")
+                    button = gr.Button("Predict", variant="primary")
                     model = gr.Dropdown(
                         choices=choices,
                         value=choices[0][1] if choices else None,
@@ -309,10 +344,13 @@ def build_app() -> gr.Blocks:
                         info="best first: what each model looks at, and how it scored",
                     )
                     about = gr.Markdown(model_markdown(models()[0]) if choices else "No model found in weights/.")
-                    button = gr.Button("Predict", variant="primary")
                 with gr.Column(scale=1):
-                    details = gr.Markdown(label="Answer")
-                    label = gr.Label(num_top_classes=5, label="Top classes")
+                    answer = gr.Markdown(
+                        "The answer shows here: upload a clip or record one.", elem_id="answer", min_height=60
+                    )
+                    with gr.Accordion("Details", open=False, elem_id="details"):
+                        details = gr.Markdown(elem_id="answer-details")
+                        result = gr.JSON(label="The answer as the API returns it", elem_id="answer-json")
             # the workout: what happens when, and the log of its sets
             timeline = gr.Plot(label="When does each exercise happen?", visible=False, elem_id="workout-chart")
             workout = log_table("Workout log", elem_id="workout-log", visible=False)
@@ -320,10 +358,11 @@ def build_app() -> gr.Blocks:
             frames = gr.Gallery(
                 label="Frames the model saw", columns=8, height="auto", object_fit="contain", elem_id="frames"
             )
-            outputs = [label, chart, frames, timeline, details, workout]
+            outputs = [result, answer, details, timeline, workout, chart, frames]
             model.change(describe_model, model, about, api_name=False, show_progress="hidden")
-            # One listener for the button, an upload and the end of a webcam recording, and one for the any-file
-            # box, in one queue. The API's /predict is the same function without the page's error display.
+            # One listener for the button, an upload and the end of a webcam recording, in one queue; on a phone
+            # the answer is brought into view when it comes. The API's /predict is the same function without
+            # the page's error display.
             gr.on(
                 [button.click, video.upload, video.stop_recording],
                 predict_on_page,
@@ -331,13 +370,21 @@ def build_app() -> gr.Blocks:
                 outputs,
                 api_name=False,
                 concurrency_id="predict",
-            )
-            other.upload(predict_on_page, [other, model], outputs, api_name=False, concurrency_id="predict")
+            ).then(None, None, None, js=SHOW_ANSWER_JS, api_name=False, show_progress="hidden")
             api = gr.Button(visible=False)
             api.click(predict, [video, model], outputs, api_name="predict", concurrency_id="predict")
-            # A clip the browser cannot play (XviD AVI, HEVC, ...) is shown from an H.264 copy once it is classified.
-            # It runs FFmpeg on the CPU the predictions share: in their concurrency group.
-            video.upload(preview, video, video, api_name=False, show_progress="hidden", concurrency_id="predict")
+            # A clip the browser cannot play (XviD AVI, HEVC, GIF, ...) is shown from an H.264 copy, a webcam
+            # recording from a copy that knows its duration. It runs FFmpeg on the CPU the predictions share: in
+            # their concurrency group.
+            gr.on(
+                [video.upload, video.stop_recording],
+                preview,
+                video,
+                video,
+                api_name=False,
+                show_progress="hidden",
+                concurrency_id="predict",
+            )
             rows, names = example_rows(choices)
             if rows:
                 gr.Examples(

@@ -240,14 +240,15 @@ def test_one_prediction_probes_the_clip_once_and_decodes_it_in_one_pass(monkeypa
     monkeypatch.setattr(app, "probe", counting)
     monkeypatch.setattr(video, "_open", lambda path: opened.append(path) or real_open(path))
     long_clip = ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4"  # 12 s: a workout log too
-    label, chart, gallery, timeline, answer, log = app.predict(
+    result, answer, details, timeline, log, chart, gallery = app.predict(
         str(long_clip), "synthetic", progress=lambda *a, **k: None
     )
     # the answer and its workout log: one probe, then one decoding pass that the workout engine rides on (the
     # engine's memory does not grow with the clip's length): the file is opened for the probe and for the pass
     assert calls == [str(long_clip)]
     assert len(opened) == 2
-    assert timeline.visible is True and "SYNTHETIC" in answer and "repetition" in answer and log.visible
+    assert timeline.visible is True and "SYNTHETIC" in answer and "repetition" in details and log.visible
+    assert result["segments"] and result["reps"] == sum(s["reps"] for s in result["segments"] if s["known"])
 
 
 def test_a_header_that_overstates_the_length_costs_a_second_pass_not_an_error(tmp_path):

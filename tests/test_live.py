@@ -224,9 +224,9 @@ def test_the_log_leaves_out_what_lasted_no_time_and_joins_a_pause():
     ]
     assert [(r.what, r.start_s, r.end_s) for r in log_rows(segments)] == [
         ("resting", 0.0, 4.0),
-        ("Jumping Jack", 4.0, 12.0),
+        ("Jumping jacks", 4.0, 12.0),
         ("resting", 12.0, 21.0),
-        ("Jumping Jack", 21.0, 21.0),
+        ("Jumping jacks", 21.0, 21.0),
     ]
 
 
@@ -238,7 +238,7 @@ def test_the_log_in_words():
         {"label": "PushUps", "known": False, "start_s": 70.0, "end_s": 75.0, "reps": 0, "rep_times": []},
     ]  # fmt: skip
     assert log_table(segments) == [
-        ["Jumping Jack", "0:00.0 - 0:10.4", "5", "1.0 s a rep"],
+        ["Jumping jacks", "0:00.0 - 0:10.4", "5", "1.0 s a rep"],
         ["resting", "0:10.4 - 1:10.0", "", ""],
         ["not one of these", "1:10.0 - 1:15.0", "", ""],
     ]
@@ -252,9 +252,9 @@ def test_what_the_page_shows_of_a_live_state():
     session = LiveSession(FakeEngine, started=0.0, last_seen=9.0)
     state = LiveState(9.0, "exercise", "JumpingJack", 0.9, 4, None, [rest, jacks])
     view = live_view(FRAME, state, session)
-    assert view.status.startswith("### Jumping Jack: 4  \nrepetitions in this set")
+    assert view.status.startswith("### Jumping jacks: 4  \nrepetitions in this set")
     assert "1 set so far" in view.status and "0:09.0 into the workout" in view.status
-    assert view.table == [["resting", "0:00.0 - 0:02.0", "", ""], ["Jumping Jack", "0:02.0 - now", "4", "1.5 s a rep"]]
+    assert view.table == [["resting", "0:00.0 - 0:02.0", "", ""], ["Jumping jacks", "0:02.0 - now", "4", "1.5 s a rep"]]
     # the same log a frame later: not sent again
     later = LiveState(9.1, "exercise", "JumpingJack", 0.9, 4, None, [rest, dataclasses.replace(jacks, end_s=9.1)])
     assert live_view(FRAME, later, session).table is None
@@ -286,7 +286,7 @@ def test_a_full_server_says_so_on_the_page():
 def test_a_files_log_on_the_page_one_chart_one_table_one_count():
     from vidclf.engine import Segment, WorkoutLog
     from vidclf.live import workout_view
-    from vidclf.serving import log_words
+    from vidclf.answer import log_words
 
     log = WorkoutLog(
         [
@@ -299,13 +299,13 @@ def test_a_files_log_on_the_page_one_chart_one_table_one_count():
     )
     fig, title, table = workout_view(log)
     assert title == "When does each exercise happen? 2 sets, 7 repetitions (each one ticked)"
-    assert [row[0] for row in table] == ["Jumping Jack", "resting", "Body Weight Squats", "not one of these"]
+    assert [row[0] for row in table] == ["Jumping jacks", "resting", "Body-weight squats", "not one of these"]
     assert [row[2] for row in table] == ["4", "", "3", ""] and table[0][3] == "1.8 s a rep"
     spans = [(t.name, t.base[0], t.base[0] + t.x[0]) for t in fig.data if t.type == "bar"]
     assert spans == [
-        ("Jumping Jack", 0.0, 8.7),
+        ("Jumping jacks", 0.0, 8.7),
         ("resting", 8.7, 13.7),
-        ("Body Weight Squats", 13.7, 20.1),
+        ("Body-weight squats", 13.7, 20.1),
         ("not one of these", 20.1, pytest.approx(23.2)),
     ]
     ticks = next(t for t in fig.data if t.name == "repetition")

@@ -48,12 +48,12 @@ def test_preview_copies_are_swept_and_a_second_predict_classifies_the_upload(tmp
     cached = tmp_path / "gradio" / "0123abcd" / Path(copy).name
     cached.parent.mkdir(parents=True)
     cached.write_bytes(Path(copy).read_bytes())
-    details = app.predict(str(cached), "synthetic", progress=lambda *a, **k: None)[4]  # the answer in words
+    details = app.predict(str(cached), "synthetic", progress=lambda *a, **k: None)[2]  # the answer's details
     assert "800x300" in details  # the upload's size, not the copy's 640x240
     other = tmp_path / "someone" / Path(copy).name  # another file under the copy's name stands for nothing
     other.parent.mkdir()
     write_video(other, frames[:, :100, :200], fps=10)
-    details = app.predict(str(other), "synthetic", progress=lambda *a, **k: None)[4]
+    details = app.predict(str(other), "synthetic", progress=lambda *a, **k: None)[2]
     assert "200x100" in details
     upload.unlink()
     with pytest.raises(app.gr.Error, match="upload the clip again"):

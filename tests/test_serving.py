@@ -76,3 +76,32 @@ def test_the_train_form_is_checked_like_any_hostile_input(tmp_path):
     folder = {**good, "source": "Server folder", "folder": str(roots / "ucf"), "classes": "/etc/passwd, A"}
     config, prepare, where = training_request(folder, settings, tmp_path)
     assert config.data.classes == ("/etc/passwd", "A") and prepare is None  # names, checked against the data later
+
+
+def test_a_webcam_recording_gets_a_copy_that_knows_its_duration(tmp_path):
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from vidclf.serving import browser_preview
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+
+    def duration(path) -> str:
+        said = subprocess.run([ffmpeg, "-i", str(path)], capture_output=True, text=True).stderr
+        return said.split("Duration: ")[1].split(",")[0]
+
+    # as a browser's MediaRecorder writes it: streamed, so no duration in the file
+    recording = tmp_path / "sample.webm"
+    with open(recording, "wb") as f:
+        subprocess.run(
+            [ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=2"]
+            + ["-c:v", "libvpx", "-f", "webm", "pipe:1"],
+            stdout=f,
+            check=True,
+        )
+    assert duration(recording) == "N/A"
+    (tmp_path / "out").mkdir()
+    copy = browser_preview(recording, tmp_path / "out")
+    assert copy is not None and copy.suffix == ".webm"
+    assert duration(copy).startswith("00:00:02")

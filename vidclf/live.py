@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from vidclf.errors import VidclfError
-from vidclf.serving import readable
+from vidclf.answer import plain_name
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +324,7 @@ def segment_words(label: str | None, kind: str) -> str:
         return REST_WORDS
     if kind == "unknown" or not label:
         return UNKNOWN_WORDS
-    return readable(label)
+    return plain_name(label)
 
 
 def _clock(seconds: float) -> str:

@@ -32,6 +32,16 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
+from vidclf.answer import (
+    answer_title,
+    count_words,
+    log_words,
+    lower_name,
+    plain_name,
+    reps_words,
+    sureness,
+    workout_words,
+)
 from vidclf.errors import VidclfError
 
 if TYPE_CHECKING:
@@ -39,7 +49,6 @@ if TYPE_CHECKING:
     from vidclf.catalog import ModelEntry
     from vidclf.engine import WorkoutLog
     from vidclf.predict import Prediction
-    from vidclf.reps import Repetitions
     from vidclf.video import VideoInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,11 +100,13 @@ def resolve_inside(path: str | os.PathLike, roots: tuple[Path, ...]) -> Path:
 
 
 def answer_markdown(p: Prediction, entry: ModelEntry, log: WorkoutLog | None = None) -> str:
-    """The answer in words, for the line above the chart: the action, or "not one of these" with the closest.
-    With the clip's workout ``log``, the repetitions are the log's (the page shows one count, its table's)."""
+    """The answer as it leads the page (Markdown): the exercise in plain words, said as sure as the model is
+    (:func:`vidclf.answer.answer_title`), the count and the time it took in the clip; or "not one of these"
+    with the closest. With the clip's workout ``log``, the count is the log's (the page shows one count, its
+    table's). The internals are :func:`details_markdown`'s."""
     n = len(entry.classes)
     if p.known:
-        head = f"### {p.label} ({p.confidence:.0%})"
+        lines = [f"### {answer_title(p.probs)}"]
     else:
         why = (
             "no person was found in any frame it looked at: is the whole body in view?"
@@ -106,10 +117,34 @@ def answer_markdown(p: Prediction, entry: ModelEntry, log: WorkoutLog | None = N
             else "the model's evidence for every one of them is weaker than for 95% of the clips of them it was "
             "checked on"
         )
-        head = (
-            f"### Not one of the {n} actions this model knows\nClosest: **{p.label}** ({p.confidence:.0%}), but {why}."
-        )
-    lines = [head]
+        lines = [f"### Not one of the {n} actions this model knows", f"Closest: **{lower_name(p.label)}**, but {why}."]
+    count = count_words(log, p.reps) if (p.known or (log is not None and log.exercises)) else ""
+    workout = workout_words(log) if log is not None and p.known else None
+    if workout is not None:  # one label for the clip would hide all but one of its exercises
+        lines[0], count = f"### {workout[0]}", workout[1]
+    if count:
+        span = _exercise_span(log, p)
+        lines.append(f"**{count}**" + (f" in {span:.1f} s" if span else ""))
+    if entry.synthetic:
+        lines.append("These are SYNTHETIC classes (stick figures made by vidclf).")
+    return "  \n".join(lines)
+
+
+def _exercise_span(log: WorkoutLog | None, p: Prediction) -> float | None:
+    """Seconds from the first repetition's start to the last's end (the log's sets, else the clip's count)."""
+    times = log.rep_times if log is not None else (p.reps.times if p.reps is not None else [])
+    return times[-1][1] - times[0][0] if times else None
+
+
+def details_markdown(
+    p: Prediction, entry: ModelEntry, log: WorkoutLog | None = None, *, seconds: float | None = None
+) -> str:
+    """What lies behind the answer, for the page's "Details": the probability in numbers, the count's pace,
+    which stream decided, how often a body was found, the model, the frames sampled and the time taken."""
+    band = {"sure": "sure", "probably": "fairly sure", "unsure": "not sure"}[sureness(p.probs)]
+    runner = p.top(2)[1:] if len(p.probs) > 1 else []
+    second = f"; next: {lower_name(runner[0][0])} {runner[0][1]:.0%}" if runner else ""
+    lines = [f"The model's probabilities: **{lower_name(p.label)} {p.confidence:.0%}**{second} ({band})."]
     if log is not None:
         if log.exercises or p.known:
             lines.append(log_words(log))
@@ -118,13 +153,23 @@ def answer_markdown(p: Prediction, entry: ModelEntry, log: WorkoutLog | None = N
     if p.deciding_stream:
         parts = ", ".join(f"{name}: {probs[p.label]:.0%}" for name, probs in p.streams.items())
         lines.append(
-            f"Decided mostly by the **{_stream_words(p.deciding_stream)}** stream ({p.label} per stream: {parts})."
+            f"Decided mostly by the **{_stream_words(p.deciding_stream)}** stream ({lower_name(p.label)} per stream: "
+            f"{parts})."
         )
     if p.pose_found is not None:
         lines.append(f"A person was found in {p.pose_found:.0%} of the frames the pose stream looked at.")
-    if entry.synthetic:
-        lines.append("These are SYNTHETIC classes (stick figures made by vidclf).")
+    taken = f"; {seconds:.1f} s in all" if seconds is not None else ""
+    lines.append(
+        f"*{entry.description}*. {len(p.indices)} frames sampled from {p.info.num_frames} ({p.info.duration_s:.1f} s "
+        f"at {p.info.fps:.0f} fps, {p.info.width}x{p.info.height}){taken}."
+    )
     return "  \n".join(lines)
+
+
+def answer_json(p: Prediction, entry: ModelEntry) -> dict:
+    """What ``predict --json`` gives for the clip (identifiers, numbers), with the class in words, how sure
+    the model is (:func:`vidclf.answer.sureness`) and the model's label: the API's JSON output."""
+    return {"model": entry.label, "name": plain_name(p.label), "sureness": sureness(p.probs), **p.to_dict()}
 
 
 def when_figure(p: Prediction) -> tuple[Any, str] | None:
@@ -143,38 +188,13 @@ def when_figure(p: Prediction) -> tuple[Any, str] | None:
     return None
 
 
-def log_words(log: WorkoutLog) -> str:
-    """How many repetitions in how many sets, in a sentence (the workout log has the rest)."""
-    sets = log.exercises
-    if not log.reps:
-        return "No repetition found."
-    reps = f"**{log.reps} repetition{'s' if log.reps != 1 else ''}**"
-    if len(sets) == 1 and len(sets[0].rep_times) > 1:
-        (a, _), (_, b) = sets[0].rep_times[0], sets[0].rep_times[-1]
-        return f"{reps}, about one every {(b - a) / len(sets[0].rep_times):.1f} s (the workout log has each one)."
-    return f"{reps} in {len(sets)} set{'s' if len(sets) != 1 else ''} (the workout log has each one)."
-
-
-def reps_words(reps: Repetitions, span_s: float | None = None) -> str:
-    """How many repetitions, in a sentence, and what they were counted from (``span_s``: counted in the first
-    this many seconds only)."""
-    where = f" in the first {span_s:.0f} s, the most a request counts in" if span_s is not None else ""
-    if not reps.found:
-        return f"No repetition found{where}."
-    source = "the body's joints" if reps.source == "pose" else "the motion in the picture"
-    if reps.period_s is None:
-        start, end = reps.times[0]
-        return f"**1 repetition**, from {start:.1f} s to {end:.1f} s (counted from {source}{where})."
-    return f"**{reps.count} repetitions**, about one every {reps.period_s:.1f} s (counted from {source}{where})."
-
-
 def _stream_words(backbone: str) -> str:
     return "body pose" if backbone == "pose" else f"motion ({backbone})"
 
 
 def model_markdown(entry: ModelEntry) -> str:
     """What a person should know before recording: the actions this model knows, what it looks at, how it scored."""
-    names = ", ".join(readable(c) for c in entry.classes)
+    names = ", ".join(plain_name(c) for c in entry.classes)
     kind = (
         "SYNTHETIC actions (stick figures made by vidclf; real people are not one of these)"
         if entry.synthetic
@@ -192,16 +212,6 @@ def model_markdown(entry: ModelEntry) -> str:
         'Anything else gets "not one of these".'
     )
     return f"**Knows {len(entry.classes)} {kind}:** {names}.  \nLooks at: {entry.sees or entry.backbone}.{score}{tip}"
-
-
-def readable(name: str) -> str:
-    """``BodyWeightSquats`` -> ``Body Weight Squats``: UCF-101's class names in words."""
-    out = []
-    for i, ch in enumerate(name):
-        if ch.isupper() and i and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):
-            out.append(" ")
-        out.append(ch)
-    return "".join(out)
 
 
 # Frame rates above this are not believed when judging a clip's length: a header that claims 1000 fps would
@@ -293,7 +303,7 @@ class FrameStore:
         """Remove files older than ``max_age_s``; returns how many."""
         now = self._last_sweep = time.time()
         gone = 0
-        for pattern in ("*.jpg", "*.mp4", "*.tmp"):
+        for pattern in ("*.jpg", "*.mp4", "*.webm", "*.tmp"):
             for old in list(self.root.glob(pattern)):
                 try:
                     if now - old.stat().st_mtime > self.max_age_s:
@@ -342,10 +352,17 @@ def browser_playable(path: str | os.PathLike) -> bool:
 def browser_preview(
     path: str | os.PathLike, out_dir: str | os.PathLike, *, max_seconds: float = 60.0, max_side: int = 640
 ) -> Path | None:
-    """An H.264 MP4 copy of a clip a browser cannot play (XviD AVI, HEVC, MPEG-4 Part 2, ...), for the page's
-    player: at most ``max_side`` pixels and ``max_seconds`` long, no sound. None when the clip plays as it is,
-    or when no FFmpeg is at hand (the PyPI package ``imageio-ffmpeg`` brings one)."""
-    if browser_playable(path):
+    """A copy of ``path`` for the page's player, or None when the clip plays as it is or no FFmpeg is at hand
+    (the PyPI package ``imageio-ffmpeg`` brings one):
+
+    - a WebM (a webcam recording: the browser's MediaRecorder writes no duration, and the player showed
+      "0:00 / Infinity:NaN:NaN") is copied stream for stream into a WebM that has one;
+    - a clip a browser cannot play (XviD AVI, HEVC, MPEG-4 Part 2, GIF, ...) becomes an H.264 MP4 of at most
+      ``max_side`` pixels, no sound.
+
+    Either is at most ``max_seconds`` long."""
+    remux = Path(path).suffix.lower() == ".webm"
+    if not remux and browser_playable(path):
         return None
     try:
         import imageio_ffmpeg
@@ -353,33 +370,18 @@ def browser_preview(
         ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     except (ImportError, RuntimeError):
         return None
-    out = Path(out_dir) / f"{hashlib.sha1(str(path).encode()).hexdigest()[:16]}.mp4"
+    name = hashlib.sha1(str(path).encode()).hexdigest()[:16]
+    out = Path(out_dir) / f"{name}{'.webm' if remux else '.mp4'}"
     scale = (
         f"scale='min({max_side},iw)':'min({max_side},ih)':force_original_aspect_ratio=decrease,"
         "scale=trunc(iw/2)*2:trunc(ih/2)*2"
     )
-    cmd = [
-        ffmpeg,
-        "-loglevel",
-        "error",
-        "-y",
-        "-t",
-        str(max_seconds),
-        "-i",
-        str(path),
-        "-an",
-        "-vf",
-        scale,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-pix_fmt",
-        "yuv420p",
-        "-movflags",
-        "+faststart",
-        str(out),
-    ]
+    if remux:
+        codec = ["-c", "copy"]
+    else:
+        codec = ["-an", "-vf", scale, "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
+        codec += ["-movflags", "+faststart"]
+    cmd = [ffmpeg, "-loglevel", "error", "-y", "-t", str(max_seconds), "-i", str(path), *codec, str(out)]
     try:
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     except (OSError, subprocess.SubprocessError):
