@@ -450,6 +450,29 @@ def cmd_openset_fuse(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_anchors(args: argparse.Namespace) -> int:
+    from vidclf.checkpoint import load_checkpoint
+    from vidclf.data.index import build_index
+    from vidclf.training.teach import write_anchors
+
+    classes = load_checkpoint(args.checkpoint).classes
+    index = build_index(args.data_root, "train", split=args.split, classes=classes, num_classes=0)
+    path = write_anchors(args.checkpoint, index.records, cache_dir=args.cache_dir)
+    print(f"wrote {path}: summaries of {len(index.records)} clips of {index.source}")
+    return 0
+
+
+def cmd_teach(args: argparse.Namespace) -> int:
+    from vidclf.training.teach import teach
+
+    r = teach(args.checkpoint, args.name, args.videos, args.out)
+    print(
+        f"wrote {r['out']}: {len(r['classes'])} classes ({', '.join(r['classes'])}); it answers "
+        f"{r['answered']} of the {r['clips']} clips with {args.name!r}"
+    )
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from vidclf.data.synthetic import make_synthetic_dataset, write_examples
 
@@ -604,6 +627,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=".cache/vidclf")
     p.add_argument("--motion-logits", default=None, help="an npz of the motion stream's logits on these clips")
     p.set_defaults(func=cmd_openset_fuse)
+
+    p = sub.add_parser(
+        "anchors", help="write a checkpoint's anchor file (what `teach` keeps its classes apart from new ones with)"
+    )
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data-root", required=True, help="the clips it was trained on (their train list)")
+    p.add_argument("--split", type=int, default=1, choices=(1, 2, 3))
+    p.add_argument("--cache-dir", default=".cache/vidclf", help="landmarks and frames cached here")
+    p.set_defaults(func=cmd_anchors)
+
+    p = sub.add_parser("teach", help="teach a model with an anchor file one more action from 3-12 clips (a minute)")
+    p.add_argument("--checkpoint", required=True, help="the model to extend, e.g. weights/pose_lstm.pt")
+    p.add_argument("--name", required=True, help="the new action's name")
+    p.add_argument("--out", required=True, help="where the model with one more class goes")
+    p.add_argument("videos", nargs="+", help="3-12 clips of the new action")
+    p.set_defaults(func=cmd_teach)
 
     p = sub.add_parser("synth", help="write the SYNTHETIC action dataset (UCF-101 layout)")
     p.add_argument("--out", required=True)

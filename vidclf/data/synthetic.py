@@ -20,6 +20,8 @@ import numpy as np
 from vidclf.video import write_video
 
 SYNTH_CLASSES = ("SynthJumpingJack", "SynthSquat", "SynthWave", "SynthWalk", "SynthRaiseArms", "SynthLowerArms")
+# Movements no synthetic dataset holds unless asked for: a new action to teach a model trained on the six
+SYNTH_EXTRA = ("SynthSideStep",)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,10 @@ def _pose(action: str, u: float, cycles: float, phase: float = 0.0) -> Pose:
     if action == "SynthWalk":
         swing = math.sin(2 * math.pi * (cycles * u + phase))
         return Pose(0.3 + 0.25 * swing, 0.3 - 0.25 * swing, 0.5 + 0.5 * swing, 0.0, dx=-0.35 + 0.7 * u)
+    if action == "SynthSideStep":
+        # Arms held overhead, stepping from side to side: no other action keeps its hands up the whole time.
+        step = math.sin(2 * math.pi * (cycles * u + phase))
+        return Pose(0.95 * math.pi, 0.95 * math.pi, 0.3 + 0.3 * abs(step), 0.0, dx=0.2 * step)
     if action == "SynthRaiseArms":
         # One slow raise with a quick start: asymmetric in time, so reversing it is a different motion.
         s = 1 - (1 - u) ** 2
@@ -147,7 +153,7 @@ def render_clip_with_landmarks(
         return frames[::-1].copy(), marks[::-1].copy()
     h, w = size
     actor = np.random.default_rng([seed, group])  # the same "actor" (build, line width, room texture) per group
-    rng = np.random.default_rng([seed, group, clip, SYNTH_CLASSES.index(action)])
+    rng = np.random.default_rng([seed, group, clip, (*SYNTH_CLASSES, *SYNTH_EXTRA).index(action)])
     # Colours change from clip to clip, so that no class or group can be recognised by colour alone.
     # A light room with a dark figure or the reverse: the figure always stands out.
     dark, light = rng.integers(20, 90, size=3), rng.integers(165, 235, size=3)
@@ -188,9 +194,9 @@ def make_synthetic_dataset(
     three splits: split ``s`` tests the groups ``g`` with ``(g - 1) % 3 == s - 1``, trains on the rest.
     """
     out = Path(out)
-    unknown = [c for c in classes if c not in SYNTH_CLASSES]
+    unknown = [c for c in classes if c not in (*SYNTH_CLASSES, *SYNTH_EXTRA)]
     if unknown:
-        raise ValueError(f"unknown synthetic classes {unknown}; choose from {SYNTH_CLASSES}")
+        raise ValueError(f"unknown synthetic classes {unknown}; choose from {(*SYNTH_CLASSES, *SYNTH_EXTRA)}")
     videos = out / "UCF-101"
     lists = out / "ucfTrainTestlist"
     lists.mkdir(parents=True, exist_ok=True)
