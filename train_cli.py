@@ -163,6 +163,25 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+RECIPES = {"pose": "presets/pose.json", "motion": "presets/efficientnet_lite0.json"}
+
+
+def cmd_choose(args: argparse.Namespace) -> int:
+    from vidclf.training.choose import choose_and_train
+
+    root = Path(__file__).resolve().parent
+    recipes = {}
+    for name in args.recipes:
+        args.config = str(root / RECIPES[name])
+        recipes[name] = config_from_args(args)  # the flags given override every recipe (data, epochs, ...)
+    out = args.out or "runs/choose"
+    r = choose_and_train(recipes, args.folds, out, show_progress=not args.no_progress)
+    print(r["table"])
+    print(f"chosen: {r['winner']}: {r['why']}")
+    print(f"trained on every clip, with its 'not one of these' threshold: {r['checkpoint']}")
+    return 0
+
+
 def cmd_cv(args: argparse.Namespace) -> int:
     from vidclf.training.crossval import cross_validate
 
@@ -515,6 +534,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=6, metavar="N", help="group folds, each validated once (default 6)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     p.set_defaults(func=cmd_cv)
+
+    p = sub.add_parser(
+        "choose",
+        help="cross-validate the recipes (pose, motion, their fusion) by group on your data, train the best on all",
+    )
+    add_config_flags(p)
+    p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES), help="(default: all)")
+    p.add_argument("--folds", type=int, default=4, metavar="N", help="group folds per recipe (default 4)")
+    p.add_argument("--out", default=None, metavar="DIR", help="where the runs go (default runs/choose)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    p.set_defaults(func=cmd_choose)
 
     p = sub.add_parser("evaluate", help="metrics of checkpoint(s) on a split's test list")
     p.add_argument("--checkpoint", nargs="+", required=True)
