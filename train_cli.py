@@ -476,8 +476,13 @@ def cmd_anchors(args: argparse.Namespace) -> int:
 
     classes = load_checkpoint(args.checkpoint).classes
     index = build_index(args.data_root, "train", split=args.split, classes=classes, num_classes=0)
-    path = write_anchors(args.checkpoint, index.records, cache_dir=args.cache_dir)
-    print(f"wrote {path}: summaries of {len(index.records)} clips of {index.source}")
+    records = index.records
+    if args.cached_only:
+        from vidclf.training.teach import landmarks_cached
+
+        records = landmarks_cached(args.checkpoint, records, args.cache_dir)
+    path = write_anchors(args.checkpoint, records, cache_dir=args.cache_dir)
+    print(f"wrote {path}: summaries of {len(records)} clips of {index.source}")
     return 0
 
 
@@ -665,6 +670,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", required=True, help="the clips it was trained on (their train list)")
     p.add_argument("--split", type=int, default=1, choices=(1, 2, 3))
     p.add_argument("--cache-dir", default=".cache/vidclf", help="landmarks and frames cached here")
+    p.add_argument(
+        "--cached-only", action="store_true", help="a pose model: only the clips whose landmarks are in the cache"
+    )
     p.set_defaults(func=cmd_anchors)
 
     p = sub.add_parser("teach", help="teach a model with an anchor file one more action from 3-12 clips (a minute)")

@@ -161,6 +161,19 @@ def load_stream(path: str | Path, i: int) -> Checkpoint:
     return _streams(load_checkpoint(path))[i][0]
 
 
+def landmarks_cached(checkpoint: str | Path, records: Sequence[VideoRecord], cache_dir: str | None) -> list:
+    """The ``records`` whose landmarks (at the pose stream's frame count) are in ``cache_dir`` already."""
+    from vidclf.data.landmarks import _key, landmark_store
+    from vidclf.models.pose import NUM_LANDMARKS
+
+    stream = _streams(load_checkpoint(checkpoint))[0][0]
+    store = landmark_store(cache_dir)
+    if store is None or stream.input is None or stream.input.features != "landmarks":
+        raise DatasetError("--cached-only reads a pose model's landmarks from --cache-dir")
+    shape = (stream.input.num_frames, NUM_LANDMARKS, 4)
+    return [r for r in records if store.load(_key(r.path, stream.input.num_frames), shape, np.float32) is not None]
+
+
 def read_anchors(checkpoint: str | Path, ck: Checkpoint) -> dict[str, np.ndarray]:
     path = anchors_path(checkpoint)
     if not path.is_file():
