@@ -70,10 +70,17 @@ def _pose_raw(path: Path, frames: int, estimator: Estimator | None) -> np.ndarra
 
 @torch.inference_mode()
 def clip_summaries(
-    stream: Checkpoint, path: Path, *, views: int, seed: int = 0, estimator: Estimator | None = None
+    stream: Checkpoint,
+    path: Path,
+    *,
+    views: int,
+    seed: int = 0,
+    estimator: Estimator | None = None,
+    landmarks: dict | None = None,
 ) -> tuple[torch.Tensor, float]:
     """One stream's summaries ``[views, H]`` of a clip (view 0: the frames prediction reads) and, for a pose
-    stream, the share of frames with a person (1.0 for a pixel stream)."""
+    stream, the share of frames with a person (1.0 for a pixel stream). ``landmarks``: a dict that keeps each
+    clip's estimated landmarks for the next stream (an ensemble's seeds read the same frames)."""
     assert stream.input is not None
     spec = stream.input
     model = stream.build_model()
@@ -83,7 +90,11 @@ def clip_summaries(
 
         # three times the frames, so that stretches keep their detail; the middle one of each three is the very
         # frame prediction reads (uniform_indices(n, 3k)[1::3] == uniform_indices(n, k))
-        raw = _pose_raw(path, spec.num_frames * 3, estimator)
+        key = (str(path), spec.num_frames * 3)
+        memo = {} if landmarks is None else landmarks
+        if key not in memo:
+            memo[key] = _pose_raw(path, spec.num_frames * 3, estimator)
+        raw = memo[key]
         found = float(found_mask(raw).mean())
         own = raw[1::3]
         x = [normalize_landmarks(own)] + [
@@ -246,12 +257,13 @@ def teach(
     say = on_progress or (lambda share, words: None)
     streams, found_all, first_views, new_summaries = [], [], [], []
     k_old = len(ck.classes)
+    estimated: dict = {}
     parts = _streams(ck)
     for i, (stream, weight) in enumerate(parts):
         summaries = []
         for j, clip in enumerate(clips):
             say((i * len(clips) + j) / (len(parts) * len(clips)), f"reading clip {j + 1} of {len(clips)}")
-            s, found = clip_summaries(stream, Path(clip), views=views, seed=j, estimator=estimator)
+            s, found = clip_summaries(stream, Path(clip), views=views, seed=j, estimator=estimator, landmarks=estimated)
             summaries.append(s)
             if i == 0:
                 found_all.append(found)
