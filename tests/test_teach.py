@@ -72,3 +72,23 @@ def test_teaching_refuses_what_it_cannot_do(side_steps, tmp_path, taught):
     with pytest.raises(DatasetError, match="other weights"):
         teach(tmp_path / "changed.pt", "Hop", side_steps[:3], tmp_path / "a.pt")
     assert not (tmp_path / "a.pt").exists()
+
+
+def test_the_teach_form_refuses_bad_requests_with_a_message(side_steps, tmp_path):
+    from vidclf.catalog import read_entry
+    from vidclf.errors import VidclfError
+    from vidclf.serving import ServeSettings, teach_request, teachable
+
+    base = read_entry(BASE, "synthetic", "shipped")
+    assert teachable([base]) == [base]
+    off = ServeSettings(training_enabled=False, runs_dir=tmp_path)
+    with pytest.raises(VidclfError, match="turned off"):
+        teach_request(base, "Side step", [str(c) for c in side_steps[:3]], off)
+    on = ServeSettings(training_enabled=True, runs_dir=tmp_path)
+    with pytest.raises(VidclfError, match="give 3-12 clips"):
+        teach_request(base, "Side step", [str(side_steps[0]), "", None], on)  # type: ignore[list-item]
+    junk = tmp_path / "notes.mp4"
+    junk.write_text("not a video")
+    with pytest.raises(VidclfError):
+        teach_request(base, "Side step", [str(junk), *map(str, side_steps[:2])], on)
+    assert not (tmp_path / "taught").exists()
