@@ -258,7 +258,6 @@ def teach_on_page(
     name: str | None,
     files: list[str] | None,
     recorded: list[str],
-    current_model: str | None,
     progress=gr.Progress(),
 ):
     """The Teach tab: a new model of one more action, selected in the Predict tab's model list."""
@@ -270,7 +269,7 @@ def teach_on_page(
         )
     except VidclfError as e:
         raise user_error(e) from None
-    return text, refresh_models(label), gr.Dropdown(choices=teach_choices(), value=base_label), []
+    return text, refresh_models(label), gr.Dropdown(choices=teach_choices(), value=base_label), [], "0 recordings added"
 
 
 def poll_training(seen_runs: int, current_model: str | None):
@@ -530,8 +529,8 @@ def build_app() -> gr.Blocks:
             teach_add.click(add_recording, [recorded, teach_cam], [recorded, teach_cam, teach_count], api_name=False)
             teach_go.click(
                 teach_on_page,
-                [teach_base, teach_name, teach_files, recorded, model],
-                [teach_status, model, teach_base, recorded],
+                [teach_base, teach_name, teach_files, recorded],
+                [teach_status, model, teach_base, recorded, teach_count],
                 api_name="teach" if SETTINGS.training_enabled else False,
             )
             demo.load(
