@@ -98,6 +98,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     dist = distributed.init(config.train.device)  # a no-op unless launched by torchrun
     say = print if dist.main else (lambda *a: None)
+    if config.data.other_root:  # refused now, not after the training it would follow
+        from vidclf.training.threshold import other_records
+
+        others = other_records(config.data.other_root)
+        say(f"clips of other actions, for the 'not one of these' threshold: {len(others)}")
     data = training_data(config, show_progress=not args.no_progress)
     say(data.describe())
     say(
