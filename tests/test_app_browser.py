@@ -604,6 +604,5 @@ def test_teach_a_new_movement_from_a_few_clips_then_recognise_it(page, tmp_path)
     page.get_by_role("tab", name="Predict").click()
     assert page.get_by_label("Model").input_value().startswith("run: taught/side-step-")
     page.set_input_files("input[type=file]", str(held_out))
-    page.locator("h3", has_text=re.compile(r"^Side step \(\d+%\)")).wait_for(timeout=120_000)
-    assert wait_for_prediction(page) == "Side step"
+    assert "side step" in wait_for_prediction(page, timeout_s=120).lower()
     page.screenshot(path=str(ARTIFACTS / "teach_recognised.png"), full_page=True)
