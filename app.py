@@ -33,6 +33,8 @@ from vidclf.serving import (
     public_message,
     TRAIN_FORM_FIELDS,
     SYNTHETIC_SOURCE,
+    teach_request,
+    teachable,
     training_request,
 )
 from vidclf.training.job import TrainingJob
@@ -278,7 +280,36 @@ def stop_training(request: gr.Request):
         JOB.stop(owner=request.session_hash)
     except VidclfError as e:
         raise user_error(e) from None
-    return "Stopping after the current step; the best checkpoint so far is kept."
+    return "Stopping after the current step; the checkpoints of the finished epochs are kept (last.pt: the last one)."
+
+
+def teach_choices() -> list[tuple[str, str]]:
+    return [(m.description, m.label) for m in teachable(models())]
+
+
+def add_recording(recorded: list[str], clip: str | None):
+    """The webcam recording just made joins the clips to teach from; the recorder is cleared for the next."""
+    clips = [*recorded, clip] if clip else recorded
+    return clips, None, f"{len(clips)} recording{'s' if len(clips) != 1 else ''} added"
+
+
+def teach_on_page(
+    base_label: str | None,
+    name: str | None,
+    files: list[str] | None,
+    recorded: list[str],
+    progress=gr.Progress(),
+):
+    """The Teach tab: a new model of one more action, selected in the Predict tab's model list."""
+    base = entry_for(base_label)
+    clips = [*(files or []), *recorded]
+    try:
+        label, text = teach_request(
+            base, name, clips, SETTINGS, on_progress=lambda share, words: progress(share, desc=words)
+        )
+    except VidclfError as e:
+        raise user_error(e) from None
+    return text, refresh_models(label), gr.Dropdown(choices=teach_choices(), value=base_label), [], "0 recordings added"
 
 
 def poll_training(seen_runs: int, current_model: str | None):
@@ -519,6 +550,43 @@ def build_app() -> gr.Blocks:
             )
             # starting a run turns the timer on; its last tick, after the run, turns it off
             start.click(lambda: gr.Timer(active=True), None, timer, api_name=False, show_progress="hidden")
+        with gr.Tab("Teach"):
+            gr.Markdown(
+                "### Teach a model a new exercise\nUpload or record **3-5 clips** of one exercise the model doesn't "
+                "know (the whole body in view, a few repetitions each), name it, and press Teach. About a minute on "
+                "the CPU later, a model that knows it too appears in the Predict tab's model list; the exercises it "
+                "knew keep their own scores."
+                + ("" if SETTINGS.training_enabled else "\n\n**Teaching is turned off on this server.**")
+            )
+            teachables = teach_choices()
+            with gr.Row():
+                teach_base = gr.Dropdown(teachables, value=teachables[0][1] if teachables else None, label="Start from")
+                teach_name = gr.Textbox(label="Name of the new exercise", max_length=60, elem_id="teach-name")
+            with gr.Row():
+                teach_files = gr.File(
+                    label="Clips of it (3-5)", file_count="multiple", file_types=["video"], elem_id="teach-files"
+                )
+                with gr.Column():
+                    teach_cam = gr.Video(sources=["webcam", "upload"], label="Or record them one by one")
+                    teach_add = gr.Button("Add this recording")
+                    teach_count = gr.Markdown("0 recordings added")
+            teach_go = gr.Button("Teach", variant="primary", interactive=SETTINGS.training_enabled)
+            teach_status = gr.Markdown(elem_id="teach-status")
+            recorded = gr.State([])
+            teach_add.click(add_recording, [recorded, teach_cam], [recorded, teach_cam, teach_count], api_name=False)
+            teach_go.click(
+                teach_on_page,
+                [teach_base, teach_name, teach_files, recorded],
+                [teach_status, model, teach_base, recorded, teach_count],
+                api_name="teach" if SETTINGS.training_enabled else False,
+            )
+            demo.load(
+                lambda current: gr.Dropdown(choices=teach_choices(), value=current),
+                teach_base,
+                teach_base,
+                api_name=False,
+                show_progress="hidden",
+            )
         demo.load(refresh_models, model, model, api_name="models")
         demo.unload(live_end)
     demo.queue(default_concurrency_limit=SETTINGS.concurrency, max_size=SETTINGS.queue_size)

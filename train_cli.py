@@ -98,6 +98,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     dist = distributed.init(config.train.device)  # a no-op unless launched by torchrun
     say = print if dist.main else (lambda *a: None)
+    if config.data.other_root:  # refused now, not after the training it would follow
+        from vidclf.training.threshold import other_records
+
+        others = other_records(config.data.other_root)
+        say(f"clips of other actions, for the 'not one of these' threshold: {len(others)}")
     data = training_data(config, show_progress=not args.no_progress)
     say(data.describe())
     say(
@@ -161,6 +166,25 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+RECIPES = {"pose": "presets/pose.json", "motion": "presets/efficientnet_lite0.json"}
+
+
+def cmd_choose(args: argparse.Namespace) -> int:
+    from vidclf.training.choose import choose_and_train
+
+    root = Path(__file__).resolve().parent
+    recipes = {}
+    for name in args.recipes:
+        args.config = str(root / RECIPES[name])
+        recipes[name] = config_from_args(args)  # the flags given override every recipe (data, epochs, ...)
+    out = args.out or "runs/choose"
+    r = choose_and_train(recipes, args.folds, out, show_progress=not args.no_progress)
+    print(r["table"])
+    print(f"chosen: {r['winner']}: {r['why']}")
+    print(f"trained on every clip, with its 'not one of these' threshold: {r['checkpoint']}")
+    return 0
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
@@ -537,6 +561,34 @@ def cmd_openset_fuse(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_anchors(args: argparse.Namespace) -> int:
+    from vidclf.checkpoint import load_checkpoint
+    from vidclf.data.index import build_index
+    from vidclf.training.teach import write_anchors
+
+    classes = load_checkpoint(args.checkpoint).classes
+    index = build_index(args.data_root, "train", split=args.split, classes=classes, num_classes=0)
+    records = index.records
+    if args.cached_only:
+        from vidclf.training.teach import landmarks_cached
+
+        records = landmarks_cached(args.checkpoint, records, args.cache_dir)
+    path = write_anchors(args.checkpoint, records, cache_dir=args.cache_dir)
+    print(f"wrote {path}: summaries of {len(records)} clips of {index.source}")
+    return 0
+
+
+def cmd_teach(args: argparse.Namespace) -> int:
+    from vidclf.training.teach import teach
+
+    r = teach(args.checkpoint, args.name, args.videos, args.out)
+    print(
+        f"wrote {r['out']}: {len(r['classes'])} classes ({', '.join(r['classes'])}); it answers "
+        f"{r['answered']} of the {r['clips']} clips with {args.name!r}"
+    )
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from vidclf.data.synthetic import make_synthetic_dataset, write_examples
 
@@ -579,6 +631,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=6, metavar="N", help="group folds, each validated once (default 6)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     p.set_defaults(func=cmd_cv)
+
+    p = sub.add_parser(
+        "choose",
+        help="cross-validate the recipes (pose, motion, their fusion) by group on your data, train the best on all",
+    )
+    add_config_flags(p)
+    p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES), help="(default: all)")
+    p.add_argument("--folds", type=int, default=4, metavar="N", help="group folds per recipe (default 4)")
+    p.add_argument("--out", default=None, metavar="DIR", help="where the runs go (default runs/choose)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    p.set_defaults(func=cmd_choose)
 
     p = sub.add_parser("evaluate", help="metrics of checkpoint(s) on a split's test list")
     p.add_argument("--checkpoint", nargs="+", required=True)
@@ -723,6 +786,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=".cache/vidclf")
     p.add_argument("--motion-logits", default=None, help="an npz of the motion stream's logits on these clips")
     p.set_defaults(func=cmd_openset_fuse)
+
+    p = sub.add_parser(
+        "anchors", help="write a checkpoint's anchor file (what `teach` keeps its classes apart from new ones with)"
+    )
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data-root", required=True, help="the clips it was trained on (their train list)")
+    p.add_argument("--split", type=int, default=1, choices=(1, 2, 3))
+    p.add_argument("--cache-dir", default=".cache/vidclf", help="landmarks and frames cached here")
+    p.add_argument(
+        "--cached-only", action="store_true", help="a pose model: only the clips whose landmarks are in the cache"
+    )
+    p.set_defaults(func=cmd_anchors)
+
+    p = sub.add_parser("teach", help="teach a model with an anchor file one more action from 3-12 clips (a minute)")
+    p.add_argument("--checkpoint", required=True, help="the model to extend, e.g. weights/pose_lstm.pt")
+    p.add_argument("--name", required=True, help="the new action's name")
+    p.add_argument("--out", required=True, help="where the model with one more class goes")
+    p.add_argument("videos", nargs="+", help="3-12 clips of the new action")
+    p.set_defaults(func=cmd_teach)
 
     p = sub.add_parser("synth", help="write the SYNTHETIC action dataset (UCF-101 layout)")
     p.add_argument("--out", required=True)

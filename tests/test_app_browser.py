@@ -666,3 +666,28 @@ def test_the_workout_log_of_a_file(page, tmp_path):
     assert cut == [] and "Body-weight squats" in legend, (cut, legend)
     assert page.locator("#workout-chart .modebar-container").first.is_hidden()
     page.screenshot(path=str(ARTIFACTS / "workout_log_phone.png"), full_page=True)
+
+
+def test_teach_a_new_movement_from_a_few_clips_then_recognise_it(page, tmp_path):
+    from vidclf.data.synthetic import render_clip
+    from vidclf.video import write_video
+
+    def side_step(g: int) -> Path:  # a movement the shipped synthetic model never saw
+        return write_video(tmp_path / f"side_{g}.mp4", render_clip("SynthSideStep", g, 1, num_frames=50), 25)
+
+    clips, held_out = [side_step(g) for g in (81, 82, 83)], side_step(84)
+    page.get_by_role("tab", name="Teach").click()
+    page.get_by_label("Start from").click()
+    page.get_by_role("option", name=re.compile("^synthetic:")).click()
+    page.get_by_label("Name of the new exercise").fill("Side step")
+    page.locator("#teach-files input[type=file]").set_input_files([str(c) for c in clips])
+    page.get_by_role("button", name="Teach", exact=True).click()
+    page.locator("#teach-status h3", has_text="Learned").wait_for(timeout=240_000)
+    said = page.locator("#teach-status").inner_text()
+    assert "knows 7 actions" in said and "answers 3 of your 3 clips with Side step" in said
+    page.screenshot(path=str(ARTIFACTS / "teach_tab.png"), full_page=True)
+    page.get_by_role("tab", name="Predict").click()
+    assert page.get_by_label("Model").input_value().startswith("run: taught/side-step-")
+    page.set_input_files("input[type=file]", str(held_out))
+    assert "side step" in wait_for_prediction(page, timeout_s=120).lower()
+    page.screenshot(path=str(ARTIFACTS / "teach_recognised.png"), full_page=True)

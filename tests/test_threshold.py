@@ -64,3 +64,11 @@ def test_a_trained_model_carries_a_threshold_and_refuses_an_action_it_never_saw(
     assert train_cli.main([*args, "--epochs", "2", "--out-dir", str(tmp_path / "plain")]) == 0
     plain = load_checkpoint(tmp_path / "plain" / "last.pt")
     assert plain.reject_threshold is not None and "answer 95% of the" in plain.info["reject_calibration"]
+
+
+def test_a_missing_other_root_is_refused_before_training(synth_root, tmp_path, capsys):
+    import train_cli
+
+    args = ["train", "--data-root", str(synth_root), "--out-dir", str(tmp_path / "run"), "--no-progress"]
+    assert train_cli.main([*args, "--other-root", str(tmp_path / "nowhere")]) == 2
+    assert "is not a folder of videos" in capsys.readouterr().err and not (tmp_path / "run").exists()

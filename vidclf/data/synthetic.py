@@ -20,6 +20,8 @@ import numpy as np
 from vidclf.video import write_video
 
 SYNTH_CLASSES = ("SynthJumpingJack", "SynthSquat", "SynthWave", "SynthWalk", "SynthRaiseArms", "SynthLowerArms")
+# Movements no synthetic dataset holds unless asked for: a new action to teach a model trained on the six
+SYNTH_EXTRA = ("SynthSideStep",)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,10 @@ def _pose(action: str, u: float, cycles: float, phase: float = 0.0) -> Pose:
     if action == "SynthWalk":
         swing = math.sin(2 * math.pi * (cycles * u + phase))
         return Pose(0.3 + 0.25 * swing, 0.3 - 0.25 * swing, 0.5 + 0.5 * swing, 0.0, dx=-0.35 + 0.7 * u)
+    if action == "SynthSideStep":
+        # Arms held overhead, stepping from side to side: no other action keeps its hands up the whole time.
+        step = math.sin(2 * math.pi * (cycles * u + phase))
+        return Pose(0.95 * math.pi, 0.95 * math.pi, 0.3 + 0.3 * abs(step), 0.0, dx=0.2 * step)
     if action == "SynthRaiseArms":
         # One slow raise with a quick start: asymmetric in time, so reversing it is a different motion.
         s = 1 - (1 - u) ** 2
@@ -132,12 +138,14 @@ def render_clip_with_landmarks(
     num_frames: int = 32,
     cycles: float | None = None,
     phase: float = 0.0,
+    room: tuple[int, int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic clip, uint8 RGB ``[T, H, W, 3]``, and its figure's landmarks ``[T, 33, 4]`` (BlazePose's
     layout, as :class:`vidclf.models.pose.PoseEstimator` returns them).
 
     ``cycles`` fixes how many repetitions of the movement the clip holds (default: 1.5-3, drawn per clip) and
-    ``phase`` (in cycles) where in a repetition it starts: clips with known repetition counts.
+    ``phase`` (in cycles) where in a repetition it starts: clips with known repetition counts. ``room`` fixes the
+    room's colour (RGB; the figure is then dark): a scene that tells classes apart where the movement does not.
     """
     if action == "SynthLowerArms":
         # Exactly SynthRaiseArms played backwards: the same frames in reverse order.
@@ -147,11 +155,13 @@ def render_clip_with_landmarks(
         return frames[::-1].copy(), marks[::-1].copy()
     h, w = size
     actor = np.random.default_rng([seed, group])  # the same "actor" (build, line width, room texture) per group
-    rng = np.random.default_rng([seed, group, clip, SYNTH_CLASSES.index(action)])
+    rng = np.random.default_rng([seed, group, clip, (*SYNTH_CLASSES, *SYNTH_EXTRA).index(action)])
     # Colours change from clip to clip, so that no class or group can be recognised by colour alone.
     # A light room with a dark figure or the reverse: the figure always stands out.
     dark, light = rng.integers(20, 90, size=3), rng.integers(165, 235, size=3)
-    room, figure_rgb = (light, dark) if rng.random() < 0.5 else (dark, light)
+    room_rgb, figure_rgb = (light, dark) if rng.random() < 0.5 else (dark, light)
+    if room is not None:
+        room_rgb, figure_rgb = np.clip(np.array(room) + rng.integers(-15, 16, size=3), 0, 255), dark
     figure = tuple(int(c) for c in figure_rgb)
     scale = h * actor.uniform(0.45, 0.6)
     width = max(2, int(round(h / 32 * actor.uniform(1.0, 1.6))))
@@ -164,7 +174,7 @@ def render_clip_with_landmarks(
     marks = np.empty((num_frames, 33, 4), np.float32)
     for t in range(num_frames):
         u = t / (num_frames - 1)
-        canvas = np.clip(room + texture + rng.normal(0, 3, size=(h, w, 1)), 0, 255).astype(np.uint8)
+        canvas = np.clip(room_rgb + texture + rng.normal(0, 3, size=(h, w, 1)), 0, 255).astype(np.uint8)
         joints = _joints(_pose(action, u, cycles, phase), cx, cy, scale)
         _draw(canvas, joints, scale=scale, color=figure, width=width)
         frames[t] = canvas
@@ -188,9 +198,9 @@ def make_synthetic_dataset(
     three splits: split ``s`` tests the groups ``g`` with ``(g - 1) % 3 == s - 1``, trains on the rest.
     """
     out = Path(out)
-    unknown = [c for c in classes if c not in SYNTH_CLASSES]
+    unknown = [c for c in classes if c not in (*SYNTH_CLASSES, *SYNTH_EXTRA)]
     if unknown:
-        raise ValueError(f"unknown synthetic classes {unknown}; choose from {SYNTH_CLASSES}")
+        raise ValueError(f"unknown synthetic classes {unknown}; choose from {(*SYNTH_CLASSES, *SYNTH_EXTRA)}")
     videos = out / "UCF-101"
     lists = out / "ucfTrainTestlist"
     lists.mkdir(parents=True, exist_ok=True)
@@ -216,6 +226,48 @@ def make_synthetic_dataset(
         "SYNTHETIC action dataset rendered by vidclf (vidclf.data.synthetic), not real video.\n"
         f"classes={list(classes)} groups={groups} clips_per_group={clips_per_group} seed={seed} "
         f"size={size} num_frames={num_frames}\n"
+    )
+    return out
+
+
+# Rooms of two colours: the classes of the scene dataset, whose figures all do the same movements
+SCENE_ROOMS = {"SynthWarmRoom": (205, 110, 70), "SynthCoolRoom": (70, 120, 205)}
+
+
+def make_scene_dataset(
+    out: str | Path, groups: int = 6, clips_per_group: int = 3, seed: int = 0, size: tuple[int, int] = (96, 96)
+) -> Path:
+    """A SYNTHETIC set (UCF-101 layout, landmarks beside each clip) whose two classes differ only in the room's
+    colour: every clip's figure does one of the same four movements, drawn at random, so the body's pose tells
+    the classes apart no better than chance, and the pixels do."""
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    classes = tuple(SCENE_ROOMS)
+    rel_paths: list[tuple[str, int, int]] = []
+    for ci, name in enumerate(classes, 1):
+        for g in range(1, groups + 1):
+            for c in range(1, clips_per_group + 1):
+                action = SYNTH_CLASSES[int(rng.integers(0, 4))]
+                rel = f"{name}/v_{name}_g{g:02d}_c{c:02d}.avi"
+                frames, marks = render_clip_with_landmarks(
+                    action, g, c + 10 * ci, seed=seed, size=size, room=SCENE_ROOMS[name]
+                )
+                write_video(out / "UCF-101" / rel, frames, fps=25)
+                np.save((out / "UCF-101" / rel).with_suffix(".pose.npy"), marks)
+                rel_paths.append((rel, ci, g))
+    lists = out / "ucfTrainTestlist"
+    lists.mkdir(parents=True, exist_ok=True)
+    crlf = "\r\n"
+    (lists / "classInd.txt").write_text(crlf.join(f"{i} {c}" for i, c in enumerate(classes, 1)) + crlf)
+    for s in (1, 2, 3):
+        test = [(r, ci) for r, ci, g in rel_paths if (g - 1) % 3 == s - 1]
+        train = [(r, ci) for r, ci, g in rel_paths if (g - 1) % 3 != s - 1]
+        (lists / f"trainlist{s:02d}.txt").write_text(crlf.join(f"{r} {ci}" for r, ci in train) + crlf)
+        (lists / f"testlist{s:02d}.txt").write_text(crlf.join(r for r, _ in test) + crlf)
+    (out / "README.txt").write_text(
+        "SYNTHETIC scene dataset rendered by vidclf (vidclf.data.synthetic.make_scene_dataset), not real video: "
+        f"classes {list(classes)} differ only in the room's colour. groups={groups} "
+        f"clips_per_group={clips_per_group} seed={seed} size={size}\n"
     )
     return out
 
