@@ -480,6 +480,7 @@ def build_app() -> gr.Blocks:
 
 if __name__ == "__main__":
     LIVE.start_reaper()
+    POOL.get(models()[0].path).warm_up()  # the default model loaded and its graphs started before the first request
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     port = int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", 7860)))
     build_app().launch(
