@@ -480,7 +480,8 @@ def build_app() -> gr.Blocks:
 
 if __name__ == "__main__":
     LIVE.start_reaper()
-    POOL.get(models()[0].path).warm_up()  # the default model loaded and its graphs started before the first request
+    for default in models()[:1]:  # the default model loaded and its graphs started before the first request
+        POOL.get(default.path).warm_up()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     port = int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", 7860)))
     build_app().launch(

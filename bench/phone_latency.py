@@ -11,7 +11,9 @@ decoding costs what a phone's clip costs).
 
 ``cold`` runs in a fresh process: ``start`` is importing vidclf, loading the checkpoint and
 :meth:`vidclf.predict.Predictor.warm_up` (what the app does at start), ``first`` the first request after it.
-``warm``: the median of ``--repeats`` later calls in one process. Stages are exclusive times (a stage's
+``warm``: the median of ``--repeats`` later calls in one process. ``CPU``: the process's CPU seconds for the
+call, all threads (MediaPipe's and torch's included): on a shared machine the wall time waits for other
+people's work, the CPU time much less. Stages are exclusive times (a stage's
 own time, less the stages it calls), medians over the warm calls: ``decode`` (OpenCV/FFmpeg), ``resize``
 (colour conversion, resizing, the grey pictures), ``blazepose`` (static image mode: the pose stream's
 frames), ``tracking`` (BlazePose's tracking mode: the engine's 10 a second), ``graph`` (building a MediaPipe
@@ -169,10 +171,11 @@ def cold(clip: Path, threads: int) -> dict:
     p = _predictor(threads)
     start = time.perf_counter() - t0
     st.reset()
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     pred = p.predict(clip)
-    first = time.perf_counter() - t1
-    return {"start": start, "first": first, "stages": st.reset(), "reps": pred.reps.count if pred.reps else None}
+    first, cpu = time.perf_counter() - t1, time.process_time() - c1
+    reps = pred.reps.count if pred.reps else None
+    return {"start": start, "first": first, "cpu": cpu, "stages": st.reset(), "reps": reps}
 
 
 def warm(clips: list[Path], repeats: int, threads: int) -> dict[str, dict]:
@@ -183,16 +186,18 @@ def warm(clips: list[Path], repeats: int, threads: int) -> dict[str, dict]:
     for clip in clips:
         p.predict(clip)  # this clip's first call
         st.reset()
-        walls, stages = [], []
+        walls, cpus, stages = [], [], []
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             pred = p.predict(clip)
             walls.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
             stages.append(st.reset())
         med = {k: statistics.median(s.get(k, 0.0) for s in stages) for k in STAGES}
         out[clip.name] = {
             "wall": statistics.median(walls),
             "walls": walls,
+            "cpu": statistics.median(cpus),
             "stages": med,
             "label": pred.label,
             "reps": pred.reps.count if pred.reps else None,
@@ -235,7 +240,10 @@ def main() -> None:
                 check=True,
             )
             c = json.loads(run.stdout.strip().splitlines()[-1])
-            print(f"  {clip.name:<26} start {c['start']:5.2f} s  first request {c['first']:5.2f} s  reps {c['reps']}")
+            print(
+                f"  {clip.name:<26} start {c['start']:5.2f} s  first request {c['first']:5.2f} s "
+                f"(CPU {c['cpu']:5.2f} s)  reps {c['reps']}"
+            )
             print(_row("  (its stages)", c["stages"], c["first"]))
     print(f"warm (median of {args.repeats} calls; stages in seconds, exclusive):")
     results = warm(clips, args.repeats, args.threads)
@@ -243,8 +251,8 @@ def main() -> None:
         walls = ", ".join(f"{w:.2f}" for w in r["walls"])
         duration = float(name.rsplit("_", 1)[1].removesuffix("s.mp4"))
         print(
-            f"  {name:<26} {r['wall']:5.2f} s ({walls}); {duration / r['wall']:4.1f}x real time; "
-            f"{r['label']}, {r['reps']} reps, {r['segments']} segments"
+            f"  {name:<26} {r['wall']:5.2f} s ({walls}); CPU {r['cpu']:5.2f} s; "
+            f"{duration / r['wall']:4.1f}x real time; {r['label']}, {r['reps']} reps, {r['segments']} segments"
         )
         print(_row("", r["stages"], r["wall"]))
     print(f"load average after: {os.getloadavg()[0]:.1f}")
