@@ -259,14 +259,12 @@ class WorkoutEngine:
         self._keep_s = max(s.window_s, s.motion_window_s, s.still_s) + 1.0  # what a new segment may reach back to
         self._landmarks: np.ndarray | None = None
         self._finished: WorkoutLog | None = None
-        self.picture: np.ndarray | None = None  # the latest frame's small grey picture [D] (reps.frame_signal)
 
     # -- the stream -------------------------------------------------------------------------------------
     def push(self, frame: np.ndarray, t_s: float, *, bgr: bool = False) -> LiveState:
         """One uint8 RGB frame ``[H, W, 3]`` (in OpenCV's BGR order with ``bgr``: a file's decoder gives that,
         and only the frames the engine samples are converted, once shrunk) at ``t_s`` seconds (after the
-        previous one's). Frames between the engine's samples cost a small grey picture only
-        (:attr:`picture`)."""
+        previous one's). Frames between the engine's samples cost a small grey picture only."""
         if self._finished is not None:
             raise RuntimeError("the engine has finished; start a new one")
         if frame.ndim != 3 or frame.shape[-1] != 3:
@@ -278,7 +276,6 @@ class WorkoutEngine:
         self._t = t_s
         thin = _thinned(frame)
         grey = grey_signal(cv2.cvtColor(thin, cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY)[None])[0]
-        self.picture = grey
         self._pixels.append((t_s, grey))
         while t_s - self._pixels[0][0] > self._keep_s:
             self._pixels.popleft()
