@@ -342,7 +342,7 @@ class Predictor:
         step = max(1, int(info.fps))
         tracked = _Recorded(self.new_tracker())
         # every frame's small grey picture for counting a set whole, the first COUNT_MAX_SECONDS of it at most (not
-        # the engine's thinned one: counting the 42 short clips whole from that fell from 93 to 88 % within one)
+        # the engine's thinned one: counting the 42 short clips whole from that fell from 90 to 88 % within one)
         pictures: list[np.ndarray] = []
         most = min(int(COUNT_MAX_SECONDS * info.fps), COUNT_MAX_FRAMES)
         # the pose stream's frames are estimated on a second thread as they are decoded, beside the pass
