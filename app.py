@@ -595,6 +595,8 @@ def build_app() -> gr.Blocks:
 
 if __name__ == "__main__":
     LIVE.start_reaper()
+    for default in models()[:1]:  # the default model loaded and its graphs started before the first request
+        POOL.get(default.path).warm_up()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     port = int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", 7860)))
     build_app().launch(

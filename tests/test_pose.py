@@ -215,3 +215,37 @@ def test_training_turns_the_person_gate_off_for_a_class_filmed_without_a_person(
     assert info["person_gate"] == [c for c in data.classes if c != rider]
     warning = f"{rider}: a person was found in only 33% of its {len(clips)} clips; the person gate"
     assert any(line.startswith(warning) for line in training_log), training_log
+
+
+@needs_shared
+def test_a_pooled_tracker_starts_each_clip_afresh():
+    """The tracking graph handed from one clip to the next keeps nothing of the first clip: the second clip's
+    landmarks are exactly those of a new graph (without the reset, they differ)."""
+    pytest.importorskip("mediapipe")
+    from vidclf.models.pose import PoseTracker, PoseTrackers
+    from vidclf.video import read_frames
+
+    ucf = CLIPS.parent / "ucf101" / "UCF-101"
+    first = read_frames(ucf / "JumpingJack" / "v_JumpingJack_g08_c01.avi", list(range(0, 45, 3)))
+    second = read_frames(ucf / "PushUps" / "v_PushUps_g08_c01.avi", list(range(0, 45, 3)))
+
+    def track(tracker, frames):
+        with tracker:
+            return np.stack([tracker(f) for f in frames])
+
+    alone = track(PoseTracker(), second)
+    pool = PoseTrackers()
+    try:
+        track(pool.tracker(), first)
+        pool.settle()
+        after = track(pool.tracker(), second)
+        assert pool.graphs_built == 1  # the second clip ran on the first clip's graph
+        np.testing.assert_array_equal(after, alone)
+        # the same graph without the reset carries the first clip's tracking into the second
+        pool.settle()
+        leaky = PoseTracker()
+        leaky._graph = pool.take()
+        [leaky(f) for f in first]
+        assert not np.array_equal(track(leaky, second), alone, equal_nan=True)
+    finally:
+        pool.close()

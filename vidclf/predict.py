@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,12 +22,13 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 import torch
 
 from vidclf.checkpoint import Checkpoint, load_checkpoint
 from vidclf.data.landmarks import POSE_MAX_SIDE
-from vidclf.reps import Repetitions, count_repetitions, frame_signal, surer
+from vidclf.reps import Repetitions, count_repetitions, grey_signal, surer
 from vidclf.runtime import autocast, resolve_device, resolve_precision
 from vidclf.errors import VideoError
 from vidclf.verdict import combine, decide
@@ -37,7 +39,7 @@ from vidclf.sampling import paired, paired_indices, uniform_indices, window_star
 from vidclf.video import StreamEnded, VideoInfo, decode_pass, fit_within, probe, resize_frame
 
 if TYPE_CHECKING:
-    from vidclf.models.pose import PoseEstimator
+    from vidclf.models.pose import PoseEstimator, PoseTrackers
 
 DISPLAY_MAX_SIDE = POSE_MAX_SIDE  # frames are decoded at most this large: what BlazePose is given in training too
 SIGNAL_DECODE_SIZE = (48, 64)  # every frame is read this small for counting repetitions
@@ -212,6 +214,7 @@ class Predictor:
         self.streams = [(_Stream(ck, self.device, self.precision), float(w)) for ck, w in parts]
         self._estimator = pose_estimator  # frames [T, H, W, 3] -> landmarks [T, 33, 4]; BlazePose when None
         self._own_estimator: PoseEstimator | None = None  # the BlazePose built here, closed by close()
+        self._trackers: PoseTrackers | None = None  # started tracking graphs, handed from one clip to the next
         self._person_gate = frozenset(self.checkpoint.person_gate)
         self._estimator_lock = threading.Lock()
 
@@ -228,10 +231,41 @@ class Predictor:
             return self._estimator
 
     def close(self) -> None:
-        """Close the pose estimator this predictor built (its MediaPipe graphs); one passed in is the caller's."""
+        """Close the pose estimator and trackers this predictor built (their MediaPipe graphs); an estimator
+        passed in is the caller's."""
         with self._estimator_lock:
             if self._own_estimator is not None:
                 self._own_estimator.close()
+            if self._trackers is not None:
+                self._trackers.close()
+                self._trackers = None
+
+    def warm_up(self) -> None:
+        """Make the first request as fast as the next ones (a server calls this at start): the models run once
+        on a blank input and the pose graphs start (BlazePose's static graph and one tracking graph)."""
+        for stream, _ in self.streams:
+            if stream.pose:
+                from vidclf.models.pose import POSE_FEATURE_DIM
+
+                stream.logits(torch.zeros(1, stream.spec.num_frames, POSE_FEATURE_DIM))
+            else:
+                blank = np.zeros((stream.spec.num_frames * (2 if stream.spec.pair_gap else 1), 64, 64, 3), np.uint8)
+                stream.logits(stream.pixels(blank)[None])
+        if self._has_pose:
+            self._pose_estimator()(np.zeros((1, 64, 64, 3), np.uint8))
+            trackers = self._tracker_pool()
+            if trackers is not None:
+                trackers.warm(1)
+
+    def _tracker_pool(self) -> PoseTrackers | None:
+        if self._estimator is not None and self._estimator is not self._own_estimator:
+            return None  # a given estimator stands in for BlazePose
+        with self._estimator_lock:
+            if self._trackers is None:
+                from vidclf.models.pose import PoseTrackers
+
+                self._trackers = PoseTrackers()
+            return self._trackers
 
     @property
     def _has_pose(self) -> bool:
@@ -249,6 +283,10 @@ class Predictor:
         most = max(1, POSE_GRID_MAX_FRAMES // own)
         parts = min(1 + 2 * int(wanted // 2), most if most % 2 else most - 1)
         return sorted(set(uniform_indices(info.num_frames, own * parts)))
+
+    def _pose_indices(self, wanted: dict[int, list[int]]) -> set[int]:
+        """The frames the pose streams classify (of :meth:`_wanted`)."""
+        return {j for i, (stream, _) in enumerate(self.streams) if stream.pose for j in wanted[i]}
 
     def _wanted(self, info: VideoInfo) -> dict[int, list[int]]:
         """Per stream, the indices of the frames it classifies (the pose grid holds the pose stream's)."""
@@ -303,25 +341,38 @@ class Predictor:
         total = min(info.num_frames, limit)
         step = max(1, int(info.fps))
         tracked = _Recorded(self.new_tracker())
-        # every frame's small grey picture for counting a set whole, the first COUNT_MAX_SECONDS of it at most
+        # every frame's small grey picture for counting a set whole, the first COUNT_MAX_SECONDS of it at most (not
+        # the engine's thinned one: counting the 42 short clips whole from that fell from 90 to 88 % within one)
         pictures: list[np.ndarray] = []
         most = min(int(COUNT_MAX_SECONDS * info.fps), COUNT_MAX_FRAMES)
-        with WorkoutEngine(self, tracker=tracked) as engine:  # the workout log rides on the same decoding pass
+        # the pose stream's frames are estimated on a second thread as they are decoded, beside the pass
+        early = _EarlyMarks(self._pose_estimator, self._pose_indices(wanted)) if self._has_pose else None
+        try:
+            with WorkoutEngine(self, tracker=tracked) as engine:  # the workout log rides on the same decoding pass
 
-            def each(i: int, frame: np.ndarray) -> None:
-                if i < limit:
-                    tracked.t = i / info.fps
-                    engine.push(frame, tracked.t)
-                    if i < most:
-                        pictures.append(frame_signal(resize_frame(frame, SIGNAL_DECODE_SIZE)[None])[0])
-                    if progress is not None and i % step == 0:
-                        progress(min(1.0, i / max(total, 1)), f"{i / info.fps:.0f} of {total / info.fps:.0f} s")
+                def each(i: int, frame: np.ndarray) -> None:
+                    if i < limit:
+                        tracked.t = i / info.fps
+                        engine.push(frame, tracked.t, bgr=True)
+                        if i < most:
+                            small = cv2.cvtColor(resize_frame(frame, SIGNAL_DECODE_SIZE), cv2.COLOR_BGR2GRAY)
+                            pictures.append(grey_signal(small[None])[0])  # reps.frame_signal of the RGB frame
+                        if progress is not None and i % step == 0:
+                            progress(min(1.0, i / max(total, 1)), f"{i / info.fps:.0f} of {total / info.fps:.0f} s")
 
-            kept, _ = decode_pass(
-                path, sizes, every_size=SIGNAL_DECODE_SIZE, every_limit=0, every_max_bytes=0, each=each
-            )
-            log = engine.finish()
-        marks = _Marks(self._pose_estimator, kept.__getitem__) if self._has_pose else None
+                kept, _ = decode_pass(
+                    path,
+                    sizes,
+                    every_size=SIGNAL_DECODE_SIZE,
+                    every_limit=0,
+                    every_max_bytes=0,
+                    each=each,
+                    each_kept=early.offer if early is not None else None,
+                )
+                log = engine.finish()
+        finally:
+            found = early.result() if early is not None else {}
+        marks = _Marks(self._pose_estimator, kept.__getitem__, found) if self._has_pose else None
         p = self._classify(kept.__getitem__, wanted, info=info, t0=t0, marks=marks)
         scored = self._timeline(plan, kept, info, marks) if plan is not None else None
         log = _one_set_counted_whole(log, p, pictures, tracked.marks, info.fps)
@@ -345,12 +396,12 @@ class Predictor:
     def new_tracker(self) -> Callable[[np.ndarray], np.ndarray]:
         """A pose tracker for one stream of frames in time order (``[H, W, 3]`` -> ``[33, 4]``; close it when
         the stream ends): BlazePose in tracking mode, or the estimator this predictor was given, frame by frame."""
-        if self._estimator is not None and self._estimator is not self._own_estimator:
+        trackers = self._tracker_pool()
+        if trackers is None:
             estimate = self._estimator  # given by the caller (a test's stand-in): used frame by frame
+            assert estimate is not None
             return lambda frame: estimate(frame[None])[0]
-        from vidclf.models.pose import PoseTracker
-
-        return PoseTracker()
+        return trackers.tracker()
 
     @property
     def pose_frames(self) -> int | None:
@@ -644,11 +695,18 @@ class _Marks:
     an upload is never read (side files belong to training caches)."""
 
     def __init__(
-        self, estimator: Callable[[], Callable[[np.ndarray], np.ndarray]], frame_at: Callable[[int], np.ndarray]
+        self,
+        estimator: Callable[[], Callable[[np.ndarray], np.ndarray]],
+        frame_at: Callable[[int], np.ndarray],
+        found: dict[int, tuple[tuple[int, int], np.ndarray]] | None = None,
     ):
         self._estimator, self._frame_at = estimator, frame_at
         self._got: dict[int, np.ndarray] = {}
         self._size: tuple[int, int] | None = None
+        for i, (size, lm) in sorted((found or {}).items()):  # estimated already (:class:`_EarlyMarks`)
+            self._size = self._size or size
+            if size == self._size:
+                self._got[i] = lm
 
     def __call__(self, indices: list[int]) -> np.ndarray:
         """``[len(indices), 33, 4]``."""
@@ -659,6 +717,43 @@ class _Marks:
             found = self._estimator()(np.stack([resize_frame(f, self._size) for f in frames]))
             self._got.update(zip(missing, found))
         return np.stack([self._got[i] for i in indices])
+
+
+class _EarlyMarks:
+    """Landmarks of the frames ``wanted`` (the pose stream's), estimated on a thread of their own as the decoding
+    pass :meth:`offer` s them, so that BlazePose's static graph runs beside the pass's decoding and tracking
+    instead of after it. :meth:`result` waits for the last one: ``{index: ((H, W), landmarks [33, 4])}``; it
+    raises what the estimator raised (MediaPipe missing, say)."""
+
+    def __init__(self, estimator: Callable[[], Callable[[np.ndarray], np.ndarray]], wanted: set[int]):
+        self._estimator, self._wanted = estimator, wanted
+        self._queue: queue.SimpleQueue[tuple[int, np.ndarray] | None] = queue.SimpleQueue()
+        self._found: dict[int, tuple[tuple[int, int], np.ndarray]] = {}
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="vidclf-pose", daemon=True)
+        self._thread.start()
+
+    def offer(self, i: int, frame: np.ndarray) -> None:
+        """A decoded frame (uint8 RGB ``[H, W, 3]``): estimated if it is one of the wanted ones."""
+        if i in self._wanted and self._error is None:
+            self._queue.put((i, frame))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            i, frame = item
+            try:
+                self._found[i] = (frame.shape[:2], self._estimator()(frame[None])[0])
+            except BaseException as e:  # given to the request's thread by result()
+                self._error = e
+
+    def result(self) -> dict[int, tuple[tuple[int, int], np.ndarray]]:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._found
 
 
 @dataclass(frozen=True)

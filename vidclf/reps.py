@@ -57,11 +57,15 @@ class Repetitions:
 def frame_signal(frames: np.ndarray) -> np.ndarray:
     """uint8 RGB frames ``[T, H, W, 3]`` -> ``[T, D]`` float signal: small grey images, each frame's mean
     brightness removed (a flicker of the light is not a movement)."""
+    return grey_signal(np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]))
+
+
+def grey_signal(grey: np.ndarray) -> np.ndarray:
+    """uint8 grey frames ``[T, H, W]`` -> ``[T, D]``, the signal of :func:`frame_signal` (which is this of
+    the frames' grey pictures)."""
     h, w = SIGNAL_SIZE
-    grey = np.stack(
-        [cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA) for f in frames]
-    )
-    x = grey.reshape(len(frames), -1).astype(np.float32)
+    small = np.stack([cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA) for g in grey])
+    x = small.reshape(len(grey), -1).astype(np.float32)
     return x - x.mean(1, keepdims=True)
 
 

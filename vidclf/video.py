@@ -190,6 +190,7 @@ def decode_pass(
     every_limit: int,
     every_max_bytes: int,
     each: Callable[[int, np.ndarray], None] | None = None,
+    each_kept: Callable[[int, np.ndarray], None] | None = None,
 ) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """One sequential pass over a clip for everything a prediction reads: the frames at the indices of
     ``sizes``, each at its size (``(H, W)``, or None for the clip's own), and every frame of the first
@@ -200,8 +201,10 @@ def decode_pass(
     Every frame kept at its own size takes the size of the clip's first frame: a stream whose resolution
     changes part-way still gives frames of one shape.
 
-    ``each(i, frame)``, if given, sees every frame (uint8 RGB, as decoded) in order, and the pass reads to
-    the clip's end: the workout engine rides on the same pass.
+    ``each(i, frame)``, if given, sees every frame in order as decoded, in OpenCV's BGR order (uint8
+    ``[H, W, 3]``: converting a phone's whole frame to RGB costs more than what is taken from it), and the
+    pass reads to the clip's end: the workout engine rides on the same pass. ``each_kept(i, frame)``, if
+    given, sees each kept frame (RGB, at its size) as soon as it is decoded.
 
     Raises :class:`StreamEnded` (with the clip's true length) if it ends before a wanted index.
     """
@@ -220,9 +223,11 @@ def decode_pass(
                     break
                 own = own or frame.shape[:2]
                 if each is not None:
-                    each(pos, _to_rgb(frame, None))
+                    each(pos, frame)
                 if pos in sizes:
                     kept[pos] = _to_rgb(frame, sizes[pos] or own)
+                    if each_kept is not None:
+                        each_kept(pos, kept[pos])
                 if pos < every_limit:
                     every.append(_to_rgb(_thinned(frame, every_size), every_size))
             elif not cap.grab():

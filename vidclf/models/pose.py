@@ -172,19 +172,23 @@ class PoseTracker:
     :meth:`close` when the stream ends (a context manager). Not safe to share between threads.
     """
 
-    def __init__(self, min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5):
+    def __init__(
+        self,
+        min_detection_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+        *,
+        pool: PoseTrackers | None = None,
+    ):
         self.min_detection_confidence = min_detection_confidence
         self.min_tracking_confidence = min_tracking_confidence
+        self._pool = pool  # where the graph comes from and goes back to (None: built here, closed here)
         self._graph: Any = None
         self._size: tuple[int, int] | None = None
 
     def _open(self):
-        return _mediapipe_pose(
-            static_image_mode=False,
-            smooth_landmarks=True,
-            min_detection_confidence=self.min_detection_confidence,
-            min_tracking_confidence=self.min_tracking_confidence,
-        )
+        if self._pool is not None:
+            return self._pool.take()
+        return _tracking_graph(self.min_detection_confidence, self.min_tracking_confidence)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """One uint8 RGB frame ``[H, W, 3]`` (the next of the stream) -> raw landmarks float32 ``[33, 4]`` in
@@ -200,9 +204,14 @@ class PoseTracker:
         return _landmarks_of(self._graph, frame)
 
     def close(self) -> None:
-        """Release the MediaPipe graph (its threads and memory); the tracker can start a new stream after."""
+        """Release the MediaPipe graph (its threads and memory, or back to its pool); the tracker can start a
+        new stream after."""
         graph, self._graph, self._size = self._graph, None, None
-        if graph is not None:
+        if graph is None:
+            return
+        if self._pool is not None:
+            self._pool.give_back(graph)
+        else:
             graph.close()
 
     def __enter__(self) -> PoseTracker:
@@ -210,6 +219,92 @@ class PoseTracker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _tracking_graph(min_detection_confidence: float, min_tracking_confidence: float):
+    return _mediapipe_pose(
+        static_image_mode=False,
+        smooth_landmarks=True,
+        min_detection_confidence=min_detection_confidence,
+        min_tracking_confidence=min_tracking_confidence,
+    )
+
+
+class PoseTrackers:
+    """Started BlazePose tracking graphs, handed from one stream to the next (a server's clips and live
+    sessions), so that no stream waits for a graph to start.
+
+    A graph's first frame costs ~0.35 s (its calculators open and its models load), after a ``reset()`` too.
+    So a stream's graph, once its :class:`PoseTracker` is closed, is reset (its tracking state and landmark
+    smoothing are gone: the next stream starts from a detection, exactly as on a new graph) and given one
+    blank frame, on a background thread, before the next stream takes it. At most ``max_idle`` wait; a
+    stream that finds none builds its own. :meth:`close` closes the idle ones and stops taking graphs back.
+    """
+
+    def __init__(self, max_idle: int = 4, min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5):
+        self.max_idle = max_idle
+        self._confidences = (min_detection_confidence, min_tracking_confidence)
+        self._lock = threading.Lock()
+        self._idle: list = []
+        self._closed = False
+        self._recycling: list[threading.Thread] = []
+        self.graphs_built = 0
+
+    def tracker(self) -> PoseTracker:
+        """A tracker for one stream whose graph comes from this pool (and goes back when it is closed)."""
+        return PoseTracker(*self._confidences, pool=self)
+
+    def take(self):
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            self.graphs_built += 1
+        return _tracking_graph(*self._confidences)
+
+    def give_back(self, graph, *, wait: bool = False) -> None:
+        """Reset ``graph`` and prime it, then keep it for the next stream (on a thread of its own unless
+        ``wait``)."""
+        if wait:
+            self._recycle(graph)
+            return
+        thread = threading.Thread(target=self._recycle, args=(graph,), name="vidclf-tracker-reset", daemon=True)
+        with self._lock:
+            self._recycling = [t for t in self._recycling if t.is_alive()] + [thread]
+        thread.start()
+
+    def settle(self) -> None:
+        """Wait until the graphs given back so far are ready for the next stream."""
+        with self._lock:
+            pending = list(self._recycling)
+        for thread in pending:
+            thread.join()
+
+    def warm(self, n: int = 1) -> None:
+        """Start and prime ``n`` graphs now (a server's start), so that the first streams find them ready."""
+        for _ in range(n):
+            with self._lock:
+                self.graphs_built += 1
+            self.give_back(_tracking_graph(*self._confidences), wait=True)
+
+    def _recycle(self, graph) -> None:
+        try:
+            graph.reset()
+            # opens the calculators now: the next stream's first frame costs a frame
+            graph.process(np.zeros((64, 64, 3), np.uint8))
+        except Exception:
+            graph.close()
+            return
+        with self._lock:
+            if not self._closed and len(self._idle) < self.max_idle:
+                self._idle.append(graph)
+                return
+        graph.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle, self._closed = self._idle, [], True
+        for graph in idle:
+            graph.close()
 
 
 @contextlib.contextmanager

@@ -1,0 +1,262 @@
+"""Latency of the default model on phone-sized clips, workout log included: cold (a fresh server: the model
+loaded at start, then the first request) and warm, per stage.
+
+    python -m bench.phone_latency [--clips DIR] [--repeats 3] [--seconds 5 15 60] [--no-cold]
+
+The clips are made once into ``--clips`` (outside the repository: they are made of a ../shared clip) with the
+ffmpeg that imageio-ffmpeg ships: a real squat clip scaled and padded to 1280x720 landscape and 1080x1920
+portrait, looped to 5, 15 and 60 s, 30 fps H.264 (High profile) at a phone's bit rate (8 Mbit/s at 720p,
+16 at 1080x1920: a light film grain keeps the encoder from compressing the upscaled picture to nothing, so
+decoding costs what a phone's clip costs).
+
+``cold`` runs in a fresh process: ``start`` is importing vidclf, loading the checkpoint and
+:meth:`vidclf.predict.Predictor.warm_up` (what the app does at start), ``first`` the first request after it.
+``warm``: the median of ``--repeats`` later calls in one process. ``CPU``: the process's CPU seconds for the
+call, all threads (MediaPipe's and torch's included): on a shared machine the wall time waits for other
+people's work, the CPU time much less. Stages are exclusive times (a stage's
+own time, less the stages it calls), medians over the warm calls: ``decode`` (OpenCV/FFmpeg), ``resize``
+(colour conversion, resizing, the grey pictures), ``blazepose`` (static image mode: the pose stream's
+frames), ``tracking`` (BlazePose's tracking mode: the engine's 10 a second), ``graph`` (building a MediaPipe
+graph), ``motion_cnn`` (EfficientNet-Lite0), ``lstm`` (the pose LSTMs and the motion head), ``engine`` (its
+decisions, less the above), ``count`` (the repetition counters); ``other`` is the rest of the wall time.
+Stages on a second thread (BlazePose's static graph beside the decoding pass) add to their stage but not to
+the wall time: stages can sum to more than the wall. Torch runs on 2 threads (a Space's cores). The machine
+may be shared: say so beside the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import common
+
+SOURCE = "real/positive/BodyWeightSquats/RJ-song__MediapipePy_movement_detect__squat.mp4"  # 1280x720 source
+PORTRAIT_SOURCE = "real/positive/BodyWeightSquats/trutadan__bachelors-thesis__squat.mp4"  # 406x720 portrait
+KINDS = {"720p": (1280, 720, "8M", SOURCE), "1080x1920": (1080, 1920, "16M", PORTRAIT_SOURCE)}
+STAGES = ("decode", "resize", "blazepose", "tracking", "graph", "motion_cnn", "lstm", "engine", "count")
+
+
+def make_clip(out: Path, kind: str, seconds: float) -> Path:
+    """A phone-sized H.264 clip of ``seconds`` (see the module's docstring); made once."""
+    if out.exists():
+        return out
+    import imageio_ffmpeg
+
+    w, h, rate, source = KINDS[kind]
+    src = common.UCF_ROOT.parent / source
+    vf = f"scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=30"
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-stream_loop", "-1", "-i", str(src)]
+    cmd += ["-t", str(seconds), "-vf", vf + ",noise=alls=5:allf=t", "-c:v", "libx264", "-profile:v", "high"]
+    cmd += ["-preset", "veryfast", "-b:v", rate, "-maxrate", rate, "-bufsize", rate, "-pix_fmt", "yuv420p"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([*cmd, str(out.with_suffix(".part.mp4"))], check=True)
+    out.with_suffix(".part.mp4").rename(out)
+    return out
+
+
+class Stages:
+    """Exclusive time per stage: functions wrapped by :meth:`wrap` add their own time, less their callees'."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = defaultdict(float)
+        self._local = threading.local()  # per thread, per active call: [start, time spent in callees]
+
+    def reset(self) -> dict[str, float]:
+        out, self.totals = dict(self.totals), defaultdict(float)
+        return out
+
+    def timed(self, stage: str, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            stack = self._local.__dict__.setdefault("stack", [])
+            frame = [time.perf_counter(), 0.0]
+            stack.append(frame)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                stack.pop()
+                spent = time.perf_counter() - frame[0]
+                self.totals[stage] += spent - frame[1]
+                if stack:
+                    stack[-1][1] += spent
+
+        return inner
+
+    def wrap(self, owner: object, name: str, stage: str) -> None:
+        fn = getattr(owner, name, None)
+        if fn is not None:
+            setattr(owner, name, self.timed(stage, fn))
+
+
+class _TimedCapture:
+    """An OpenCV capture whose decoding calls are timed (``decode``), the rest passed through."""
+
+    def __init__(self, cap, stages: Stages):
+        self._cap = cap
+        for name in ("read", "grab", "retrieve"):
+            setattr(self, name, stages.timed("decode", getattr(cap, name)))
+
+    def __getattr__(self, name):
+        return getattr(self._cap, name)
+
+
+def instrument() -> Stages:
+    """Wrap the functions of each stage (the names that exist in this version of vidclf)."""
+    import vidclf.engine as engine
+    import vidclf.models.pose as pose
+    import vidclf.predict as predict
+    import vidclf.reps as reps
+    import vidclf.video as video
+
+    st = Stages()
+    opener = video._open
+    video._open = lambda path: _TimedCapture(opener(path), st)  # type: ignore[assignment]
+    for mod in (video, predict, engine):
+        for name in ("resize_frame", "_to_rgb", "frame_signal", "grey_signal", "_thinned"):
+            st.wrap(mod, name, "resize")
+    st.wrap(reps, "frame_signal", "resize")
+    st.wrap(reps, "grey_signal", "resize")
+    st.wrap(engine.WorkoutEngine, "_resize", "resize")
+    st.wrap(pose.PoseEstimator, "__call__", "blazepose")
+    st.wrap(pose.PoseTracker, "__call__", "tracking")
+    st.wrap(pose, "_mediapipe_pose", "graph")
+    st.wrap(predict._Stream, "frame_features", "motion_cnn")
+    st.wrap(predict._Stream, "head", "lstm")
+    st.wrap(predict._Stream, "logits", "lstm")
+    st.wrap(predict._Stream, "pixels", "resize")
+    st.wrap(engine.WorkoutEngine, "_decide", "engine")
+    st.wrap(reps.RepCounter, "update", "count")
+    st.wrap(predict, "_one_set_counted_whole", "count")
+    return st
+
+
+def _motion_as_cnn(st: Stages) -> None:
+    """The motion stream's ``logits`` on pixels runs its CNN: count it as ``motion_cnn``, not ``lstm``."""
+    import vidclf.predict as predict
+
+    plain = predict._Stream.logits.__wrapped__  # type: ignore[attr-defined]
+    cnn, lstm = st.timed("motion_cnn", plain), st.timed("lstm", plain)
+    predict._Stream.logits = lambda self, x: (lstm if self.pose else cnn)(self, x)  # type: ignore[assignment]
+
+
+def _predictor(threads: int):
+    import torch
+
+    from vidclf.predict import Predictor
+
+    torch.set_num_threads(threads)
+    p = Predictor(common.ROOT / "weights" / "fusion.pt", precision="auto")
+    warm_up = getattr(p, "warm_up", None)
+    if warm_up is not None:
+        warm_up()
+    return p
+
+
+def cold(clip: Path, threads: int) -> dict:
+    """In a fresh process: the server's start (imports, the model, its warm-up) and its first request."""
+    t0 = time.perf_counter()
+    st = instrument()
+    _motion_as_cnn(st)
+    p = _predictor(threads)
+    start = time.perf_counter() - t0
+    st.reset()
+    t1, c1 = time.perf_counter(), time.process_time()
+    pred = p.predict(clip)
+    first, cpu = time.perf_counter() - t1, time.process_time() - c1
+    reps = pred.reps.count if pred.reps else None
+    return {"start": start, "first": first, "cpu": cpu, "stages": st.reset(), "reps": reps}
+
+
+def warm(clips: list[Path], repeats: int, threads: int) -> dict[str, dict]:
+    st = instrument()
+    _motion_as_cnn(st)
+    p = _predictor(threads)
+    out = {}
+    for clip in clips:
+        p.predict(clip)  # this clip's first call
+        st.reset()
+        walls, cpus, stages = [], [], []
+        for _ in range(repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            pred = p.predict(clip)
+            walls.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
+            stages.append(st.reset())
+        med = {k: statistics.median(s.get(k, 0.0) for s in stages) for k in STAGES}
+        out[clip.name] = {
+            "wall": statistics.median(walls),
+            "walls": walls,
+            "cpu": statistics.median(cpus),
+            "stages": med,
+            "label": pred.label,
+            "reps": pred.reps.count if pred.reps else None,
+            "segments": len(pred.workout.segments) if pred.workout else None,
+        }
+    return out
+
+
+def _row(name: str, d: dict, wall: float) -> str:
+    parts = "  ".join(f"{k} {d.get(k, 0.0):5.2f}" for k in STAGES if d.get(k, 0.0) >= 0.005)
+    other = wall - sum(d.get(k, 0.0) for k in STAGES)
+    return f"  {name:<26} {parts}  other {other:5.2f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", type=Path, default=Path("/tmp/vidclf-phone-clips"))
+    ap.add_argument("--seconds", type=float, nargs="+", default=[5, 15, 60])
+    ap.add_argument("--kinds", nargs="+", default=list(KINDS))
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-cold", action="store_true")
+    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(cold(args.child, args.threads)))
+        return
+    if common.ROOT in args.clips.resolve().parents or args.clips.resolve() == common.ROOT:
+        raise SystemExit("make the clips outside the repository (they are made of ../shared clips)")
+    clips = [make_clip(args.clips / f"squat_{kind}_{s:g}s.mp4", kind, s) for kind in args.kinds for s in args.seconds]
+    print(f"phone clips in {args.clips}; torch on {args.threads} threads; load average {os.getloadavg()[0]:.1f}")
+    if not args.no_cold:
+        print("cold (a fresh process: start = imports + model + warm-up; first = the first request):")
+        for clip in clips:
+            run = subprocess.run(
+                [sys.executable, "-m", "bench.phone_latency", "--child", str(clip), "--threads", str(args.threads)],
+                capture_output=True,
+                text=True,
+                cwd=common.ROOT,
+                check=True,
+            )
+            c = json.loads(run.stdout.strip().splitlines()[-1])
+            print(
+                f"  {clip.name:<26} start {c['start']:5.2f} s  first request {c['first']:5.2f} s "
+                f"(CPU {c['cpu']:5.2f} s)  reps {c['reps']}"
+            )
+            print(_row("  (its stages)", c["stages"], c["first"]))
+    print(f"warm (median of {args.repeats} calls; stages in seconds, exclusive):")
+    results = warm(clips, args.repeats, args.threads)
+    for name, r in results.items():
+        walls = ", ".join(f"{w:.2f}" for w in r["walls"])
+        duration = float(name.rsplit("_", 1)[1].removesuffix("s.mp4"))
+        print(
+            f"  {name:<26} {r['wall']:5.2f} s ({walls}); CPU {r['cpu']:5.2f} s; "
+            f"{duration / r['wall']:4.1f}x real time; {r['label']}, {r['reps']} reps, {r['segments']} segments"
+        )
+        print(_row("", r["stages"], r["wall"]))
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
