@@ -33,11 +33,10 @@ from vidclf.serving import (
     public_message,
     TRAIN_FORM_FIELDS,
     SYNTHETIC_SOURCE,
-    teach_request,
-    teachable,
     training_request,
 )
 from vidclf.training.job import TrainingJob
+from vidclf.training.teach import teach_request, teachable
 from vidclf.video import VIDEO_EXTENSIONS, probe
 
 ROOT = Path(__file__).resolve().parent

@@ -14,7 +14,7 @@ def client(app_url):
 
 def test_the_api_lists_what_each_endpoint_is(client):
     api = client.view_api(print_info=False, return_format="dict")
-    assert sorted(api["named_endpoints"]) == ["/models", "/predict", "/stop_training", "/train"]
+    assert sorted(api["named_endpoints"]) == ["/models", "/predict", "/stop_training", "/teach", "/train"]
     returns = [r["label"] for r in api["named_endpoints"]["/predict"]["returns"]]
     assert returns[0] == "The answer as the API returns it" and len(returns) == 7
 

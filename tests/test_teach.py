@@ -77,7 +77,8 @@ def test_teaching_refuses_what_it_cannot_do(side_steps, tmp_path, taught):
 def test_the_teach_form_refuses_bad_requests_with_a_message(side_steps, tmp_path):
     from vidclf.catalog import read_entry
     from vidclf.errors import VidclfError
-    from vidclf.serving import ServeSettings, teach_request, teachable
+    from vidclf.serving import ServeSettings
+    from vidclf.training.teach import teach_request, teachable
 
     base = read_entry(BASE, "synthetic", "shipped")
     assert teachable([base]) == [base]

@@ -16,6 +16,8 @@ import dataclasses
 import hashlib
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,10 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from vidclf.catalog import ModelEntry
 from vidclf.checkpoint import Checkpoint, fusion_checkpoint, load_checkpoint, save_checkpoint
 from vidclf.data.index import VideoRecord
-from vidclf.errors import DatasetError
+from vidclf.errors import DatasetError, VidclfError
 from vidclf.sampling import paired, uniform_indices
+from vidclf.serving import ServeSettings, check_length
 from vidclf.video import load_clip, probe
 
 log = logging.getLogger(__name__)
@@ -338,3 +342,52 @@ def _gate(stream: Checkpoint, name: str, found: list[float]) -> dict:
     if found and min(found) > 0:
         gate.append(name)
     return {"person_gate": gate}
+
+
+# The Teach tab's requests: checked here, on the training side, so that serving never imports training.
+TEACH_MAX_SECONDS = 120.0  # a clip to teach from shows the one exercise: two minutes are plenty
+_TEACHING = threading.Lock()  # one teaching at a time: it takes both cores for a minute
+
+
+def teachable(entries: Sequence[ModelEntry]) -> list[ModelEntry]:
+    """The models the Teach tab can extend: those with an anchor file beside them (shipped or taught)."""
+    return [m for m in entries if anchors_path(m.path).is_file()]
+
+
+def teach_request(
+    base: ModelEntry,
+    name: str | None,
+    clips: Sequence[str],
+    settings: ServeSettings,
+    *,
+    on_progress: Callable[[float, str], None] | None = None,
+) -> tuple[str, str]:
+    """The Teach tab's request (hostile until checked): teach ``base`` the action ``name`` from the uploaded or
+    recorded ``clips``, write the new model under the runs folder, and return ``(its label in the model list, the
+    outcome in words)``. Any problem is a :class:`VidclfError`."""
+    if not settings.training_enabled:
+        raise VidclfError("Teaching is turned off on this server (set VIDCLF_ENABLE_TRAINING=1).")
+    paths = [Path(c) for c in clips if c]
+    if not MIN_CLIPS <= len(paths) <= MAX_CLIPS:
+        raise VidclfError(f"give {MIN_CLIPS}-{MAX_CLIPS} clips of the new exercise (you gave {len(paths)})")
+    for p in paths:
+        if not p.is_file() or p.stat().st_size > settings.max_upload_mb * 2**20:
+            raise VidclfError(f"{p.name} is missing or larger than {settings.max_upload_mb} MB")
+        check_length(probe(p), min(settings.max_seconds, TEACH_MAX_SECONDS))
+    words = " ".join(str(name or "").split())
+    if not _TEACHING.acquire(blocking=False):
+        raise VidclfError("another exercise is being taught right now: try again in a minute")
+    try:
+        out_dir = settings.runs_dir / "taught" / f"{slug(words)}-{time.strftime('%Y%m%d-%H%M%S')}"
+        r = teach(base.path, words, [str(p) for p in paths], out_dir / "last.pt", on_progress=on_progress)
+    finally:
+        _TEACHING.release()
+    label = "run: " + str(out_dir.relative_to(settings.runs_dir))
+    known = ", ".join(r["classes"][:-1])
+    text = (
+        f"### Learned **{words}**\nThe new model knows {len(r['classes'])} actions: {known} and **{words}**. "
+        f"It answers {r['answered']} of your {r['clips']} clips with {words}. It is selected in the Predict tab "
+        f"as **{label}**. The {len(r['classes']) - 1} it knew keep their own scores: the model only learned one "
+        "more row of its last layer, against stored summaries of the clips it was trained on."
+    )
+    return label, text
