@@ -11,6 +11,7 @@ and the root holds a README saying what it is, so it is never mistaken for real 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,13 +216,7 @@ def make_synthetic_dataset(
                     (videos / rel).with_suffix(".pose.npy"), marks
                 )  # what the pose stream reads instead of BlazePose
                 rel_paths.append((rel, ci, g))
-    crlf = "\r\n"  # as UCF-101 distributes its lists
-    (lists / "classInd.txt").write_text(crlf.join(f"{i} {c}" for i, c in enumerate(classes, 1)) + crlf)
-    for s in (1, 2, 3):
-        test = [(r, ci) for r, ci, g in rel_paths if (g - 1) % 3 == s - 1]
-        train = [(r, ci) for r, ci, g in rel_paths if (g - 1) % 3 != s - 1]
-        (lists / f"trainlist{s:02d}.txt").write_text(crlf.join(f"{r} {ci}" for r, ci in train) + crlf)
-        (lists / f"testlist{s:02d}.txt").write_text(crlf.join(r for r, _ in test) + crlf)
+    write_split_lists(lists, classes, rel_paths)
     (out / "README.txt").write_text(
         "SYNTHETIC action dataset rendered by vidclf (vidclf.data.synthetic), not real video.\n"
         f"classes={list(classes)} groups={groups} clips_per_group={clips_per_group} seed={seed} "
@@ -257,13 +252,7 @@ def make_scene_dataset(
                 rel_paths.append((rel, ci, g))
     lists = out / "ucfTrainTestlist"
     lists.mkdir(parents=True, exist_ok=True)
-    crlf = "\r\n"
-    (lists / "classInd.txt").write_text(crlf.join(f"{i} {c}" for i, c in enumerate(classes, 1)) + crlf)
-    for s in (1, 2, 3):
-        test = [(r, ci) for r, ci, g in rel_paths if (g - 1) % 3 == s - 1]
-        train = [(r, ci) for r, ci, g in rel_paths if (g - 1) % 3 != s - 1]
-        (lists / f"trainlist{s:02d}.txt").write_text(crlf.join(f"{r} {ci}" for r, ci in train) + crlf)
-        (lists / f"testlist{s:02d}.txt").write_text(crlf.join(r for r, _ in test) + crlf)
+    write_split_lists(lists, classes, rel_paths)
     (out / "README.txt").write_text(
         "SYNTHETIC scene dataset rendered by vidclf (vidclf.data.synthetic.make_scene_dataset), not real video: "
         f"classes {list(classes)} differ only in the room's colour. groups={groups} "
@@ -301,3 +290,15 @@ def write_examples(out: str | Path, group: int = 90, seed: int = 0) -> list[Path
         write_video(out / "synthetic_sequence_Wave_JumpingJack_Squat.mp4", render_sequence(seq, group, seed), 25)
     )
     return paths
+
+
+def write_split_lists(lists: Path, classes: Sequence[str], rel_paths: Sequence[tuple[str, int, int]]) -> None:
+    """UCF-101's ``classInd.txt`` and three train/test splits for clips ``(relative path, class number, group)``:
+    split ``s`` tests on the groups ``g`` with ``(g - 1) % 3 == s - 1``."""
+    crlf = "\r\n"  # as UCF-101 distributes its lists
+    (lists / "classInd.txt").write_text(crlf.join(f"{i} {c}" for i, c in enumerate(classes, 1)) + crlf)
+    for s in (1, 2, 3):
+        test = [(r, ci) for r, ci, g in rel_paths if (g - 1) % 3 == s - 1]
+        train = [(r, ci) for r, ci, g in rel_paths if (g - 1) % 3 != s - 1]
+        (lists / f"trainlist{s:02d}.txt").write_text(crlf.join(f"{r} {ci}" for r, ci in train) + crlf)
+        (lists / f"testlist{s:02d}.txt").write_text(crlf.join(r for r, _ in test) + crlf)
