@@ -224,25 +224,15 @@ def _member_logits(ck: Checkpoint, records: Sequence, cache_dir: str | None) -> 
     """Logits ``[N, K]`` of one single model on ``records``. A pixel model reads its backbone's per-frame
     features (view 0) through the feature cache, so that models sharing a frozen backbone (a cross-validation's
     folds and the shipped model) run the CNN once per clip."""
-    from vidclf.evaluate import stream_logits
+    from vidclf.evaluate import clip_dataset, stream_logits
 
     assert ck.input is not None
     if ck.input.features == "landmarks":
         return stream_logits(ck, records, landmark_cache_dir=cache_dir).numpy()
-    from vidclf.data.dataset import VideoClipDataset, cache_for
     from vidclf.training.features import feature_dataset
 
-    spec = ck.input
     model = ck.build_model().eval()
-    dataset = VideoClipDataset(
-        records,
-        num_frames=spec.num_frames,
-        img_size=spec.img_size,
-        transform=spec.transform(),
-        cache=cache_for(cache_dir),
-        pair_gap=spec.pair_gap,
-        gap_fps=spec.diff_fps,
-    )
+    dataset = clip_dataset(ck.input, records, cache_dir)
     feats = feature_dataset(
         model, dataset, cache_dir=cache_dir, device=torch.device("cpu"), precision="bf16", show_progress=False
     ).all()[:, 0]

@@ -13,7 +13,7 @@ import torch
 
 from torch.utils.data import Dataset
 
-from vidclf.checkpoint import Checkpoint, load_checkpoint
+from vidclf.checkpoint import Checkpoint, InputSpec, load_checkpoint
 from vidclf.data.dataset import VideoClipDataset, cache_for
 from vidclf.data.index import VideoRecord, build_index, split_by_group
 from vidclf.errors import DatasetError
@@ -22,6 +22,20 @@ from vidclf.runtime import collect_logits, make_loader, resolve_device
 from vidclf.verdict import combine, known_score
 
 log = logging.getLogger(__name__)
+
+
+def clip_dataset(spec: InputSpec, records: Sequence[VideoRecord], cache_dir: str | None) -> VideoClipDataset:
+    """The clips ``records`` prepared as a pixel model's ``spec`` says (its frames, size, normalisation and motion
+    pairs), decoded frames read through the frame cache in ``cache_dir``."""
+    return VideoClipDataset(
+        records,
+        num_frames=spec.num_frames,
+        img_size=spec.img_size,
+        transform=spec.transform(),
+        cache=cache_for(cache_dir),
+        pair_gap=spec.pair_gap,
+        gap_fps=spec.diff_fps,
+    )
 
 
 def stream_logits(
@@ -55,15 +69,7 @@ def stream_logits(
             labels,
         )
     else:
-        ds = VideoClipDataset(
-            records,
-            num_frames=spec.num_frames,
-            img_size=spec.img_size,
-            transform=spec.transform(),
-            cache=cache_for(cache_dir),
-            pair_gap=spec.pair_gap,
-            gap_fps=spec.diff_fps,
-        )
+        ds = clip_dataset(spec, records, cache_dir)
         if precision == "bf16":
             model.use_channels_last()
     loader = make_loader(ds, batch_size, shuffle=False, num_workers=num_workers, device=dev, seed=0)

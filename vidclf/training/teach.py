@@ -146,18 +146,9 @@ def write_anchors(checkpoint: str | Path, records: Sequence[VideoRecord], *, cac
             ds: torch.utils.data.Dataset = LandmarkDataset(raw, [r.label for r in records])
             is_features = True
         else:
-            from vidclf.data.dataset import VideoClipDataset, cache_for
+            from vidclf.evaluate import clip_dataset
 
-            spec = stream.input
-            ds = VideoClipDataset(
-                records,
-                num_frames=spec.num_frames,
-                img_size=spec.img_size,
-                transform=spec.transform(),
-                cache=cache_for(cache_dir),
-                pair_gap=spec.pair_gap,
-                gap_fps=spec.diff_fps,
-            )
+            ds = clip_dataset(stream.input, records, cache_dir)
             is_features = False
         dev = resolve_device("cpu")
         rows = []
