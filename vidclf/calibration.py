@@ -274,7 +274,7 @@ def calibrate_on_shipped(
     """
     from vidclf.data.index import VideoRecord
     from vidclf.evaluate import pose_found
-    from vidclf.fusion import evidence, rejection_threshold_of_scores
+    from vidclf.fusion import checked_threshold, evidence
 
     ck = load_checkpoint(checkpoint)
     if ck.has_other:
@@ -319,7 +319,7 @@ def calibrate_on_shipped(
         log.info(f"fold {f + 1}: shipped evidence = {a:.3f} x fold evidence + {b:+.3f} on {inside.sum()} clips")
     found = pose_found(ck, records, cache_dir)
     passed = person_found(ck, paths, cache_dir, logits=oof)
-    threshold = rejection_threshold_of_scores(mapped, answered=answered, passed=passed)
+    threshold = checked_threshold(mapped, answered=answered, passed=passed)
     before = ck.reject_threshold
     source = (
         f"out-of-fold predictions of its recipe ({len(paths)} clips, {len(maps)} group folds), mapped fold by fold to "

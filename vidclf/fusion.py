@@ -79,20 +79,22 @@ def rejection_threshold(logits: np.ndarray, *, answered: float = 0.95, passed: n
     in which no frame shows a person); the threshold then answers ``answered`` of *all* clips together with it.
     Raises :class:`DatasetError`, naming the most that can be answered, where that rule alone refuses more.
     """
-    ev = evidence(logits)
-    if passed is None:
-        passed = np.ones(len(ev), bool)
-    need = int(np.ceil(answered * len(ev)))
-    kept = np.sort(ev[passed])[::-1]
-    if need > len(kept):
-        most = int(np.floor(100 * len(kept) / max(len(ev), 1))) / 100
+    return checked_threshold(evidence(logits), answered=answered, passed=passed)
+
+
+def checked_threshold(scores: np.ndarray, *, answered: float = 0.95, passed: np.ndarray | None = None) -> float:
+    """:func:`rejection_threshold_of_scores`, raising :class:`DatasetError` (naming the most that can be answered)
+    where the earlier rule alone refuses more than ``1 - answered`` of the clips."""
+    kept = int(np.count_nonzero(np.ones(len(scores), bool) if passed is None else passed))
+    if int(np.ceil(answered * len(scores))) > kept:
+        most = int(np.floor(100 * kept / max(len(scores), 1))) / 100
         raise DatasetError(
-            f"the person gate alone refuses {len(ev) - len(kept)} of these {len(ev)} known-class clips (no person "
+            f"the person gate alone refuses {len(scores) - kept} of these {len(scores)} known-class clips (no person "
             f"found in any of their frames), more than the {1 - answered:.0%} that may be refused: no threshold "
             f"can answer {answered:.0%} of them; lower --answered to {most:.2f} or less, or calibrate on clips "
             "that show a person"
         )
-    return float(kept[need - 1])
+    return rejection_threshold_of_scores(scores, answered=answered, passed=passed)
 
 
 def open_set_threshold(
