@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import numpy as np
 
@@ -28,6 +29,13 @@ def test_frame_cache_hits_and_invalidates(tmp_path):
     os.utime(clip, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     changed = cache.frames(clip, 4, 32)
     assert cache.misses == 4 and changed.mean() > first.mean() + 100
+
+    # a copy of the clip elsewhere, with another modification time, is the same content: it hits
+    copy = tmp_path / "moved" / "b.avi"
+    copy.parent.mkdir()
+    shutil.copyfile(clip, copy)
+    os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns + 5 * 10**9))
+    assert np.array_equal(cache.frames(copy, 4, 32), changed) and cache.misses == 4
 
     assert not list((tmp_path / "cache").rglob("*.tmp"))
     assert all(p.suffix in (".npy", ".json") for p in (tmp_path / "cache").rglob("*") if p.is_file())

@@ -1,14 +1,16 @@
 """Disk caches of decoded frames and of frozen-backbone features, so expensive work happens once.
 
 Each entry is one ``.npy`` file (read back memory-mapped) plus a ``.json`` with the key it was made from.
-A key holds the clip's absolute path, size and modification time and every setting the array depends on;
-the file name is a hash of the key, so a changed clip or setting simply misses and is computed again.
+A key holds the clip's content (its size and a hash of its first and last MiB, not its path or modification time,
+so a data set copied or moved elsewhere still hits) and every setting the array depends on; the file name is a
+hash of the key, so a changed clip or setting simply misses and is computed again.
 Entries are written to a temporary name and renamed, so several processes (DataLoader workers, torchrun
 ranks) can fill one cache without reading half-written files. No pickles: a cache is data only.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -24,14 +26,34 @@ from vidclf.video import load_clip
 log = logging.getLogger(__name__)
 
 # Bump when the decoding or sampling rule changes, so old entries stop matching.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+_HASHED = 1 << 20  # bytes read from each end of a clip for its content key
 
 
 def clip_key(path: str | os.PathLike, **settings) -> dict:
-    """What identifies a clip's derived data: the file as it is now, and the settings."""
+    """What identifies a clip's derived data: the file's content as it is now, and the settings."""
     p = Path(path).resolve()
     st = p.stat()
-    return {"version": CACHE_VERSION, "path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns, **settings}
+    return {
+        "version": CACHE_VERSION,
+        "size": st.st_size,
+        "content": _content(str(p), st.st_size, st.st_mtime_ns),
+        **settings,
+    }
+
+
+@functools.lru_cache(maxsize=65536)
+def _content(path: str, size: int, mtime_ns: int) -> str:
+    """A hash of the file's first and last MiB (the whole of a small clip): a video's header and index sit
+    there, so two different clips of one size differ in it. Remembered per path, size and time, so an
+    epoch over a data set reads each file once."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        h.update(f.read(_HASHED))
+        if size > 2 * _HASHED:
+            f.seek(size - _HASHED)
+        h.update(f.read(_HASHED))
+    return h.hexdigest()
 
 
 class NpyStore:
