@@ -37,6 +37,22 @@ def test_a_single_repetition_is_one(action):
     assert 0.3 < start < 1.2 < end < 2.1  # the movement is out of its rest pose around the middle of the clip
 
 
+@pytest.mark.parametrize("action, cycles, num_frames", [("SynthSquat", 3, 90), ("SynthWave", 2, 70)])
+def test_a_short_clip_that_drifts_is_counted(action, cycles, num_frames):
+    """Two or three repetitions in a clip of 3-4 s while the person moves across the frame (or the camera
+    pans): the drift is a straight line in the joints' path, slower than any period the clip can hold, and
+    is removed; left in, it hid the period (0 counted)."""
+    from vidclf.models.pose import landmark_signal
+
+    _, marks = render_clip_with_landmarks(action, 3, 1, num_frames=num_frames, cycles=cycles, size=(96, 128))
+    marks = marks.copy()
+    marks[:, :, 0] += np.linspace(0.0, 0.3, num_frames)[:, None]  # a third of the frame in the clip's time
+    joints = marks[::2]  # 12.5 a second, about the workout engine's rate
+    reps = count_repetitions(landmark_signal(joints), 12.5)
+    assert reps.count == cycles
+    assert reps.period_s == pytest.approx(num_frames / cycles / 25.0, rel=0.15)
+
+
 def test_no_repetition_is_invented():
     still = np.full((100, 96, 128, 3), 120, np.uint8)
     noise = (np.random.default_rng(0).random((100, 96, 128, 3)) * 255).astype(np.uint8)

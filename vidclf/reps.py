@@ -86,7 +86,7 @@ def _components(principal: np.ndarray, fps: float, max_period_s: float, k: int =
     """The directions of change ``[min(T, D), T]`` (:func:`_principal`) -> ``[k, T]``: the main ones, slow
     drift removed."""
     comps = principal[:k].copy()
-    # remove drift slower than the longest period (a hand-held camera that wanders)
+    # remove drift slower than the longest period (a hand-held camera that wanders, a person who shifts)
     win = int(round(2 * max_period_s * fps)) | 1
     if win < comps.shape[1]:
         pad = win // 2
@@ -94,6 +94,12 @@ def _components(principal: np.ndarray, fps: float, max_period_s: float, k: int =
         for c in comps:
             trend = np.convolve(np.pad(c, pad, mode="edge"), kernel, mode="valid")
             c -= trend
+    elif comps.shape[1] >= 3:
+        # a clip shorter than the drift window drifts too: its straight line is slower than any period it can
+        # hold (at most 2/3 of it), and left in, it hides the period of a short clip's two or three repetitions
+        t = np.arange(comps.shape[1], dtype=np.float64)
+        for c in comps:
+            c -= np.polyval(np.polyfit(t, c, 1), t)
     return comps
 
 
