@@ -169,3 +169,68 @@ def test_the_log_as_csv_and_json():
     assert rows[1].endswith("1.00-3.00 4.00-6.50") and rows[2].startswith("rest,False,12.00,20.00,0")
     d = log.to_dict()
     assert d["reps"] == 2 and d["segments"][0]["rep_times"] == [[1.0, 3.0], [4.0, 6.5]]
+
+
+class _Recording(_Tracker):
+    """The figure's joints, and ``(t, landmarks)`` of every frame tracked, as a file's pass records them."""
+
+    def __init__(self, frames: np.ndarray, marks: np.ndarray):
+        super().__init__(frames, marks)
+        self.t, self.marks = 0.0, []
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        lm = super().__call__(frame)
+        self.marks.append((self.t, lm))
+        return lm
+
+
+def _file_log(predictor, frames, marks) -> tuple[WorkoutLog, list, list]:
+    """The engine's log of the frames as a file's pass makes it, with every frame's picture signal and the
+    tracked joints: what counting a set whole reads."""
+    from vidclf.reps import frame_signal
+
+    tracker = _Recording(frames, marks)
+    with WorkoutEngine(predictor, tracker=tracker) as engine:
+        for i, frame in enumerate(frames):
+            tracker.t = i / FPS
+            engine.push(frame, tracker.t)
+        log = engine.finish()
+    return log, list(frame_signal(frames)), tracker.marks
+
+
+def _answer(label: str):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(label=label, known=True, confidence=0.9)
+
+
+def test_a_long_set_keeps_its_online_events(pose_predictor):
+    """24 s of squats, four slow (3 s each), then ten fast (1.2 s): one period over the whole set counts 10;
+    the online events count all 14, and a set this long keeps them."""
+    from vidclf.predict import LONG_SET_S, _counted_whole, _one_set_counted_whole
+
+    frames, marks = _join(_part("SynthSquat", 12, 4), _part("SynthSquat", 12, 10))
+    log, pictures, tracked = _file_log(pose_predictor, frames, marks)
+    assert log.reps == 14, log.to_csv()
+    assert len(frames) / FPS > LONG_SET_S and _counted_whole(pictures, tracked, FPS, 0.0, 24.0).count != 14
+    assert _one_set_counted_whole(log, _answer("SynthSquat"), pictures, tracked, FPS).reps == 14
+
+
+def test_a_set_whose_label_wavers_is_counted_whole_as_one_movement(pose_predictor):
+    """A short set the engine split between two labels with no rest between (its label wavered; each part's
+    counter started afresh and completed nothing) is one movement: counted whole, its repetitions go to the
+    parts they happen in. With a rest between, they are two sets and keep their own counts."""
+    from vidclf.engine import Segment
+    from vidclf.predict import _one_set_counted_whole
+
+    frames, marks = _part("SynthSquat", 10, 5)
+    log, pictures, tracked = _file_log(pose_predictor, frames, marks)
+    wavered = WorkoutLog([Segment("SynthSquat", True, 0.0, 4.0), Segment("SynthWave", True, 4.0, 10.0)], 10.0)
+    counted = _one_set_counted_whole(wavered, _answer("SynthSquat"), pictures, tracked, FPS)
+    assert counted.reps == 5 and [s.reps for s in counted.segments] == [len(s.rep_times) for s in counted.segments]
+    for s in counted.segments:
+        assert all(s.start_s - 1.0 <= (a + b) / 2 <= s.end_s + 1.0 for a, b in s.rep_times)
+    rested = WorkoutLog(
+        [wavered.segments[0], Segment("rest", False, 4.0, 5.0), Segment("SynthWave", True, 5.0, 10.0)], 10.0
+    )
+    assert _one_set_counted_whole(rested, _answer("SynthSquat"), pictures, tracked, FPS).reps == 0

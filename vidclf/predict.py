@@ -47,6 +47,10 @@ SIGNAL_DECODE_SIZE = (48, 64)  # every frame is read this small for counting rep
 # that claims 999 fps must not decide a request's memory (7,200 frames at 48x64: 66 MB)
 COUNT_MAX_SECONDS = 120.0
 COUNT_MAX_FRAMES = 7200
+# A set longer than this keeps its online events: two of the online counter's 6 s windows, past which it has
+# settled (within the first it still learns the movement's range), and one period no longer describes a set
+# whose tempo changes
+LONG_SET_S = 12.0
 TIMELINE_MAX_SIDE = 320  # a timeline reads hundreds of frames: this small
 # A pose model estimates the body on one grid of frames across the clip, shared by its classification, the
 # count of repetitions and a timeline's windows: the frames it classifies, each segment between them split
@@ -608,14 +612,58 @@ def _one_set_counted_whole(
     :func:`vidclf.reps.frame_signal` ``[D]`` from the clip's start) and
     the joints the engine tracked (``marks``: ``(t_s, [33, 4])``), the surer of the two. Counted whole, a set
     gives its period more cycles than an online counter sees; between sets (a workout) the online events stand.
-    A clip the engine found no exercise in, but whose whole-clip answer is one of the classes, is one set of
-    that class from its first repetition to its last (a short clip ends before a decision holds)."""
-    from vidclf.engine import Segment
+
+    One set is one movement: the log's segments that are not rest, with no rest between them (a label that
+    wavers within a set, an exercise and a stretch of "not one of these", is still one movement); its
+    repetitions go to its exercise segments by time. A set longer than :data:`LONG_SET_S` keeps its online
+    events where it has any: one period does not describe it (a minute of push-ups slows from 0.55 s a
+    repetition to 2 s, and one period over it counted 115 of 76). A clip the engine found no exercise in, but
+    whose whole-clip answer is one of the classes, is one set of that class from its first repetition to its
+    last (a short clip ends before a decision holds)."""
+    from vidclf.engine import REST, Segment
 
     sets = log.exercises
-    if len(sets) > 1 or (not sets and not p.known):
+    if not sets and not p.known:
         return log
-    start, end = (sets[0].start_s, sets[0].end_s) if sets else (0.0, log.duration_s)
+    start, end = 0.0, log.duration_s
+    if sets:
+        moving = [i for i, s in enumerate(log.segments) if s.label != REST]
+        if moving != list(range(moving[0], moving[-1] + 1)):
+            return log  # rest between two movements: a workout's sets keep their online events
+        start, end = log.segments[moving[0]].start_s, log.segments[moving[-1]].end_s
+    if end - start > LONG_SET_S and any(s.reps for s in sets):
+        return log  # a long set counted online keeps its events; one the online counter found none in is counted whole
+    counted = _counted_whole(pictures, marks, fps, start, end)
+    if not counted.found:
+        return log
+    times = [(x + start, y + start) for x, y in counted.times]
+    if not sets:
+        one = Segment(p.label, True, times[0][0], times[-1][1], counted.count, times, p.confidence, counted.source)
+        return dataclasses.replace(log, segments=[one])
+    # each repetition to the exercise segment its middle falls in, or the nearest one
+    mine: dict[int, list[tuple[float, float]]] = {id(s): [] for s in sets}
+    for a, b in times:
+        mid = (a + b) / 2
+        near = min(
+            sets, key=lambda s: 0.0 if s.start_s <= mid <= s.end_s else min(abs(mid - s.start_s), abs(mid - s.end_s))
+        )
+        mine[id(near)].append((a, b))
+    segments = [
+        dataclasses.replace(
+            s, reps=len(mine[id(s)]), rep_times=mine[id(s)], rep_source=counted.source if mine[id(s)] else ""
+        )
+        if id(s) in mine
+        else s
+        for s in log.segments
+    ]
+    return dataclasses.replace(log, segments=segments)
+
+
+def _counted_whole(
+    pictures: list[np.ndarray], marks: list[tuple[float, np.ndarray]], fps: float, start: float, end: float
+) -> Repetitions:
+    """The repetitions from ``start`` to ``end`` s counted at once, times from ``start``: from the picture
+    (every frame's signal ``[D]``) and the joints (``(t_s, [33, 4])``), the surer of the two."""
     a, b = int(start * fps), min(len(pictures), int(np.ceil(end * fps)) + 1)
     counted = count_repetitions(np.stack(pictures[a:b]), fps) if b - a >= 8 else Repetitions(0)
     joints = [(t, lm) for t, lm in marks if start <= t <= end]
@@ -630,14 +678,7 @@ def _one_set_counted_whole(
             counted = surer(
                 counted, dataclasses.replace(pose, times=[(x + shift, y + shift) for x, y in pose.times], source="pose")
             )
-    if not counted.found:
-        return log
-    times = [(x + start, y + start) for x, y in counted.times]
-    if sets:
-        whole = dataclasses.replace(sets[0], reps=counted.count, rep_times=times, rep_source=counted.source)
-        return dataclasses.replace(log, segments=[whole if s is sets[0] else s for s in log.segments])
-    one = Segment(p.label, True, times[0][0], times[-1][1], counted.count, times, p.confidence, counted.source)
-    return dataclasses.replace(log, segments=[one])
+    return counted
 
 
 class _Recorded:
