@@ -613,24 +613,23 @@ def _one_set_counted_whole(
     the joints the engine tracked (``marks``: ``(t_s, [33, 4])``), the surer of the two. Counted whole, a set
     gives its period more cycles than an online counter sees; between sets (a workout) the online events stand.
 
-    One set is one movement: the log's segments that are not rest, with no rest between them (a label that
-    wavers within a set, an exercise and a stretch of "not one of these", is still one movement); its
-    repetitions go to its exercise segments by time. A set longer than :data:`LONG_SET_S` keeps its online
-    events where it has any: one period does not describe it (a minute of push-ups slows from 0.55 s a
-    repetition to 2 s, and one period over it counted 115 of 76). A clip the engine found no exercise in, but
-    whose whole-clip answer is one of the classes, is one set of that class from its first repetition to its
-    last (a short clip ends before a decision holds)."""
-    from vidclf.engine import REST, Segment
+    One set is the log's exercise segments with nothing between them (no rest, no "not one of these"): a label
+    that wavers within a set is still one set, and its repetitions go to its segments by time. A set longer
+    than :data:`LONG_SET_S` keeps its online events where it has any: one period does not describe it (a
+    minute of push-ups slows from 0.55 s a repetition to 2 s, and one period over it counted 115 of 76). A
+    clip the engine found no exercise in, but whose whole-clip answer is one of the classes, is one set of
+    that class from its first repetition to its last (a short clip ends before a decision holds)."""
+    from vidclf.engine import Segment
 
     sets = log.exercises
     if not sets and not p.known:
         return log
     start, end = 0.0, log.duration_s
     if sets:
-        moving = [i for i, s in enumerate(log.segments) if s.label != REST]
-        if moving != list(range(moving[0], moving[-1] + 1)):
-            return log  # rest between two movements: a workout's sets keep their online events
-        start, end = log.segments[moving[0]].start_s, log.segments[moving[-1]].end_s
+        known = [i for i, s in enumerate(log.segments) if s.known]
+        if known != list(range(known[0], known[-1] + 1)):
+            return log  # rest (or "not one of these") between two sets: a workout's sets keep their online events
+        start, end = log.segments[known[0]].start_s, log.segments[known[-1]].end_s
     if end - start > LONG_SET_S and any(s.reps for s in sets):
         return log  # a long set counted online keeps its events; one the online counter found none in is counted whole
     counted = _counted_whole(pictures, marks, fps, start, end)
