@@ -206,7 +206,7 @@ def _answer(label: str):
 
 def test_a_long_set_keeps_its_online_events(pose_predictor):
     """24 s of squats, four slow (3 s each), then ten fast (1.2 s): one period over the whole set counts 10;
-    the online events count all 14, and a set this long keeps them."""
+    the online events count all 14, and a set this long keeps them (where it has any)."""
     from vidclf.predict import LONG_SET_S, _counted_whole, _one_set_counted_whole
 
     frames, marks = _join(_part("SynthSquat", 12, 4), _part("SynthSquat", 12, 10))
@@ -214,6 +214,12 @@ def test_a_long_set_keeps_its_online_events(pose_predictor):
     assert log.reps == 14, log.to_csv()
     assert len(frames) / FPS > LONG_SET_S and _counted_whole(pictures, tracked, FPS, 0.0, 24.0).count != 14
     assert _one_set_counted_whole(log, _answer("SynthSquat"), pictures, tracked, FPS).reps == 14
+    # a long set the online counter found nothing in is counted whole: a count, never 0 for a clear set
+    from vidclf.engine import Segment
+
+    uncounted = WorkoutLog([Segment("SynthSquat", True, 0.0, 24.0)], 24.0)
+    whole = _counted_whole(pictures, tracked, FPS, 0.0, 24.0).count
+    assert whole > 0 and _one_set_counted_whole(uncounted, _answer("SynthSquat"), pictures, tracked, FPS).reps == whole
 
 
 def test_a_set_whose_label_wavers_is_counted_whole_as_one_movement(pose_predictor):
