@@ -111,6 +111,9 @@ def answer_markdown(p: Prediction, entry: ModelEntry, log: WorkoutLog | None = N
         why = (
             "no person was found in any frame it looked at: is the whole body in view?"
             if p.pose_found == 0
+            else f"the movement doesn't look like {lower_name(p.label)}: the body moves unlike the clips of it the "
+            "model learned from (which joints move, how, and in what posture)"
+            if p.movement_refused
             else "it looks more like the other actions the model learned to tell apart from these (other exercises, "
             "sports, everyday movements) than 95% of the clips of them it was checked on"
             if p.learned_other
