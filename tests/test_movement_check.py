@@ -169,3 +169,68 @@ def test_the_workout_engine_checks_the_movement_only_when_told(squat_model):
             labels[check] = [s.label for s in engine.finish().segments if s.kind != "rest"]
     assert labels[False] == ["SynthSquat"]
     assert labels[True] and "SynthSquat" not in labels[True]
+
+
+def test_calibrate_movement_fits_the_profile_and_sets_both_thresholds(tmp_path, capsys):
+    """The command end to end on a synthetic UCF-101 layout and a tree laid out as ../shared/real (landmarks
+    beside each clip: no pose estimator): the checkpoint gets its profile and thresholds, the other movements
+    are refused, and every clip's scores are kept beside it."""
+    import json
+
+    from train_cli import main
+    from vidclf.checkpoint import load_checkpoint
+    from vidclf.data.synthetic import make_synthetic_dataset
+    from vidclf.models.cnn_lstm import build_model
+    from vidclf.training.open_set import load_open_set_data, mixed_folds
+
+    ucf = make_synthetic_dataset(tmp_path / "ucf", classes=KNOWN, groups=9, clips_per_group=2, size=(32, 32))
+    real = tmp_path / "real"
+    rows = ["path\tlabel\tsource_repo"]
+    for r in range(4):
+        for action in KNOWN + ("SynthWave", "SynthWalk"):
+            part = "positive" if action in KNOWN else "other"
+            rel = f"{part}/{action}/repo{r}__clip.mp4"
+            (real / rel).parent.mkdir(parents=True, exist_ok=True)
+            np.save((real / rel).with_suffix(".pose.npy"), _clip(action, 20 + r)[1])
+            rows.append(f"{rel}\t{action}\towner{r}/repo{r}")
+    (real / "MANIFEST.tsv").write_text("\n".join(rows) + "\n")
+    data = load_open_set_data(str(ucf), str(real), num_frames=32, cache_dir=None)
+    on_ucf = data.kinds == "ucf"
+    logits = np.full((int(on_ucf.sum()), len(KNOWN)), -3.0, np.float32)
+    logits[np.arange(len(logits)), data.labels[on_ucf]] = 3.0
+    np.savez(
+        tmp_path / "pose.oof.npz",
+        names=np.array([f"{Path(p).parent.name}/{Path(p).name}" for p in data.paths[on_ucf]]),
+        folds=mixed_folds(data.groups, data.kinds, 6)[on_ucf],
+        logits=logits,
+    )
+    cfg = apply_overrides(
+        load_config(ROOT / "presets" / "pose.json"), {"num_frames": 32, "hidden_size": 16, "num_layers": 1}
+    )
+    torch.manual_seed(0)
+    ck = Checkpoint(
+        model=cfg.model,
+        classes=KNOWN,
+        input=InputSpec.from_config(cfg),
+        state_dict=build_model(cfg.model, len(KNOWN), load_pretrained=False).state_dict(),
+        reject_threshold=3.0,
+    )
+    path = save_checkpoint(tmp_path / "pose.pt", ck)
+    argv = ["calibrate-movement", "--checkpoint", str(path), "--ucf-root", str(ucf), "--real-root", str(real)]
+    assert main([*argv, "--json", str(tmp_path / "m.json")]) == 0
+    assert "movement threshold" in capsys.readouterr().out
+    r = json.loads((tmp_path / "m.json").read_text())
+    assert r["clips"] == {"ucf": int(on_ucf.sum()), "real": 12, "other": 8}
+    assert 0.92 <= r["rule"]["known_answered"] <= 0.95
+    # an untrained model answers the real clips at random: only the movement check refuses other movements
+    assert r["rule"]["other_refused"] >= r["evidence_alone"]["other_refused"] + 0.25
+    assert r["threshold_before"] == 3.0 and len(r["nested_other_refused_by_fold"]["rule"]) == 4
+    back = load_checkpoint(path)
+    assert back.reject_threshold == pytest.approx(r["evidence_threshold"])
+    assert back.info["movement_profile"]["threshold"] == pytest.approx(r["movement_threshold"])
+    from vidclf.predict import Predictor
+
+    assert Predictor(back, device="cpu").movement_threshold == pytest.approx(r["movement_threshold"])
+    with np.load(tmp_path / "pose.movement.npz") as z:
+        assert len(z["names"]) == len(data.paths) and (z["source"][z["kinds"] == "ucf"] == "oof").all()
+        assert np.isfinite(z["novelty"][z["kinds"] != "other"]).all()
