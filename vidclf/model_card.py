@@ -78,7 +78,8 @@ def _movement_lines(ck: Checkpoint) -> list[str]:
         f"- **Movement check**: also \"not one of these\" when the body's movement is far from the answer's class: "
         f"a novelty above {profile['threshold']:.3f} (the Mahalanobis distance, per dimension, of the clip's "
         f"{len(profile['signature'])}-number movement signature to the class's Gaussian, fit on every known-class "
-        "training clip; a clip with a person in fewer than 4 frames is left to the other rules)"
+        "clip at hand, UCF-101's and real-world; a clip with a person in fewer than 4 frames is left to the other "
+        "rules)"
     )
     m = ck.info.get("movement_calibration") or {}
     rule, alone, before = m.get("rule"), m.get("evidence_alone"), m.get("before")
