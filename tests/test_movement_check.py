@@ -234,3 +234,23 @@ def test_calibrate_movement_fits_the_profile_and_sets_both_thresholds(tmp_path, 
     with np.load(tmp_path / "pose.movement.npz") as z:
         assert len(z["names"]) == len(data.paths) and (z["source"][z["kinds"] == "ucf"] == "oof").all()
         assert np.isfinite(z["novelty"][z["kinds"] != "other"]).all()
+
+
+def test_a_class_the_profile_lacks_is_left_to_the_other_rules(squat_model, tmp_path):
+    """A model taught a class after its profile was fit (the profile knows the classes by name): the check
+    abstains on the new class and still judges the old ones."""
+    from vidclf.checkpoint import load_checkpoint
+    from vidclf.models.cnn_lstm import build_model
+    from vidclf.predict import Predictor
+
+    ck = load_checkpoint(squat_model)
+    assert ck.model is not None
+    grown = build_model(ck.model, len(KNOWN) + 1, load_pretrained=False)
+    taught = save_checkpoint(
+        tmp_path / "taught.pt",
+        dataclasses.replace(ck, classes=(*KNOWN, "SynthWalk"), state_dict=grown.state_dict()),
+    )
+    predictor = Predictor(taught, device="cpu")
+    walk = _clip("SynthWalk", 11)[1]
+    assert predictor.movement_novelty(walk, torch.tensor([0.0, 0.0, 0.0, 9.0])) is None
+    assert predictor.movement_novelty(walk, torch.tensor([0.0, 9.0, 0.0, 0.0])) > 3.0

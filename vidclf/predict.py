@@ -482,14 +482,18 @@ class Predictor:
     def movement_novelty(self, landmarks: np.ndarray | None, fused: torch.Tensor) -> float | None:
         """How far the movement in raw landmarks ``[T, 33, 4]`` (the pose stream's frames) is from the class the
         fused logits ``[K(+1)]`` answer (:meth:`vidclf.novelty.MovementProfile.novelty`), for :meth:`verdict`;
-        None without a movement profile, without landmarks, or with too few frames with a person (the check
-        abstains)."""
+        None without a movement profile, without landmarks, with too few frames with a person, or for a class
+        the profile has not (the check abstains)."""
         if self.movement is None or landmarks is None:
             return None
-        sig = movement_signature(landmarks)
+        # by name: a model taught a class after its profile was fit has no profile for it (the check abstains)
+        row = {c: i for i, c in enumerate(self.movement.classes)}.get(
+            self.classes[int(fused[: len(self.classes)].argmax())]
+        )
+        sig = movement_signature(landmarks) if row is not None else None
         if sig is None:
             return None
-        return float(self.movement.novelty(sig, int(fused[: len(self.classes)].argmax())))
+        return float(self.movement.novelty(sig, row))
 
     @property
     def movement_threshold(self) -> float | None:
