@@ -490,10 +490,10 @@ class Predictor:
         row = {c: i for i, c in enumerate(self.movement.classes)}.get(
             self.classes[int(fused[: len(self.classes)].argmax())]
         )
-        sig = movement_signature(landmarks) if row is not None else None
-        if sig is None:
+        if row is None:
             return None
-        return float(self.movement.novelty(sig, row))
+        sig = movement_signature(landmarks)
+        return None if sig is None else float(self.movement.novelty(sig, row))
 
     @property
     def movement_threshold(self) -> float | None:
