@@ -49,7 +49,10 @@ def run(checkpoint: Path, workout: Path) -> dict:
         return out
 
     predictor.verdict = judged  # type: ignore[method-assign]
-    log = run_file(predictor, workout, settings=EngineSettings(movement_check=True))
+    try:
+        log = run_file(predictor, workout, settings=EngineSettings(movement_check=True))
+    finally:
+        predictor.close()
     answered = [w for w in windows if w["evidence_known"]]
     refused = [w for w in answered if not w["known"]]
     novelties = [w["novelty"] for w in answered if w["novelty"] is not None]
