@@ -254,3 +254,27 @@ def test_a_class_the_profile_lacks_is_left_to_the_other_rules(squat_model, tmp_p
     walk = _clip("SynthWalk", 11)[1]
     assert predictor.movement_novelty(walk, torch.tensor([0.0, 0.0, 0.0, 9.0])) is None
     assert predictor.movement_novelty(walk, torch.tensor([0.0, 9.0, 0.0, 0.0])) > 3.0
+
+
+def test_calibrating_the_evidence_alone_removes_the_movement_check(squat_model, tmp_path, caplog):
+    """A threshold set for the evidence alone breaks the pair's calibration: `calibrate` drops the check and
+    says to run calibrate-movement again."""
+    import shutil
+
+    from vidclf.calibration import calibrate
+    from vidclf.checkpoint import load_checkpoint
+
+    path = Path(shutil.copy(squat_model, tmp_path / "pose.pt"))
+    logits = np.eye(3, dtype=np.float32)[np.arange(12) % 3] * 4
+    np.savez(
+        tmp_path / "oof.npz",
+        paths=np.array([f"c{i}.avi" for i in range(12)]),
+        labels=np.arange(12) % 3,
+        folds=np.arange(12) % 2,
+        logits_last=logits,
+        logits_best=logits,
+    )
+    calibrate(path, oof=tmp_path / "oof.npz", cache_dir=None)
+    back = load_checkpoint(path)
+    assert "movement_profile" not in back.info and back.reject_threshold is not None
+    assert "calibrate-movement" in caplog.text

@@ -67,6 +67,20 @@ def person_found(
     return found
 
 
+def _without_movement(ck: Checkpoint, path: str | Path) -> dict:
+    """``ck.info`` without its movement check: a threshold set for the evidence alone breaks the pair's
+    calibration (:func:`calibrate_movement` sets both together; run it again after)."""
+    info = dict(ck.info)
+    if info.pop("movement_profile", None) is not None:
+        info.pop("movement_calibration", None)
+        log.warning(
+            "%s: its movement check was calibrated with the old threshold and is removed; run "
+            "`train_cli.py calibrate-movement` again to set both together",
+            Path(path).name,
+        )
+    return info
+
+
 def calibrate(
     checkpoint: str | Path,
     *,
@@ -110,7 +124,10 @@ def calibrate(
             "calibrate needs --oof (a cv run's oof.npz) or --data-root (the checkpoint's validation groups)"
         )
     threshold = rejection_threshold(lp, answered=answered, passed=person_found(ck, paths, cache_dir, logits=lp))
-    info = {**ck.info, "reject_calibration": f"answers {answered:.0%} of known-class clips of {source}"}
+    info = {
+        **_without_movement(ck, checkpoint),
+        "reject_calibration": f"answers {answered:.0%} of known-class clips of {source}",
+    }
     save_checkpoint(
         checkpoint, dataclasses.replace(ck, reject_threshold=threshold, metrics=metrics, info=info), half=_is_half(ck)
     )
@@ -334,7 +351,10 @@ def calibrate_on_shipped(
         f"out-of-fold predictions of its recipe ({len(paths)} clips, {len(maps)} group folds), mapped fold by fold to "
         "the shipped models' evidence on the clips both trained on"
     )
-    info = {**ck.info, "reject_calibration": f"answers {answered:.0%} of known-class clips of {source}"}
+    info = {
+        **_without_movement(ck, checkpoint),
+        "reject_calibration": f"answers {answered:.0%} of known-class clips of {source}",
+    }
     save_checkpoint(checkpoint, dataclasses.replace(ck, reject_threshold=threshold, info=info), half=_is_half(ck))
     if oof_out is not None:
         np.savez_compressed(
