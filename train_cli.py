@@ -332,6 +332,39 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate_movement(args: argparse.Namespace) -> int:
+    from vidclf.calibration import calibrate_movement
+
+    r = calibrate_movement(
+        args.checkpoint,
+        ucf_root=args.ucf_root,
+        real_root=args.real_root,
+        oof=args.oof,
+        answered=args.answered,
+        evidence_answered=args.evidence_answered,
+        shrink=args.shrink,
+        cache_dir=args.cache_dir or DataConfig().cache_dir,
+        out=args.out,
+    )
+    rule, alone = r["rule"], r["evidence_alone"]
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1%}"
+
+    print(
+        f"{args.checkpoint}: evidence threshold {r['threshold_before']} -> {r['evidence_threshold']:.3f}, movement "
+        f"threshold {r['movement_threshold']:.3f}; known clips answered {pct(rule['known_answered'])} (refused: "
+        f"UCF-101 {pct(rule['ucf_refused'])}, real {pct(rule['real_refused'])}); real answered and right "
+        f"{rule['real_answered_right']:.3f}; other actions refused {pct(rule['other_refused'])} (evidence alone at "
+        f"the same share: {pct(alone['other_refused'])}; nested by fold {r['nested_rule_mean']:.2f} +- "
+        f"{r['nested_rule_std']:.2f} against {r['nested_evidence_alone_mean']:.2f} +- "
+        f"{r['nested_evidence_alone_std']:.2f}); clips' scores in {r['out']}"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(r, indent=1))
+    return 0
+
+
 def cmd_fuse(args: argparse.Namespace) -> int:
     from vidclf.calibration import build_fusion
 
@@ -698,6 +731,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--oof-out", default=None, help="with --run: keep the mapped out-of-fold logits here")
     p.add_argument("--cache-dir", default=None)
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser(
+        "calibrate-movement",
+        help="give a checkpoint with a pose stream the movement check (vidclf.novelty) and set its 'not one of these' "
+        "thresholds together on clips it never trained on",
+    )
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--ucf-root", required=True, help="UCF-101's training clips (the profile and the out-of-fold rows)")
+    p.add_argument("--real-root", default=None, help="a real-clip tree laid out as ../shared/real (MANIFEST.tsv)")
+    p.add_argument("--oof", default=None, help="its mapped out-of-fold predictions (default <ckpt>.oof.npz)")
+    p.add_argument("--answered", type=float, default=0.95, help="share of known-class clips the rule answers")
+    p.add_argument(
+        "--evidence-answered", type=float, default=0.98, help="share the evidence threshold alone answers (0.98)"
+    )
+    p.add_argument("--shrink", type=float, default=0.5, help="class covariances shrunk this far to the pooled one")
+    p.add_argument("--out", default=None, help="every clip's scores (default <ckpt>.movement.npz)")
+    p.add_argument("--json", default=None, help="write the measures here too")
+    p.add_argument("--cache-dir", default=None, help="where the clips' landmarks are cached")
+    p.set_defaults(func=cmd_calibrate_movement)
 
     p = sub.add_parser(
         "fuse", help="late-fuse trained checkpoints, weights chosen on their cv runs' out-of-fold predictions"

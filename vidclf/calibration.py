@@ -17,7 +17,16 @@ import torch
 from vidclf.checkpoint import Checkpoint, fusion_checkpoint, load_checkpoint, save_checkpoint
 from vidclf.errors import DatasetError
 from vidclf.data.index import group_of
-from vidclf.fusion import align, choose_weights, fuse, nested_fusion_accuracy, read_oof, rejection_threshold
+from vidclf.fusion import (
+    align,
+    checked_threshold,
+    choose_weights,
+    fuse,
+    nested_fusion_accuracy,
+    read_oof,
+    rejection_threshold,
+    rejection_threshold_of_scores,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,20 @@ def person_found(
     if logits is not None:
         found |= ~np.isin(np.asarray(ck.classes)[logits.argmax(1)], ck.person_gate)
     return found
+
+
+def _without_movement(ck: Checkpoint, path: str | Path) -> dict:
+    """``ck.info`` without its movement check: a threshold set for the evidence alone breaks the pair's
+    calibration (:func:`calibrate_movement` sets both together; run it again after)."""
+    info = dict(ck.info)
+    if info.pop("movement_profile", None) is not None:
+        info.pop("movement_calibration", None)
+        log.warning(
+            "%s: its movement check was calibrated with the old threshold and is removed; run "
+            "`train_cli.py calibrate-movement` again to set both together",
+            Path(path).name,
+        )
+    return info
 
 
 def calibrate(
@@ -101,7 +124,10 @@ def calibrate(
             "calibrate needs --oof (a cv run's oof.npz) or --data-root (the checkpoint's validation groups)"
         )
     threshold = rejection_threshold(lp, answered=answered, passed=person_found(ck, paths, cache_dir, logits=lp))
-    info = {**ck.info, "reject_calibration": f"answers {answered:.0%} of known-class clips of {source}"}
+    info = {
+        **_without_movement(ck, checkpoint),
+        "reject_calibration": f"answers {answered:.0%} of known-class clips of {source}",
+    }
     save_checkpoint(
         checkpoint, dataclasses.replace(ck, reject_threshold=threshold, metrics=metrics, info=info), half=_is_half(ck)
     )
@@ -325,7 +351,10 @@ def calibrate_on_shipped(
         f"out-of-fold predictions of its recipe ({len(paths)} clips, {len(maps)} group folds), mapped fold by fold to "
         "the shipped models' evidence on the clips both trained on"
     )
-    info = {**ck.info, "reject_calibration": f"answers {answered:.0%} of known-class clips of {source}"}
+    info = {
+        **_without_movement(ck, checkpoint),
+        "reject_calibration": f"answers {answered:.0%} of known-class clips of {source}",
+    }
     save_checkpoint(checkpoint, dataclasses.replace(ck, reject_threshold=threshold, info=info), half=_is_half(ck))
     if oof_out is not None:
         np.savez_compressed(
@@ -339,3 +368,188 @@ def calibrate_on_shipped(
             answered=np.float32(answered),
         )
     return {"threshold": threshold, "before": before, "maps": maps, "clips": len(paths), "source": source}
+
+
+def movement_thresholds(
+    evidence: np.ndarray,
+    novelty: np.ndarray,
+    passed: np.ndarray | None = None,
+    *,
+    answered: float = 0.95,
+    evidence_answered: float = 0.98,
+) -> tuple[float, float]:
+    """The two thresholds of the rule "evidence at or above ``t_e`` AND movement novelty at or below ``t_n``" on
+    known-class clips (``evidence [N]``, ``novelty [N]``, NaN where the check abstains; ``passed [N]``: the
+    person gate): ``t_e`` answers ``evidence_answered`` of them (with the gate), ``t_n`` is the largest with
+    which the whole rule answers at most ``answered`` of them."""
+    passed = np.ones(len(evidence), bool) if passed is None else np.asarray(passed, bool)
+    checked_threshold(evidence, answered=answered, passed=passed)  # raises where the gate alone refuses too many
+    # where the gate alone refuses more than 1 - evidence_answered, the evidence refuses none the gate passes
+    t_e = rejection_threshold_of_scores(evidence, answered=evidence_answered, passed=passed)
+    ok = passed & (evidence >= t_e)
+    candidates = np.unique(novelty[ok & np.isfinite(novelty)])[::-1]
+    if not len(candidates):
+        return t_e, float("inf")
+    for t in candidates:  # from the loosest down: the first that answers no more than ``answered``
+        if (ok & ~(novelty > t)).mean() <= answered:
+            return t_e, float(t)
+    return t_e, float(candidates[-1])
+
+
+def calibrate_movement(
+    checkpoint: str | Path,
+    *,
+    ucf_root: str | Path,
+    real_root: str | Path | None,
+    oof: str | Path | None = None,
+    answered: float = 0.95,
+    evidence_answered: float = 0.98,
+    shrink: float = 0.5,
+    folds: int = 6,
+    cache_dir: str | None = ".cache/vidclf",
+    out: str | Path | None = None,
+) -> dict:
+    """Give a shipped checkpoint a movement check (:mod:`vidclf.novelty`) and set its two thresholds together.
+
+    The profile (each class's movement signatures) is fit on every known-class clip: UCF-101's training clips
+    and the real-world clips of the classes (``real_root``, laid out as ``../shared/real``). The thresholds
+    (:func:`movement_thresholds`) are set so that the rule answers ``answered`` of the known-class clips, each
+    judged as a clip it never saw: its evidence and answer from the out-of-fold predictions of the checkpoint's
+    recipe (``oof``, default ``<checkpoint>.oof.npz``, mapped to the shipped scale by
+    :func:`calibrate_on_shipped`) for UCF-101's clips, from the shipped checkpoint itself for the real-world
+    clips (it never trained on them), and its novelty from a profile fit on the known-class clips of the other
+    folds (group folds: no group on both sides). Clips of other actions (``real_root``'s ``other/``) are only
+    measured: how many the rule refuses, pooled and with the thresholds set fold by fold on the other folds.
+
+    Writes the checkpoint in place (``reject_threshold`` and ``info["movement_profile"]``) and, beside it (or to
+    ``out``), every clip's scores (``<checkpoint>.movement.npz``), which ``tests/test_shipped_calibration.py``
+    reads. Returns the measures.
+    """
+    from vidclf.data.index import VideoRecord
+    from vidclf.evaluate import checkpoint_logits
+    from vidclf.fusion import evidence as evidence_of
+    from vidclf.models.pose import found_mask
+    from vidclf.novelty import MovementProfile
+    from vidclf.training.open_set import load_open_set_data, mixed_folds, oof_novelty, signatures_of
+
+    checkpoint = Path(checkpoint)
+    ck = load_checkpoint(checkpoint)
+    if ck.has_other:
+        raise DatasetError(f"{checkpoint.name} has an 'other' output: its rule is 1 - P(other), not the evidence")
+    pose = [s for s, _ in (ck.streams or ((ck, 1.0),)) if s.input is not None and s.input.features == "landmarks"]
+    if not pose:
+        raise DatasetError(f"{checkpoint.name} has no pose stream: the movement check reads the body's landmarks")
+    assert pose[0].input is not None
+    num_frames = pose[0].input.num_frames
+    oof_path = Path(oof) if oof is not None else checkpoint.with_suffix(".oof.npz")
+    if not oof_path.is_file():
+        raise DatasetError(f"{oof_path}: no out-of-fold predictions (`train_cli.py calibrate --run ... --oof-out`)")
+    with np.load(oof_path, allow_pickle=False) as z:
+        o = {k: z[k] for k in z.files}
+    data = load_open_set_data(
+        str(ucf_root), None if real_root is None else str(real_root), num_frames=num_frames, cache_dir=cache_dir
+    )
+    if tuple(data.classes) != tuple(ck.classes):
+        raise DatasetError(f"these clips' classes {data.classes} are not {checkpoint.name}'s {ck.classes}")
+    k = len(ck.classes)
+    names = np.array([f"{Path(p).parent.name}/{Path(p).name}" for p in data.paths])
+    ucf = data.kinds == "ucf"
+    row = {n: i for i, n in enumerate(o["names"].tolist())}
+    missing = [n for n in names[ucf] if n not in row]
+    if missing:
+        raise DatasetError(f"{oof_path} lacks {len(missing)} of the UCF-101 clips, e.g. {missing[0]}")
+    fold = mixed_folds(data.groups, data.kinds, folds)
+    at = np.array([row[n] for n in names[ucf]])
+    if not np.array_equal(fold[ucf], o["folds"][at]):
+        raise DatasetError(f"{oof_path} dealt UCF-101's groups to other folds than {folds} group folds")
+    logits = np.empty((len(names), k), np.float32)
+    logits[ucf] = o["logits"][at]
+    source = np.where(ucf, "oof", "shipped")
+    rest = [VideoRecord(Path(p), int(y), "") for p, y in zip(data.paths[~ucf], data.labels[~ucf])]
+    if rest:
+        logits[~ucf] = checkpoint_logits(ck, rest, landmark_cache_dir=cache_dir).numpy()[:, :k]
+    found = np.array([found_mask(r).mean() for r in data.raw], np.float32)
+    top = logits.argmax(1)
+    passed = (found > 0) | ~np.isin(np.asarray(ck.classes)[top], ck.person_gate)
+    ev = evidence_of(logits)
+    known = data.labels < k
+    signatures = signatures_of(data.raw)
+    novelty = oof_novelty(signatures, top, data.labels, fold, ck.classes, shrink=shrink)
+    novelty[~np.isfinite(novelty)] = np.nan  # no signature: the check abstains
+    t_e, t_n = movement_thresholds(
+        ev[known], novelty[known], passed[known], answered=answered, evidence_answered=evidence_answered
+    )
+    t_alone = checked_threshold(ev[known], answered=answered, passed=passed[known])
+    before = ck.reject_threshold
+
+    def rule(t_ev: float, t_nov: float | None) -> np.ndarray:
+        ok = passed & (ev >= t_ev)
+        return ok if t_nov is None else ok & ~(novelty > t_nov)
+
+    other, real = ~known, data.kinds == "real"
+    both, alone = rule(t_e, t_n), rule(t_alone, None)
+    measures: dict = {
+        "clips": {"ucf": int(ucf.sum()), "real": int(real.sum()), "other": int(other.sum())},
+        "threshold_before": before,
+        "evidence_threshold": t_e,
+        "movement_threshold": t_n,
+        "evidence_alone_threshold": t_alone,
+    }
+    for name, ok in (("rule", both), ("evidence_alone", alone)) + (
+        (("before", rule(before, None)),) if before is not None else ()
+    ):
+        measures[name] = {
+            "known_answered": float(ok[known].mean()),
+            "ucf_refused": float((~ok[ucf]).mean()),
+            "real_refused": float((~ok[real]).mean()) if real.any() else None,
+            "real_answered_right": float((ok & (top == data.labels))[real].mean()) if real.any() else None,
+            "other_refused": float((~ok[other]).mean()) if other.any() else None,
+        }
+    # nested: each fold's other-action clips judged by thresholds set on the other folds' known clips
+    nested: dict[str, list[float]] = {"rule": [], "evidence_alone": []}
+    for f in sorted(set(fold[other].tolist())):
+        fit, held = known & (fold != f), other & (fold == f)
+        te, tn = movement_thresholds(
+            ev[fit], novelty[fit], passed[fit], answered=answered, evidence_answered=evidence_answered
+        )
+        ta = checked_threshold(ev[fit], answered=answered, passed=passed[fit])
+        nested["rule"].append(float((~rule(te, tn)[held]).mean()))
+        nested["evidence_alone"].append(float((~rule(ta, None)[held]).mean()))
+    measures["nested_other_refused_by_fold"] = nested
+    for name, v in nested.items():
+        measures[f"nested_{name}_mean"] = float(np.mean(v)) if v else None
+        measures[f"nested_{name}_std"] = float(np.std(v, ddof=1)) if len(v) > 1 else None
+
+    has = ~np.isnan(signatures).any(1)
+    profile = MovementProfile.fit(signatures[known & has], data.labels[known & has], ck.classes, shrink=shrink)
+    profile = dataclasses.replace(profile, threshold=t_n)
+    text = (
+        f"the evidence threshold and the movement check's together answer {answered:.0%} of {int(known.sum())} "
+        f"known-class clips none of them trained on ({int(ucf.sum())} UCF-101 clips out of fold, evidence mapped "
+        f"to the shipped scale; {int(real.sum())} real-world clips, evidence of the shipped models; movement "
+        f"novelty from profiles fit on the other {folds - 1} of {folds} group folds); the evidence alone answers "
+        f"{evidence_answered:.0%} of them"
+    )
+    info = {
+        **ck.info,
+        "movement_profile": profile.to_dict(),
+        "reject_calibration": text,
+        "movement_calibration": {k2: v for k2, v in measures.items() if k2 != "nested_other_refused_by_fold"},
+    }
+    save_checkpoint(checkpoint, dataclasses.replace(ck, reject_threshold=t_e, info=info), half=_is_half(ck))
+    out = Path(out) if out is not None else checkpoint.with_suffix(".movement.npz")
+    np.savez_compressed(
+        out,
+        names=names,
+        kinds=data.kinds,
+        labels=data.labels,
+        folds=fold,
+        source=source,
+        logits=logits,
+        pose_found=found,
+        novelty=novelty,
+        answered=np.float32(answered),
+        evidence_answered=np.float32(evidence_answered),
+    )
+    measures["out"] = str(out)
+    return measures

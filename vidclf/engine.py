@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from vidclf.reps import RepCounter, grey_signal
+from vidclf.sampling import uniform_indices
 
 if TYPE_CHECKING:
     import torch
@@ -61,7 +62,14 @@ class Predictor(Protocol):
         self, *, landmarks: Any, frames: Any, partners: Any = None, reuse: Any = None, cache: Any = None
     ) -> Any: ...
 
-    def verdict(self, fused: torch.Tensor, pose_found: float | None) -> tuple[torch.Tensor, bool, float]: ...
+    def verdict(
+        self, fused: torch.Tensor, pose_found: float | None, novelty: float | None = None
+    ) -> tuple[torch.Tensor, bool, float]: ...
+
+    def movement_novelty(self, landmarks: np.ndarray | None, fused: torch.Tensor) -> float | None: ...
+
+    @property
+    def pose_frames(self) -> int | None: ...
 
 
 REST, UNKNOWN, WARMING_UP, EXERCISE = "rest", "unknown", "warming up", "exercise"
@@ -89,6 +97,10 @@ class EngineSettings:
     still_pixel_std: float = 10.0  # a still picture's most changing pixels change less (grey levels)
     max_side: int = 320  # frames are tracked at most this large
     history_s: float = 30.0  # how long the repetition counter's signal is kept
+    # refuse a window whose movement is unlike its answer's class (the checkpoint's movement profile,
+    # vidclf.novelty); off by default: the profile is fit and calibrated on whole clips, and on workouts it was
+    # measured on three recordings only (bench/movement_windows.py)
+    movement_check: bool = False
 
 
 @dataclass(frozen=True)
@@ -413,7 +425,14 @@ class WorkoutEngine:
         )
         if frames is not None:
             self._motion = {i: lg for i, lg in out.per_stream.items() if not self.predictor.streams[i][0].pose}
-        probs, known, _ = self.predictor.verdict(out.fused, out.pose_found)
+        if self.settings.movement_check:
+            # the signature of the window's movement on as many frames as the profile's clips had
+            count = self.predictor.pose_frames or len(landmarks)
+            picked = landmarks[uniform_indices(len(landmarks), count)]
+            novelty = self.predictor.movement_novelty(picked, out.fused)
+            probs, known, _ = self.predictor.verdict(out.fused, out.pose_found, novelty)
+        else:
+            probs, known, _ = self.predictor.verdict(out.fused, out.pose_found)
         top = int(probs.argmax())
         return (self.predictor.classes[top] if known else UNKNOWN), known, float(probs[top])
 

@@ -92,27 +92,43 @@ def checkpoint_logits(ck: Checkpoint, records: Sequence[VideoRecord], **kw) -> t
     return combine(outputs, [w for _, w in ck.streams], [s.other_output for s, _ in ck.streams], len(ck.classes))
 
 
-def pose_found(ck: Checkpoint, records: Sequence[VideoRecord], cache_dir: str | None) -> np.ndarray | None:
-    """Per clip, the share ``[N]`` of the pose stream's frames with a person found (what the person gate of
-    :meth:`vidclf.predict.Predictor.verdict` reads), from the landmark cache; None without a pose stream."""
+def pose_landmarks(ck: Checkpoint, records: Sequence[VideoRecord], cache_dir: str | None) -> np.ndarray | None:
+    """The pose stream's raw landmarks ``[N, T, 33, 4]`` of each clip, from the landmark cache; None without a
+    pose stream."""
     pose = [s for s, _ in (ck.streams or ((ck, 1.0),)) if s.input is not None and s.input.features == "landmarks"]
     if not pose:
         return None
     from vidclf.data.landmarks import records_landmarks
 
     assert pose[0].input is not None
-    raw = records_landmarks(records, pose[0].input.num_frames, cache_dir, show_progress=False)
-    return (~np.isnan(raw[..., :2]).any(axis=(2, 3))).mean(axis=1)
+    return records_landmarks(records, pose[0].input.num_frames, cache_dir, show_progress=False)
 
 
-def answered_clips(ck: Checkpoint, logits: torch.Tensor, found: np.ndarray | None) -> torch.Tensor:
+def pose_found(ck: Checkpoint, records: Sequence[VideoRecord], cache_dir: str | None) -> np.ndarray | None:
+    """Per clip, the share ``[N]`` of the pose stream's frames with a person found (what the person gate of
+    :meth:`vidclf.predict.Predictor.verdict` reads), from the landmark cache; None without a pose stream."""
+    raw = pose_landmarks(ck, records, cache_dir)
+    return None if raw is None else (~np.isnan(raw[..., :2]).any(axis=(2, 3))).mean(axis=1)
+
+
+def answered_clips(
+    ck: Checkpoint, logits: torch.Tensor, found: np.ndarray | None, landmarks: np.ndarray | None = None
+) -> torch.Tensor:
     """bool ``[N]``: the clips ``ck`` answers (not "not one of these"), decided clip by clip by the rule
-    ``predict`` decides by (:meth:`vidclf.predict.Predictor.verdict`: the threshold and the person gate)."""
+    ``predict`` decides by (:meth:`vidclf.predict.Predictor.verdict`: the threshold, the person gate and, with
+    the clips' raw ``landmarks`` ``[N, T, 33, 4]`` and a checkpoint with a movement profile, the movement check)."""
     from vidclf.predict import Predictor
 
     judge = Predictor(ck, device="cpu")
     return torch.tensor(
-        [judge.verdict(lg, None if found is None else float(found[i]))[1] for i, lg in enumerate(logits.float())],
+        [
+            judge.verdict(
+                lg,
+                None if found is None else float(found[i]),
+                judge.movement_novelty(landmarks[i], lg) if landmarks is not None else None,
+            )[1]
+            for i, lg in enumerate(logits.float())
+        ],
         dtype=torch.bool,
     )
 
@@ -180,8 +196,9 @@ def evaluate_checkpoint(
             num_workers=num_workers,
             show_progress=show_progress,
         )
-        found = pose_found(ck, index.records, landmark_cache_dir or cache_dir)
-    answered = answered_clips(ck, logits, found)
+        raw = pose_landmarks(ck, index.records, landmark_cache_dir or cache_dir)
+        found = None if raw is None else (~np.isnan(raw[..., :2]).any(axis=(2, 3))).mean(axis=1)
+    answered = answered_clips(ck, logits, found, raw)
     k = len(ck.classes)
     metrics = classification_metrics(logits[:, :k], labels, ck.classes)
     top, evidence = logits[:, :k].argmax(1), known_score(logits.float(), k)

@@ -65,7 +65,40 @@ def _shared_lines(ck: Checkpoint) -> list[str]:
             f'- **"Not one of these"** below an evidence (log-sum-exp of the logits) of {ck.reject_threshold:.3f} '
             f"({ck.info.get('reject_calibration', 'set on validation clips')})"
         )
+    lines += _movement_lines(ck)
     return lines
+
+
+def _movement_lines(ck: Checkpoint) -> list[str]:
+    """The movement check (vidclf.novelty), where the checkpoint has one, and what it was measured to do."""
+    profile = ck.info.get("movement_profile")
+    if not profile or profile.get("threshold") is None:
+        return []
+    line = (
+        f"- **Movement check**: also \"not one of these\" when the body's movement is far from the answer's class: "
+        f"a novelty above {profile['threshold']:.3f} (the Mahalanobis distance, per dimension, of the clip's "
+        f"{len(profile['signature'])}-number movement signature to the class's Gaussian, fit on every known-class "
+        "clip at hand, UCF-101's and real-world; a clip with a person in fewer than 4 frames is left to the other "
+        "rules)"
+    )
+    m = ck.info.get("movement_calibration") or {}
+    rule, alone, before = m.get("rule"), m.get("evidence_alone"), m.get("before")
+    if rule and alone and rule.get("other_refused") is not None:
+        clips = m.get("clips", {})
+        line += (
+            f"; on clips it never trained on ({clips.get('ucf')} UCF-101 out of fold, {clips.get('real')} real-world "
+            f"and {clips.get('other')} of other actions) the rule refuses {rule['other_refused']:.0%} of the other "
+            f"actions against {alone['other_refused']:.0%} for the evidence alone answering as many known clips"
+            + (f" and {before['other_refused']:.0%} for the threshold before" if before else "")
+            + f"; known clips refused: UCF-101 {rule['ucf_refused']:.1%}, real-world {rule['real_refused']:.1%}"
+        )
+        if m.get("nested_rule_mean") is not None:
+            line += (
+                f"; thresholds set fold by fold on the other folds: {m['nested_rule_mean']:.2f} ± "
+                f"{m['nested_rule_std']:.2f} of each fold's other actions refused, against "
+                f"{m['nested_evidence_alone_mean']:.2f} ± {m['nested_evidence_alone_std']:.2f} (docs/accuracy.md)"
+            )
+    return [line]
 
 
 def _how_measured(ck: Checkpoint, history: list[dict]) -> str:

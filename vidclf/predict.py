@@ -31,6 +31,7 @@ from vidclf.data.landmarks import POSE_MAX_SIDE
 from vidclf.reps import Repetitions, count_repetitions, grey_signal, surer
 from vidclf.runtime import autocast, resolve_device, resolve_precision
 from vidclf.errors import VideoError
+from vidclf.novelty import MovementProfile, movement_signature
 from vidclf.verdict import combine, decide
 
 if TYPE_CHECKING:
@@ -94,6 +95,11 @@ class Prediction:
     reps: Repetitions | None = None  # the repetitions of the movement (vidclf.reps)
     timeline: Timeline | None = None  # what happens when, for a clip predicted with ``timeline=True``
     workout: WorkoutLog | None = None  # the clip's segments and their repetitions (vidclf.engine)
+    # how far the body's movement is from the answer's class (vidclf.novelty; None: no check or no signature),
+    # the checkpoint's threshold on it, and whether that check alone refused the clip
+    movement_novelty: float | None = None
+    movement_threshold: float | None = None
+    movement_refused: bool = False
 
     def top(self, k: int = 5) -> list[tuple[str, float]]:
         return sorted(self.probs.items(), key=lambda kv: -kv[1])[:k]
@@ -138,6 +144,9 @@ class Prediction:
             out["deciding_stream"] = self.deciding_stream
         if self.pose_found is not None:
             out["pose_found"] = self.pose_found
+        # null where the checkpoint has no movement profile (or the clip shows too few frames with a person)
+        out["movement_novelty"] = self.movement_novelty
+        out["movement_threshold"] = self.movement_threshold
         if self.reps is not None:
             out.update(self.reps.to_dict())
         if self.workout is not None:
@@ -220,6 +229,8 @@ class Predictor:
         self._own_estimator: PoseEstimator | None = None  # the BlazePose built here, closed by close()
         self._trackers: PoseTrackers | None = None  # started tracking graphs, handed from one clip to the next
         self._person_gate = frozenset(self.checkpoint.person_gate)
+        profile = self.checkpoint.info.get("movement_profile")
+        self.movement: MovementProfile | None = MovementProfile.from_dict(profile) if profile else None
         self._estimator_lock = threading.Lock()
 
     @property
@@ -472,12 +483,42 @@ class Predictor:
             len(self.classes),
         )
 
-    def verdict(self, fused: torch.Tensor, pose_found: float | None) -> tuple[torch.Tensor, bool, float]:
+    def movement_novelty(self, landmarks: np.ndarray | None, fused: torch.Tensor) -> float | None:
+        """How far the movement in raw landmarks ``[T, 33, 4]`` (the pose stream's frames) is from the class the
+        fused logits ``[K(+1)]`` answer (:meth:`vidclf.novelty.MovementProfile.novelty`), for :meth:`verdict`;
+        None without a movement profile, without landmarks, with too few frames with a person, or for a class
+        the profile has not (the check abstains)."""
+        if self.movement is None or landmarks is None:
+            return None
+        # by name: a model taught a class after its profile was fit has no profile for it (the check abstains)
+        row = {c: i for i, c in enumerate(self.movement.classes)}.get(
+            self.classes[int(fused[: len(self.classes)].argmax())]
+        )
+        if row is None:
+            return None
+        sig = movement_signature(landmarks)
+        return None if sig is None else float(self.movement.novelty(sig, row))
+
+    @property
+    def movement_threshold(self) -> float | None:
+        """Above this :meth:`movement_novelty` a clip is "not one of these" (None: no movement check)."""
+        return self.movement.threshold if self.movement is not None else None
+
+    def verdict(
+        self, fused: torch.Tensor, pose_found: float | None, novelty: float | None = None
+    ) -> tuple[torch.Tensor, bool, float]:
         """The one rule that turns fused logits ``[K]`` (``[K + 1]`` with an "other" output; :meth:`fuse`) into an
         answer: class probabilities ``[K]``, whether the clip is one of the classes ("not one of these"
-        otherwise), and the score it was judged on (:func:`vidclf.verdict.known_score`). Every path that answers
-        (a clip, a timeline window, the workout engine, ``evaluate``) decides through here."""
-        probs, known, score = decide(fused, len(self.classes), self.checkpoint.reject_threshold)
+        otherwise), and the score it was judged on (:func:`vidclf.verdict.known_score`). ``novelty``: the
+        clip's :meth:`movement_novelty` (None: the movement is not checked). Every path that answers (a clip, a
+        timeline window, the workout engine, ``evaluate``) decides through here."""
+        probs, known, score = decide(
+            fused,
+            len(self.classes),
+            self.checkpoint.reject_threshold,
+            novelty=float("nan") if novelty is None else novelty,
+            movement_threshold=self.movement_threshold,
+        )
         if pose_found is not None and pose_found == 0 and self.classes[int(probs.argmax())] in self._person_gate:
             # the person gate: a model that reads the body cannot vouch for a clip with no body in it, unless its
             # answer is a class whose own training clips mostly showed none (a rider on a horse)
@@ -524,8 +565,12 @@ class Predictor:
         for name, lp_sum in by_name.items():
             probs_of = (lp_sum / max(weights[name], 1e-9)).softmax(-1)
             per_stream[name] = {c: float(p) for c, p in zip(self.classes, probs_of.tolist())}
-        probs, known, score = self.verdict(self.fuse(outputs), pose_found)
+        fused = self.fuse(outputs)
+        novelty = self.movement_novelty(landmarks, fused)
+        probs, known, score = self.verdict(fused, pose_found, novelty)
         threshold = self.checkpoint.reject_threshold
+        # the movement alone refused it: the same clip without the check would have been answered
+        by_movement = not known and novelty is not None and self.verdict(fused, pose_found)[1]
         assert shown is not None
         return Prediction(
             probs={c: float(p) for c, p in zip(self.classes, probs.tolist())},
@@ -541,6 +586,9 @@ class Predictor:
             pose_found=pose_found,
             score=score,
             learned_other=self.checkpoint.has_other,
+            movement_novelty=novelty,
+            movement_threshold=self.movement_threshold,
+            movement_refused=by_movement,
         )
 
     def _timeline_plan(

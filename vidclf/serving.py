@@ -111,11 +111,16 @@ def answer_markdown(p: Prediction, entry: ModelEntry, log: WorkoutLog | None = N
         why = (
             "no person was found in any frame it looked at: is the whole body in view?"
             if p.pose_found == 0
+            else f"the movement doesn't look like {lower_name(p.label)}: the body moves unlike the clips of it the "
+            "model learned from (which joints move, how, and in what posture)"
+            if p.movement_refused
             else "it looks more like the other actions the model learned to tell apart from these (other exercises, "
             "sports, everyday movements) than 95% of the clips of them it was checked on"
             if p.learned_other
-            else "the model's evidence for every one of them is weaker than for 95% of the clips of them it was "
-            "checked on"
+            else "the model's evidence for every one of them is weaker than for "
+            # with the movement check the evidence alone answers more than the 95% the pair answers
+            + ("nearly all" if p.movement_threshold is not None else "95%")
+            + " of the clips of them it was checked on"
         )
         lines = [f"### Not one of the {n} actions this model knows", f"Closest: **{lower_name(p.label)}**, but {why}."]
     count = count_words(log, p.reps) if (p.known or (log is not None and log.exercises)) else ""

@@ -6,6 +6,9 @@ A stream trained on clips of other actions has one more output than the checkpoi
 "other"). Fused logits are then ``[..., K + 1]``: the weighted sum of every stream's known-class logits, and
 last the log-odds of "other" in the mean logits of the streams that have that output (a pixel stream that
 never saw other actions has no say in it). Without such a stream fused logits are ``[..., K]``.
+
+A checkpoint may also carry a movement profile (:mod:`vidclf.novelty`): a clip whose body moves unlike its
+answer's training clips is refused too, whatever the logits say ("the movement doesn't look like it").
 """
 
 from __future__ import annotations
@@ -44,14 +47,25 @@ def known_score(fused: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 def decide(
-    fused: torch.Tensor, num_classes: int, threshold: float | None, pose_found: torch.Tensor | float | None = None
+    fused: torch.Tensor,
+    num_classes: int,
+    threshold: float | None,
+    pose_found: torch.Tensor | float | None = None,
+    *,
+    novelty: torch.Tensor | float | None = None,
+    movement_threshold: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fused logits ``[..., K(+1)]`` -> class probabilities ``[..., K]``, known (bool ``[...]``) and the score it
     was judged on (``[...]``). ``pose_found``: the share of the pose stream's frames with a person (``[...]`` or
-    a number); a model that reads the body refuses a clip with nobody in it."""
+    a number); a model that reads the body refuses a clip with nobody in it. ``novelty``: how far the clip's
+    movement is from its answer's class (:meth:`vidclf.novelty.MovementProfile.novelty`, ``[...]`` or a number;
+    NaN where the check abstains); above ``movement_threshold`` the clip is refused whatever its score."""
     probs = fused[..., :num_classes].softmax(-1)
     score = known_score(fused, num_classes)
     known = score >= threshold if threshold is not None else torch.ones_like(score, dtype=torch.bool)
     if pose_found is not None:
         known = known & (torch.as_tensor(pose_found) > 0)
+    if novelty is not None and movement_threshold is not None:
+        # NaN > t is False: a clip without a movement signature is left to the other rules
+        known = known & ~(torch.as_tensor(novelty, dtype=torch.float64) > movement_threshold)
     return probs, known, score

@@ -293,6 +293,8 @@ def teach(
         "taught": {"name": name, "clips": len(clips), "base": Path(base).name, "views_per_clip": views},
         "reject_calibration": f"{Path(base).name}'s, unchanged (the known classes' scores are its own)",
     }
+    if ck.info.get("movement_profile"):  # the base's movement check, for its own classes (it abstains on the new one)
+        info["movement_profile"] = ck.info["movement_profile"]
     metrics = {"taught_from": Path(base).name}
     if len(streams) > 1:
         new_ck = fusion_checkpoint(streams, reject_threshold=ck.reject_threshold, metrics=metrics, info=info)
