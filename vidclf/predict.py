@@ -290,7 +290,7 @@ class Predictor:
         t0: float,
         progress: Callable[[float, str], None] | None,
     ) -> Prediction:
-        from vidclf.engine import WorkoutEngine
+        from vidclf.engine import FrameFeed, WorkoutEngine
 
         wanted = self._wanted(info)
         sample = {j for idx in wanted.values() for j in idx}
@@ -306,28 +306,35 @@ class Predictor:
         most = min(int(COUNT_MAX_SECONDS * info.fps), COUNT_MAX_FRAMES)
         # the pose stream's frames are estimated on a second thread as they are decoded, beside the pass
         early = _EarlyMarks(self._pose_estimator, self._pose_indices(wanted)) if self._has_pose else None
+        torch.get_num_threads()  # this thread's torch threads are set before the engine's thread sets its own
         try:
             with WorkoutEngine(self, tracker=tracked) as engine:  # the workout log rides on the same decoding pass
 
-                def each(i: int, frame: np.ndarray) -> None:
-                    if i < limit:
-                        tracked.t = i / info.fps
-                        engine.push(frame, tracked.t, bgr=True)
-                        if i < most:
-                            small = cv2.cvtColor(resize_frame(frame, SIGNAL_DECODE_SIZE), cv2.COLOR_BGR2GRAY)
-                            pictures.append(grey_signal(small[None])[0])  # reps.frame_signal of the RGB frame
-                        if progress is not None and i % step == 0:
-                            progress(min(1.0, i / max(total, 1)), f"{i / info.fps:.0f} of {total / info.fps:.0f} s")
+                def track(frame: np.ndarray, t: float) -> None:
+                    tracked.t = t
+                    engine.push(frame, t, bgr=True)
 
-                kept, _ = decode_pass(
-                    path,
-                    sizes,
-                    every_size=SIGNAL_DECODE_SIZE,
-                    every_limit=0,
-                    every_max_bytes=0,
-                    each=each,
-                    each_kept=early.offer if early is not None else None,
-                )
+                with FrameFeed(track) as feed:  # the engine works behind the decoder, on the other core
+
+                    def each(i: int, frame: np.ndarray) -> None:
+                        if i < limit:
+                            feed.put(frame, i / info.fps)
+                            if i < most:
+                                small = cv2.cvtColor(resize_frame(frame, SIGNAL_DECODE_SIZE), cv2.COLOR_BGR2GRAY)
+                                pictures.append(grey_signal(small[None])[0])  # reps.frame_signal of the RGB frame
+                            if progress is not None and i % step == 0:
+                                progress(min(1.0, i / max(total, 1)), _progress_words(i, total, info.fps, tracked))
+
+                    kept, _ = decode_pass(
+                        path,
+                        sizes,
+                        every_size=SIGNAL_DECODE_SIZE,
+                        every_limit=0,
+                        every_max_bytes=0,
+                        each=each,
+                        each_kept=early.offer if early is not None else None,
+                    )
+                    feed.close()
                 log = engine.finish()
         finally:
             found = early.result() if early is not None else {}
@@ -543,17 +550,27 @@ def _one_set_counted_whole(
     return dataclasses.replace(log, segments=[one])
 
 
+def _progress_words(i: int, total: float, fps: float, tracked: _Recorded) -> str:
+    """How far the pass is, for a person waiting: "4 of 15 s; a body in 38 of 40 frames"."""
+    words = f"{i / fps:.0f} of {total / fps:.0f} s"
+    n = len(tracked.marks)
+    return f"{words}; a body in {tracked.bodies} of {n} frames" if n else words
+
+
 class _Recorded:
     """A pose tracker that remembers what it found: ``marks`` holds ``(t, landmarks [33, 4])`` of every frame it
-    tracked, ``t`` set by the caller before each frame (at 10 a second: 5 KB a second of clip)."""
+    tracked, ``t`` set by the caller before each frame (at 10 a second: 5 KB a second of clip); ``bodies``
+    counts those with a person."""
 
     def __init__(self, tracker: Callable[[np.ndarray], np.ndarray]):
         self._tracker, self.t = tracker, 0.0
         self.marks: list[tuple[float, np.ndarray]] = []
+        self.bodies = 0
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        lm = self._tracker(frame)
-        self.marks.append((self.t, np.asarray(lm, np.float32)))
+        lm = np.asarray(self._tracker(frame), np.float32)
+        self.bodies += int(not np.isnan(lm[:, :2]).any())  # as vidclf.models.pose.found_mask
+        self.marks.append((self.t, lm))
         return lm
 
     def close(self) -> None:
