@@ -123,7 +123,7 @@ def instrument() -> Stages:
     opener = video._open
     video._open = lambda path: _TimedCapture(opener(path), st)  # type: ignore[assignment]
     for mod in (video, predict, engine):
-        for name in ("resize_frame", "_to_rgb", "frame_signal", "grey_signal", "_thinned"):
+        for name in ("resize_frame", "shrink_quick", "_to_rgb", "frame_signal", "grey_signal", "_thinned"):
             st.wrap(mod, name, "resize")
     st.wrap(reps, "frame_signal", "resize")
     st.wrap(reps, "grey_signal", "resize")

@@ -34,7 +34,7 @@ from vidclf.verdict import combine, decide
 if TYPE_CHECKING:
     from vidclf.engine import WorkoutLog
 from vidclf.sampling import paired, uniform_indices
-from vidclf.video import StreamEnded, VideoInfo, decode_pass, fit_within, probe, resize_frame
+from vidclf.video import StreamEnded, VideoInfo, decode_pass, fit_within, probe, resize_frame, shrink_quick
 
 if TYPE_CHECKING:
     from vidclf.models.pose import PoseEstimator, PoseTrackers
@@ -320,7 +320,7 @@ class Predictor:
                         if i < limit:
                             feed.put(frame, i / info.fps)
                             if i < most:
-                                small = cv2.cvtColor(resize_frame(frame, SIGNAL_DECODE_SIZE), cv2.COLOR_BGR2GRAY)
+                                small = cv2.cvtColor(shrink_quick(frame, SIGNAL_DECODE_SIZE), cv2.COLOR_BGR2GRAY)
                                 pictures.append(grey_signal(small[None])[0])  # reps.frame_signal of the RGB frame
                             if progress is not None and i % step == 0:
                                 progress(min(1.0, i / max(total, 1)), _progress_words(i, total, info.fps, tracked))
