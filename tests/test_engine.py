@@ -169,3 +169,48 @@ def test_the_log_as_csv_and_json():
     assert rows[1].endswith("1.00-3.00 4.00-6.50") and rows[2].startswith("rest,False,12.00,20.00,0")
     d = log.to_dict()
     assert d["reps"] == 2 and d["segments"][0]["rep_times"] == [[1.0, 3.0], [4.0, 6.5]]
+
+
+def test_a_frame_feed_consumes_in_order_behind_the_reader_and_gives_back_its_error():
+    """The engine's thread takes the frames in order, within its memory bound, with its torch on one thread;
+    the reader's thread keeps its own threads, and a failure on the engine's side reaches the reader."""
+    import threading
+
+    import torch
+
+    from vidclf.engine import FrameFeed
+
+    own = torch.get_num_threads()
+    torch.set_num_threads(2)  # the process's count (a Space's 2 cores), whatever the suite runs with
+    before = torch.get_num_threads()
+    seen, threads, queued = [], [], []
+    frame = np.zeros((64, 64, 3), np.uint8)
+
+    def consume(f, t):
+        seen.append(t)
+        threads.append((threading.current_thread().name, torch.get_num_threads()))
+
+    with FrameFeed(consume, max_bytes=4 * frame.nbytes) as feed:
+        for i in range(50):
+            feed.put(frame.copy(), i / 10)
+            queued.append(feed._queue.qsize())
+        feed.close()
+    assert seen == [i / 10 for i in range(50)] and max(queued) <= 4
+    assert {n for n, _ in threads} == {"vidclf-engine"} and {k for _, k in threads} == {1}
+    assert torch.get_num_threads() == before  # this thread's count, untouched
+    fresh: list[int] = []
+    t = threading.Thread(target=lambda: fresh.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    torch.set_num_threads(own)
+    assert before == 2 and fresh == [2]  # the count a new thread starts with is put back
+
+    def broken(f, t):
+        if t >= 0.3:
+            raise ValueError("the tracker failed")
+
+    with pytest.raises(ValueError, match="the tracker failed"):
+        with FrameFeed(broken, max_bytes=2 * frame.nbytes) as feed:
+            for i in range(1000):  # the reader stops on the error, not after 1000 frames
+                feed.put(frame, i / 10)
+            feed.close()
