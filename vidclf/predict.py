@@ -334,12 +334,18 @@ class Predictor:
                         each=each,
                         each_kept=early.offer if early is not None else None,
                     )
+                    # the pixel streams classify the clip while the engine and the static pass finish their queues
+                    ready = {
+                        i: stream.logits(stream.pixels(np.stack([kept[j] for j in wanted[i]]))[None])[0]
+                        for i, (stream, _) in enumerate(self.streams)
+                        if not stream.pose
+                    }
                     feed.close()
                 log = engine.finish()
         finally:
             found = early.result() if early is not None else {}
         marks = _Marks(self._pose_estimator, kept.__getitem__, found) if self._has_pose else None
-        p = self._classify(kept.__getitem__, wanted, info=info, t0=t0, marks=marks)
+        p = self._classify(kept.__getitem__, wanted, info=info, t0=t0, marks=marks, ready=ready)
         log = _one_set_counted_whole(log, p, pictures, tracked.marks, info.fps)
         reps = _log_reps(log)
         return dataclasses.replace(p, reps=reps, workout=log, seconds=time.perf_counter() - t0)
@@ -453,9 +459,12 @@ class Predictor:
         info: VideoInfo,
         t0: float,
         marks: _Marks | None,
+        ready: dict[int, torch.Tensor] | None = None,
     ) -> Prediction:
         """Run every stream on its frames (``wanted[i]`` the indices of stream ``i``'s, ``frame_at(j)`` the
-        decoded frame ``j``; ``marks`` their landmarks, for a pose stream) and fuse."""
+        decoded frame ``j``; ``marks`` their landmarks, for a pose stream) and fuse. ``ready[i]``: stream ``i``'s
+        logits ``[K]``, computed already on the same frames."""
+        ready = ready or {}
         outputs: list[torch.Tensor] = []
         per_stream: dict[str, dict[str, float]] = {}
         weights: dict[str, float] = {}
@@ -464,6 +473,7 @@ class Predictor:
         for i, (stream, weight) in enumerate(self.streams):
             idx = wanted[i]
             frames = np.stack([frame_at(j) for j in idx])
+            x: torch.Tensor | None
             if stream.pose:
                 from vidclf.models.pose import found_mask, normalize_landmarks
 
@@ -473,11 +483,11 @@ class Predictor:
                 shown = (frames, idx)
                 x = torch.from_numpy(normalize_landmarks(landmarks))[None]
             else:
-                x = stream.pixels(frames)[None]
+                x = None if i in ready else stream.pixels(frames)[None]
                 if shown is None:
                     step = 2 if stream.spec.pair_gap else 1  # a motion model saw pairs: show the first frame of each
                     shown = (frames[::step], idx[::step])
-            lg = stream.logits(x)[0]
+            lg = ready[i] if x is None else stream.logits(x)[0]
             outputs.append(lg)
             # an ensemble's seeds are one stream to a person: sum them under the backbone's name
             by_name[stream.name] = by_name.get(stream.name, 0) + weight * lg[: len(self.classes)]
