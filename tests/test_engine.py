@@ -214,3 +214,17 @@ def test_a_frame_feed_consumes_in_order_behind_the_reader_and_gives_back_its_err
             for i in range(1000):  # the reader stops on the error, not after 1000 frames
                 feed.put(frame, i / 10)
             feed.close()
+
+
+def test_a_720p_frame_is_tracked_at_320x180_within_one_grey_level_of_the_exact_average(pose_predictor):
+    """The engine halves a frame whose factor is a multiple of 4 before averaging (a third of the cost); other
+    factors (1080x1920's 6) are the exact area average."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for shape, size, most in (((720, 1280, 3), (180, 320), 1), ((1920, 1080, 3), (320, 180), 0)):
+        frame = cv2.GaussianBlur(rng.integers(0, 256, shape, np.uint8), (0, 0), 3)
+        with WorkoutEngine(pose_predictor, tracker=lambda f: np.full((33, 4), np.nan, np.float32)) as engine:
+            small = engine._resize(frame, bgr=True)
+        exact = cv2.cvtColor(cv2.resize(frame, size[::-1], interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+        assert small.shape == exact.shape and np.abs(small.astype(int) - exact).max() == most
