@@ -178,3 +178,21 @@ def test_the_pose_stream_classifies_the_frames_it_was_trained_on(seconds, fusion
     trained = training_frames(info.num_frames, predictor.streams[pose[0]][0].spec.num_frames, monkeypatch)
     assert len(trained) == 32 and pose
     assert all(predictor._wanted(info)[i] == trained for i in pose)  # classified on exactly these frames
+
+
+def test_the_progress_says_how_far_the_pass_is_and_how_many_tracked_frames_show_a_body():
+    import re
+
+    from conftest import ROOT
+    from vidclf.predict import Predictor
+
+    clip = ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4"
+    told: list[tuple[float, str]] = []
+    predictor = Predictor(ROOT / "weights" / "synthetic.pt")
+    predictor.predict(clip, progress=lambda share, words: told.append((share, words)))
+    shares = [s for s, _ in told]
+    assert len(told) >= 5 and shares == sorted(shares) and 0 <= shares[0] and shares[-1] <= 1
+    bodies = [re.fullmatch(r"(\d+) of (\d+) s(?:; a body in (\d+) of (\d+) frames)?", w) for _, w in told]
+    assert all(bodies) and all(m[2] == bodies[0][2] for m in bodies)  # the same length throughout
+    later = [(int(m[3]), int(m[4])) for m in bodies if m[3] is not None]
+    assert later and all(0 <= found <= n for found, n in later) and later[-1][1] > later[0][1]

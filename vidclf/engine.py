@@ -521,7 +521,8 @@ class WorkoutEngine:
 class FrameFeed:
     """Frames handed, in order, to ``consume(frame, t_s)`` on a thread of its own through a bounded queue: the
     reader (a decoder) runs ahead while a :class:`WorkoutEngine` tracks and classifies, so the two share the
-    cores instead of taking turns. At most ``max_bytes`` of frames wait (a 1080x1920 frame is 6 MB). The
+    cores instead of taking turns. At most ``max_frames`` frames and ``max_bytes`` of them wait (a 1080x1920
+    frame is 6 MB): the reader is never more than about a second ahead, so its progress is the engine's. The
     consumer's torch runs on ``torch_threads`` threads: its calls are small (a batch-1 LSTM, one window's CNN
     features) and gain nothing from more while the reader holds a core (threads that wait spin).
 
@@ -533,10 +534,11 @@ class FrameFeed:
         consume: Callable[[np.ndarray, float], object],
         *,
         max_bytes: int = 64 << 20,
+        max_frames: int = 32,
         torch_threads: int | None = 1,
         name: str = "vidclf-engine",
     ):
-        self._consume, self._max_bytes, self._threads = consume, max_bytes, torch_threads
+        self._consume, self._max_bytes, self._max_frames, self._threads = consume, max_bytes, max_frames, torch_threads
         self._queue: queue.Queue[tuple[np.ndarray, float] | None] | None = None
         self._error: BaseException | None = None
         self._stop = False
@@ -546,7 +548,7 @@ class FrameFeed:
         """One frame (kept as given: the caller must not write to it again)."""
         if self._queue is None:
             # the bound in frames, from the first frame's size (a clip's frames are all one size)
-            self._queue = queue.Queue(maxsize=max(2, self._max_bytes // max(1, frame.nbytes)))
+            self._queue = queue.Queue(maxsize=max(2, min(self._max_frames, self._max_bytes // max(1, frame.nbytes))))
             self._thread.start()
         self._raise()
         while True:
