@@ -19,9 +19,10 @@ own time, less the stages it calls), medians over the warm calls: ``decode`` (Op
 frames), ``tracking`` (BlazePose's tracking mode: the engine's 10 a second), ``graph`` (building a MediaPipe
 graph), ``motion_cnn`` (EfficientNet-Lite0), ``lstm`` (the pose LSTMs and the motion head), ``engine`` (its
 decisions, less the above), ``count`` (the repetition counters); ``other`` is the rest of the wall time.
-Stages on a second thread (BlazePose's static graph beside the decoding pass) add to their stage but not to
-the wall time: stages can sum to more than the wall. Torch runs on 2 threads (a Space's cores). The machine
-may be shared: say so beside the numbers.
+Stages on other threads (the workout engine behind the decoder, BlazePose's static graph beside it) add to
+their stage but not to the wall time: stages can sum to more than the wall (``other`` is then negative).
+Torch runs on 2 threads (a Space's cores), the engine's thread on one. The machine may be shared: say so
+beside the numbers.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def instrument() -> Stages:
     opener = video._open
     video._open = lambda path: _TimedCapture(opener(path), st)  # type: ignore[assignment]
     for mod in (video, predict, engine):
-        for name in ("resize_frame", "_to_rgb", "frame_signal", "grey_signal", "_thinned"):
+        for name in ("resize_frame", "shrink_quick", "_to_rgb", "frame_signal", "grey_signal", "_thinned"):
             st.wrap(mod, name, "resize")
     st.wrap(reps, "frame_signal", "resize")
     st.wrap(reps, "grey_signal", "resize")

@@ -1,5 +1,6 @@
 """What the size of the frames BlazePose is given costs and changes: the same frames of a 720p push-up clip
-at 640x360 (the pose grid's size now) and 320x180 (its size before), interleaved.
+at 640x360 (the static pass's size, as in training), 320x180 (the engine's tracking size) and 256x144
+(BlazePose's own input is 256 px), in static image mode and in tracking mode, interleaved.
 
     python -m bench.pose_size
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import UCF_ROOT
-from vidclf.models.pose import PoseEstimator
+from vidclf.models.pose import PoseEstimator, PoseTrackers
 from vidclf.video import read_all_frames, resize_frame
 
 SOURCE = UCF_ROOT.parent / "real" / "long" / "APKA-llc__exercise-tracking__pushups.mp4"
@@ -32,7 +33,7 @@ def main() -> None:
                "-vf", "scale=1280:720", "-c:v", "libx264", "-preset", "veryfast", "-an", str(clip)]  # fmt: skip
         subprocess.run(cmd, check=True)
         frames = read_all_frames(clip)[::4][:64]
-    sizes = {"640x360": (360, 640), "320x180": (180, 320)}
+    sizes = {"640x360": (360, 640), "320x180": (180, 320), "256x144": (144, 256)}
     inputs = {name: np.stack([resize_frame(f, hw) for f in frames]) for name, hw in sizes.items()}
     estimator = PoseEstimator()
     for x in inputs.values():
@@ -43,13 +44,35 @@ def main() -> None:
             t0 = time.perf_counter()
             estimator(x)
             times[name].append((time.perf_counter() - t0) / len(x))
-    big, small = (estimator(x) for x in inputs.values())
-    both = ~np.isnan(big[:, 0, 0]) & ~np.isnan(small[:, 0, 0])
+    marks = {name: estimator(x) for name, x in inputs.items()}
     for name in sizes:
-        print(f"{name}: {1000 * np.median(times[name]):.1f} ms a frame")
-    print(f"ratio {np.median(times['640x360']) / np.median(times['320x180']):.2f}x")
-    print(f"person found: {(~np.isnan(big[:, 0, 0])).mean():.0%} / {(~np.isnan(small[:, 0, 0])).mean():.0%}")
-    print(f"landmarks move by a median {np.median(np.abs(big[both, :, :2] - small[both, :, :2])):.2%} of the long side")
+        print(f"static {name}: {1000 * np.median(times[name]):.1f} ms a frame")
+    _compare(marks, "640x360")
+
+    trackers = PoseTrackers()
+    tracked = {name: inputs[name] for name in ("320x180", "256x144")}
+    ttimes: dict[str, list[float]] = {name: [] for name in tracked}
+    tmarks: dict[str, np.ndarray] = {}
+    for _ in range(3):
+        for name, x in tracked.items():
+            tracker = trackers.tracker()
+            tracker(x[0])  # the graph's first frame runs the detector
+            t0 = time.perf_counter()
+            tmarks[name] = np.stack([tracker(f) for f in x[1:]])
+            ttimes[name].append((time.perf_counter() - t0) / (len(x) - 1))
+            tracker.close()
+    trackers.close()
+    for name in tracked:
+        print(f"tracking {name}: {1000 * np.median(ttimes[name]):.1f} ms a frame")
+    _compare(tmarks, "320x180")
+
+
+def _compare(marks: dict[str, np.ndarray], ref: str) -> None:
+    """Found shares and the median landmark shift of each size against ``ref``'s, in units of the long side."""
+    for name, lm in marks.items():
+        both = ~np.isnan(marks[ref][:, 0, 0]) & ~np.isnan(lm[:, 0, 0])
+        shift = np.median(np.abs(marks[ref][both, :, :2] - lm[both, :, :2])) if both.any() else float("nan")
+        print(f"  {name}: person found {(~np.isnan(lm[:, 0, 0])).mean():.0%}, landmarks move by a median {shift:.2%}")
 
 
 if __name__ == "__main__":

@@ -260,10 +260,10 @@ def test_a_header_that_overstates_the_length_costs_a_second_pass_not_an_error(tm
     clip = ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4"
     true = probe(clip)
     lying = dataclasses.replace(true, num_frames=true.num_frames * 3, counted=False)
-    p = Predictor(ROOT / "weights" / "synthetic.pt").predict(clip, info=lying, timeline=True)
+    p = Predictor(ROOT / "weights" / "synthetic.pt").predict(clip, info=lying)
     assert p.info.num_frames == true.num_frames and p.info.counted
-    assert max(p.indices) < true.num_frames and p.timeline is not None
-    assert p.timeline.times[-1] < true.duration_s
+    assert max(p.indices) < true.num_frames and p.workout is not None
+    assert p.workout.segments[-1].end_s <= true.duration_s
 
 
 def test_a_hub_download_failure_is_shown_on_the_page(monkeypatch):

@@ -240,3 +240,62 @@ def test_a_set_whose_label_wavers_is_counted_whole_as_one_movement(pose_predicto
         [wavered.segments[0], Segment("rest", False, 4.0, 5.0), Segment("SynthWave", True, 5.0, 10.0)], 10.0
     )
     assert _one_set_counted_whole(rested, _answer("SynthSquat"), pictures, tracked, FPS).reps == 0
+
+
+def test_a_frame_feed_consumes_in_order_behind_the_reader_and_gives_back_its_error():
+    """The engine's thread takes the frames in order, within its memory bound, with its torch on one thread;
+    the reader's thread keeps its own threads, and a failure on the engine's side reaches the reader."""
+    import threading
+
+    import torch
+
+    from vidclf.engine import FrameFeed
+
+    own = torch.get_num_threads()
+    torch.set_num_threads(2)  # the process's count (a Space's 2 cores), whatever the suite runs with
+    before = torch.get_num_threads()
+    seen, threads, queued = [], [], []
+    frame = np.zeros((64, 64, 3), np.uint8)
+
+    def consume(f, t):
+        seen.append(t)
+        threads.append((threading.current_thread().name, torch.get_num_threads()))
+
+    with FrameFeed(consume, max_bytes=4 * frame.nbytes) as feed:
+        for i in range(50):
+            feed.put(frame.copy(), i / 10)
+            queued.append(feed._queue.qsize())
+        feed.close()
+    assert seen == [i / 10 for i in range(50)] and max(queued) <= 4
+    assert {n for n, _ in threads} == {"vidclf-engine"} and {k for _, k in threads} == {1}
+    assert torch.get_num_threads() == before  # this thread's count, untouched
+    fresh: list[int] = []
+    t = threading.Thread(target=lambda: fresh.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    torch.set_num_threads(own)
+    assert before == 2 and fresh == [2]  # the count a new thread starts with is put back
+
+    def broken(f, t):
+        if t >= 0.3:
+            raise ValueError("the tracker failed")
+
+    with pytest.raises(ValueError, match="the tracker failed"):
+        with FrameFeed(broken, max_bytes=2 * frame.nbytes) as feed:
+            for i in range(1000):  # the reader stops on the error, not after 1000 frames
+                feed.put(frame, i / 10)
+            feed.close()
+
+
+def test_a_720p_frame_is_tracked_at_320x180_within_one_grey_level_of_the_exact_average(pose_predictor):
+    """The engine halves a frame whose factor is a multiple of 4 before averaging (a third of the cost); other
+    factors (1080x1920's 6) are the exact area average."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for shape, size, most in (((720, 1280, 3), (180, 320), 1), ((1920, 1080, 3), (320, 180), 0)):
+        frame = cv2.GaussianBlur(rng.integers(0, 256, shape, np.uint8), (0, 0), 3)
+        with WorkoutEngine(pose_predictor, tracker=lambda f: np.full((33, 4), np.nan, np.float32)) as engine:
+            small = engine._resize(frame, bgr=True)
+        exact = cv2.cvtColor(cv2.resize(frame, size[::-1], interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+        assert small.shape == exact.shape and np.abs(small.astype(int) - exact).max() == most

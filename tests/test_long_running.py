@@ -266,8 +266,6 @@ def test_a_motion_pair_is_the_same_time_apart_at_60_fps(tmp_path):
         info = VideoInfo(num_frames=int(20 * fps), fps=fps, width=320, height=240, counted=True)
         wanted = predictor._wanted(info)[0]
         assert len(wanted) == 40 and {b - a for a, b in zip(wanted[::2], wanted[1::2])} == {gap}
-        plan = predictor._timeline_plan(info, [])
-        assert plan is not None and {w[1] - w[0] for w in plan.per_stream[0]} == {gap}
 
     # training: a 60 fps clip whose frame i is grey level 2i, so a pair's difference says how far apart it is
     from vidclf.data.cache import FrameCache
@@ -287,8 +285,8 @@ def test_a_motion_pair_is_the_same_time_apart_at_60_fps(tmp_path):
 
 def test_every_landmark_of_a_clip_is_estimated_at_one_size(tmp_path, monkeypatch):
     """Landmarks in one signal came from two resolutions: the classified frames up to 640 px, the rest of the
-    pose grid 320 px. Now each signal has one: the classification and the timeline's grid at the size training
-    estimated the body at, the workout engine's tracked frames at its own."""
+    pose grid 320 px. Now each signal has one: the classification at the size training estimated the body at,
+    the workout engine's tracked frames at its own."""
     from vidclf.predict import Predictor
 
     clip = write_video(tmp_path / "big.mp4", np.zeros((100, 600, 800, 3), np.uint8), fps=10)
@@ -307,7 +305,7 @@ def test_every_landmark_of_a_clip_is_estimated_at_one_size(tmp_path, monkeypatch
         return track
 
     monkeypatch.setattr(Predictor, "new_tracker", tracker)
-    p = Predictor(ROOT / "weights" / "pose_lstm.pt", pose_estimator=recording).predict(clip, timeline=True)
-    assert p.timeline is not None and len(shapes) >= 1 and len(tracked) > 32
+    p = Predictor(ROOT / "weights" / "pose_lstm.pt", pose_estimator=recording).predict(clip)
+    assert p.landmarks is not None and len(shapes) >= 1 and len(tracked) > 32
     assert set(shapes) == {(480, 640, 3)}  # the size training estimated the body at (POSE_MAX_SIDE)
     assert set(tracked) == {(240, 320, 3)}  # the engine's one size (EngineSettings.max_side)

@@ -71,32 +71,6 @@ def test_prediction_carries_the_count(tmp_path):
     assert d["reps"] == 5 and len(d["rep_times"]) == 5 and d["rep_period_s"] == pytest.approx(1.2, rel=0.1)
 
 
-def test_the_repetitions_are_marked_where_they_happen():
-    from conftest import ROOT
-    from vidclf.predict import Predictor
-    from vidclf.serving import when_figure
-
-    frames, _ = render_clip_with_landmarks("SynthSquat", 90, 1, num_frames=150, cycles=5, size=(96, 96))
-    p = Predictor(ROOT / "weights" / "synthetic.pt").predict_frames(frames, fps=25.0)
-    fig, title = when_figure(p)
-    shaded = [(s.x0, s.x1) for s in fig.layout.shapes]
-    assert shaded == p.reps.times and len(shaded) == 5 and "repetition" in title
-    assert [a.text for a in fig.layout.annotations] == ["1", "2", "3", "4", "5"]
-
-
-def test_a_long_clip_shows_its_timeline_with_the_repetitions_shaded():
-    from conftest import ROOT
-    from vidclf.predict import Predictor
-    from vidclf.serving import when_figure
-
-    clip = ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4"
-    p = Predictor(ROOT / "weights" / "synthetic.pt").predict(clip, timeline=True)
-    fig, title = when_figure(p)
-    assert p.timeline is not None and len(fig.data) >= 2  # a line per class
-    assert p.reps.found and len(fig.layout.shapes) == p.reps.count
-    assert title.startswith("When does each exercise happen") and title.endswith("repetitions shaded)")
-
-
 def _known_estimator(frames, landmarks):
     """A pose estimator that knows the joints the synthetic figure was drawn with."""
     by_frame = {f.tobytes(): lm for f, lm in zip(frames, landmarks)}
@@ -211,15 +185,30 @@ def training_frames(num_frames_in_clip: int, num_frames: int, monkeypatch) -> li
 
 
 @pytest.mark.parametrize("seconds", [2.0, 7.0, 12.0, 30.0, 300.0])
-def test_the_pose_grid_holds_the_frames_the_pose_stream_was_trained_on(seconds, fusion_predictor, monkeypatch):
-    from vidclf.predict import POSE_GRID_MAX_FRAMES
+def test_the_pose_stream_classifies_the_frames_it_was_trained_on(seconds, fusion_predictor, monkeypatch):
     from vidclf.video import VideoInfo
 
     predictor = fusion_predictor
     info = VideoInfo(num_frames=int(seconds * 30), fps=30.0, width=320, height=240, counted=True)
-    grid = predictor._pose_grid(info)
     pose = [i for i, (stream, _) in enumerate(predictor.streams) if stream.pose]
     trained = training_frames(info.num_frames, predictor.streams[pose[0]][0].spec.num_frames, monkeypatch)
-    assert len(trained) == 32 and set(trained) <= set(grid) and len(grid) <= POSE_GRID_MAX_FRAMES
+    assert len(trained) == 32 and pose
     assert all(predictor._wanted(info)[i] == trained for i in pose)  # classified on exactly these frames
-    assert len(grid) / seconds >= min(4.0, 224 / seconds)  # 4 to 16 frames a second, up to 224 frames
+
+
+def test_the_progress_says_how_far_the_pass_is_and_how_many_tracked_frames_show_a_body():
+    import re
+
+    from conftest import ROOT
+    from vidclf.predict import Predictor
+
+    clip = ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4"
+    told: list[tuple[float, str]] = []
+    predictor = Predictor(ROOT / "weights" / "synthetic.pt")
+    predictor.predict(clip, progress=lambda share, words: told.append((share, words)))
+    shares = [s for s, _ in told]
+    assert len(told) >= 5 and shares == sorted(shares) and 0 <= shares[0] and shares[-1] <= 1
+    bodies = [re.fullmatch(r"(\d+) of (\d+) s(?:; a body in (\d+) of (\d+) frames)?", w) for _, w in told]
+    assert all(bodies) and all(m[2] == bodies[0][2] for m in bodies)  # the same length throughout
+    later = [(int(m[3]), int(m[4])) for m in bodies if m[3] is not None]
+    assert later and all(0 <= found <= n for found, n in later) and later[-1][1] > later[0][1]

@@ -86,3 +86,19 @@ def test_truncated_clip_gives_frames_or_video_error(tmp_path):
     except VideoError:
         return
     assert clip.frames.shape == (16, 64, 64, 3)
+
+
+def test_a_quick_shrink_is_within_one_grey_level_of_the_exact_one():
+    """A 1080x1920 frame's counting picture (48x64, not a whole factor) is halved first; a whole factor (720p)
+    and a small frame are the exact area average itself."""
+    from vidclf.video import resize_frame, shrink_quick
+
+    rng = np.random.default_rng(0)
+    smooth = lambda h, w: cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), np.uint8), (0, 0), 4)  # noqa: E731
+    portrait = smooth(1920, 1080)
+    quick, exact = shrink_quick(portrait, (48, 64)), resize_frame(portrait, (48, 64))
+    assert quick.shape == exact.shape == (48, 64, 3)
+    diff = np.abs(quick.astype(int) - exact)
+    assert diff.max() <= 1 and 0 < diff.mean() < 0.5  # not the same computation, nearly the same pixels
+    for frame in (smooth(720, 1280), smooth(240, 320)):
+        assert np.array_equal(shrink_quick(frame, (48, 64)), resize_frame(frame, (48, 64)))

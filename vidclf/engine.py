@@ -25,11 +25,14 @@ Memory is bounded whatever the length: frames are kept for one window, signals f
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
 import math
 import os
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -324,6 +327,12 @@ class WorkoutEngine:
         if frame.shape[:2] == (h, w):
             small = np.ascontiguousarray(frame)
         else:
+            # a whole factor that is a multiple of 4 (720p to 320x180) is halved first: OpenCV's 2x2 means cost a
+            # third of its 4x4 ones, within one grey level
+            factor = frame.shape[0] // h
+            while factor % 4 == 0 and frame.shape[:2] == (factor * h, factor * w):
+                frame = cv2.resize(frame, (w * factor // 2, h * factor // 2), interpolation=cv2.INTER_AREA)
+                factor //= 2
             small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(small, cv2.COLOR_BGR2RGB) if bgr else small
 
@@ -528,6 +537,83 @@ class WorkoutEngine:
         self.close()
 
 
+class FrameFeed:
+    """Frames handed, in order, to ``consume(frame, t_s)`` on a thread of its own through a bounded queue: the
+    reader (a decoder) runs ahead while a :class:`WorkoutEngine` tracks and classifies, so the two share the
+    cores instead of taking turns. At most ``max_frames`` frames and ``max_bytes`` of them wait (a 1080x1920
+    frame is 6 MB): the reader is never more than about a second ahead, so its progress is the engine's. The
+    consumer's torch runs on ``torch_threads`` threads: its calls are small (a batch-1 LSTM, one window's CNN
+    features) and gain nothing from more while the reader holds a core (threads that wait spin).
+
+    :meth:`put` raises what the consumer raised (and stops taking frames); :meth:`close` waits for the last
+    frame to be consumed and raises it too. Use it as a context manager: leaving it stops the thread."""
+
+    def __init__(
+        self,
+        consume: Callable[[np.ndarray, float], object],
+        *,
+        max_bytes: int = 64 << 20,
+        max_frames: int = 32,
+        torch_threads: int | None = 1,
+        name: str = "vidclf-engine",
+    ):
+        self._consume, self._max_bytes, self._max_frames, self._threads = consume, max_bytes, max_frames, torch_threads
+        self._queue: queue.Queue[tuple[np.ndarray, float] | None] | None = None
+        self._error: BaseException | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def put(self, frame: np.ndarray, t_s: float) -> None:
+        """One frame (kept as given: the caller must not write to it again)."""
+        if self._queue is None:
+            # the bound in frames, from the first frame's size (a clip's frames are all one size)
+            self._queue = queue.Queue(maxsize=max(2, min(self._max_frames, self._max_bytes // max(1, frame.nbytes))))
+            self._thread.start()
+        self._raise()
+        while True:
+            try:
+                self._queue.put((frame, t_s), timeout=0.5)
+                return
+            except queue.Full:
+                self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        with contextlib.ExitStack() as stack:
+            if self._threads is not None:
+                from vidclf.runtime import torch_threads
+
+                stack.enter_context(torch_threads(self._threads))
+            while (item := self._queue.get()) is not None:
+                if self._error is not None or self._stop:
+                    continue  # drained, not consumed
+                try:
+                    self._consume(*item)
+                except BaseException as e:  # given to the reader's thread by put() and close()
+                    self._error = e
+
+    def close(self) -> None:
+        """Wait until every frame put is consumed; raise what the consumer raised."""
+        if self._queue is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._raise()
+
+    def __enter__(self) -> FrameFeed:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:  # the reader failed: what is queued is dropped
+            self._stop = True
+            if self._queue is not None and self._thread.is_alive():
+                self._queue.put(None)
+                self._thread.join()
+
+
 def _thinned(frame: np.ndarray, side: int = 128) -> np.ndarray:
     """Every s-th pixel of a large frame (a 720p frame's area average costs more than the signal needs)."""
     step = max(1, max(frame.shape[:2]) // side)
@@ -559,11 +645,13 @@ def run_file(
     total = min(info.duration_s, limit)
     with WorkoutEngine(predictor, settings) as engine:
         step = max(1, int(info.fps))
-        for i, frame in enumerate(iter_frames(path)):
-            t = i / info.fps
-            if t > limit:
-                break
-            engine.push(frame, t)
-            if progress is not None and i % step == 0:
-                progress(min(1.0, t / max(total, 1e-9)), f"{t:.0f} of {total:.0f} s")
+        with FrameFeed(engine.push) as feed:  # decoding runs ahead of the engine, on the other core
+            for i, frame in enumerate(iter_frames(path)):
+                t = i / info.fps
+                if t > limit:
+                    break
+                feed.put(frame, t)
+                if progress is not None and i % step == 0:
+                    progress(min(1.0, t / max(total, 1e-9)), f"{t:.0f} of {total:.0f} s")
+            feed.close()
         return engine.finish()

@@ -1,10 +1,9 @@
-"""Plotly figures for the app: class confidences, training curves, a timeline of predictions."""
+"""Plotly figures for the app: class confidences, training curves, a workout's log on its time axis."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import plotly.graph_objects as go
 
 
@@ -65,72 +64,6 @@ def curves_figure(history: Sequence[dict]) -> go.Figure:
         yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1]),
         legend=dict(orientation="h", y=-0.2),
     )
-    return fig
-
-
-REP_COLOURS = ("#10b981", "#34d399")  # alternate, so that two repetitions side by side read as two
-
-
-def _mark_repetitions(fig: go.Figure, rep_times: Sequence[tuple[float, float]]) -> None:
-    """Shade each repetition's span, numbered on top (every one up to 30, then every fifth)."""
-    every = 1 if len(rep_times) <= 30 else 5
-    for i, (a, b) in enumerate(rep_times):
-        fig.add_vrect(x0=a, x1=b, fillcolor=REP_COLOURS[i % 2], opacity=0.18, line_width=0, layer="below")
-        if (i + 1) % every == 0 or i == 0:
-            fig.add_annotation(
-                x=(a + b) / 2, y=1.0, yref="paper", text=str(i + 1), showarrow=False, font=dict(size=11), yshift=-8
-            )
-
-
-def repetitions_figure(duration_s: float, rep_times: Sequence[tuple[float, float]]) -> go.Figure:
-    """The clip's time axis with each repetition shaded and numbered: for a clip too short for a timeline."""
-    fig = go.Figure(go.Scatter(x=[0, duration_s], y=[0, 0], mode="lines", line=dict(color="#d1d5db"), hoverinfo="skip"))
-    _mark_repetitions(fig, rep_times)
-    fig.update_layout(
-        height=190,
-        template="plotly_white",
-        font=FONT,
-        showlegend=False,
-        xaxis=dict(title="time in the clip (s)", range=[0, duration_s], fixedrange=True),
-        yaxis=dict(visible=False, fixedrange=True),
-        margin=dict(l=10, r=10, t=50, b=40),  # room above for the panel's label and toolbar
-    )
-    return fig
-
-
-def timeline_figure(
-    times: Sequence[float],
-    probs: np.ndarray,
-    classes: Sequence[str],
-    top_k: int = 5,
-    rep_times: Sequence[tuple[float, float]] = (),
-) -> go.Figure:
-    """Probability (%) over time of the ``top_k`` classes with the highest peak (``probs`` is ``[W, K]``), each
-    repetition's span shaded behind them."""
-    probs = np.asarray(probs)
-    order = np.argsort(-probs.max(0))[:top_k]
-    fig = go.Figure()
-    for k in order:
-        fig.add_trace(
-            go.Scatter(
-                x=list(times),
-                y=(100 * probs[:, k]).tolist(),
-                name=classes[k],
-                mode="lines",
-                hovertemplate="%{x:.1f} s: %{y:.0f}%<extra>" + classes[k] + "</extra>",
-            )
-        )
-    fig.update_layout(
-        height=400,
-        template="plotly_white",
-        font=FONT,
-        xaxis=dict(title="time in the clip (s)"),
-        yaxis=dict(title="probability", range=[0, 100], ticksuffix="%"),
-        # the panel's label and toolbar sit above the plot: the legend goes under the axis title
-        margin=dict(l=10, r=10, t=80, b=40),  # a two-line label on a phone
-        legend=dict(orientation="h", yanchor="top", y=-0.3, x=0),
-    )
-    _mark_repetitions(fig, rep_times)
     return fig
 
 

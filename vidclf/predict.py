@@ -4,10 +4,8 @@ A checkpoint is one stream (a CNN-LSTM on pixels, or the pose stream's LSTM on B
 late fusion of several. Whatever the streams, a clip is probed once and decoded in one pass
 (:func:`vidclf.video.decode_pass`): the frames every stream samples, at most :data:`DISPLAY_MAX_SIDE` pixels
 on their longer side (each stream takes its own from them), and every frame in order for the workout engine
-(:mod:`vidclf.engine`: the clip's segments and their repetitions, beside the whole clip's answer); with a
-timeline, a pose model's grid of frames (:data:`POSE_GRID_FPS`) and the timeline's windows, at most
-:data:`TIMELINE_MAX_SIDE`. A pose model estimates each frame's landmarks once (:class:`_Marks`), whichever
-of classification and the timeline asks first.
+(:mod:`vidclf.engine`: the clip's segments and their repetitions, beside the whole clip's answer). A pose
+model estimates each classified frame's landmarks once (:class:`_Marks`), on a thread beside the pass.
 """
 
 from __future__ import annotations
@@ -36,8 +34,8 @@ from vidclf.verdict import combine, decide
 
 if TYPE_CHECKING:
     from vidclf.engine import WorkoutLog
-from vidclf.sampling import paired, paired_indices, uniform_indices, window_starts
-from vidclf.video import StreamEnded, VideoInfo, decode_pass, fit_within, probe, resize_frame
+from vidclf.sampling import paired, uniform_indices
+from vidclf.video import StreamEnded, VideoInfo, decode_pass, fit_within, probe, resize_frame, shrink_quick
 
 if TYPE_CHECKING:
     from vidclf.models.pose import PoseEstimator, PoseTrackers
@@ -52,22 +50,6 @@ COUNT_MAX_FRAMES = 7200
 # settled (within the first it still learns the movement's range), and one period no longer describes a set
 # whose tempo changes
 LONG_SET_S = 12.0
-TIMELINE_MAX_SIDE = 320  # a timeline reads hundreds of frames: this small
-# A pose model estimates the body on one grid of frames across the clip, shared by its classification, the
-# count of repetitions and a timeline's windows: the frames it classifies, each segment between them split
-# in an odd number of parts (so the grid holds them exactly) to near POSE_GRID_FPS frames a second (a
-# repetition needs three samples or more), at most POSE_GRID_MAX_FRAMES (~17 ms a frame).
-POSE_GRID_FPS = 8.0
-POSE_GRID_MAX_FRAMES = 240
-
-
-@dataclass(frozen=True)
-class Timeline:
-    """Class probabilities of sliding windows: ``probs`` is ``[W, K]``, ``times`` the window centres in seconds."""
-
-    times: list[float]
-    probs: np.ndarray
-    classes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -93,7 +75,6 @@ class Prediction:
     score: float = 0.0  # how surely the clip is one of the classes (vidclf.verdict.known_score)
     learned_other: bool = False  # the score is 1 - P("other"), an output trained on clips of other actions
     reps: Repetitions | None = None  # the repetitions of the movement (vidclf.reps)
-    timeline: Timeline | None = None  # what happens when, for a clip predicted with ``timeline=True``
     workout: WorkoutLog | None = None  # the clip's segments and their repetitions (vidclf.engine)
     # how far the body's movement is from the answer's class (vidclf.novelty; None: no check or no signature),
     # the checkpoint's threshold on it, and whether that check alone refused the clip
@@ -286,25 +267,12 @@ class Predictor:
     def _has_pose(self) -> bool:
         return any(stream.pose for stream, _ in self.streams)
 
-    def _pose_grid(self, info: VideoInfo) -> list[int]:
-        """The frames a pose model estimates the body on (see :data:`POSE_GRID_FPS`); none without one.
-
-        ``uniform_indices(n, k * m)`` for odd ``m`` holds ``uniform_indices(n, k)`` exactly (segment centres of
-        a finer split): the pose stream classifies the very frames it was trained and cross-validated on."""
-        if not self._has_pose:
-            return []
-        own = max(stream.spec.num_frames for stream, _ in self.streams if stream.pose)
-        wanted = POSE_GRID_FPS * info.duration_s / own  # the grid's frames, in multiples of the stream's own
-        most = max(1, POSE_GRID_MAX_FRAMES // own)
-        parts = min(1 + 2 * int(wanted // 2), most if most % 2 else most - 1)
-        return sorted(set(uniform_indices(info.num_frames, own * parts)))
-
     def _pose_indices(self, wanted: dict[int, list[int]]) -> set[int]:
         """The frames the pose streams classify (of :meth:`_wanted`)."""
         return {j for i, (stream, _) in enumerate(self.streams) if stream.pose for j in wanted[i]}
 
     def _wanted(self, info: VideoInfo) -> dict[int, list[int]]:
-        """Per stream, the indices of the frames it classifies (the pose grid holds the pose stream's)."""
+        """Per stream, the indices of the frames it classifies."""
         return {i: stream.indices(info.num_frames, info.fps) for i, (stream, _) in enumerate(self.streams)}
 
     def predict(
@@ -312,46 +280,37 @@ class Predictor:
         path: str | os.PathLike,
         info: VideoInfo | None = None,
         *,
-        timeline: bool = False,
         progress: Callable[[float, str], None] | None = None,
     ) -> Prediction:
-        """Sample, decode and classify one video file, count its repetitions, and with ``timeline`` score its
-        windows too, all from one decoding pass (``info``: the clip's probe, if the caller has it;
+        """Sample, decode and classify one video file and log its workout (segments, repetitions), all from one
+        decoding pass (``info``: the clip's probe, if the caller has it;
         ``progress(share, words)`` is told how far the pass got, about once a second of the clip). Raises
         ``VideoError`` for files that are not videos."""
         t0 = time.perf_counter()
         info = info or probe(path)
         try:
-            return self._predict_file(path, info, timeline=timeline, t0=t0, progress=progress)
+            return self._predict_file(path, info, t0=t0, progress=progress)
         except StreamEnded as e:
             # The header over-stated the length; the pass read to the true end: sample that length instead.
             if e.frames_read < 1:
                 raise VideoError(f"{Path(path).name} has no decodable video frames (corrupt or truncated)") from None
             info = dataclasses.replace(info, num_frames=e.frames_read, counted=True)
-            return self._predict_file(path, info, timeline=timeline, t0=t0, progress=progress)
+            return self._predict_file(path, info, t0=t0, progress=progress)
 
     def _predict_file(
         self,
         path: str | os.PathLike,
         info: VideoInfo,
         *,
-        timeline: bool,
         t0: float,
         progress: Callable[[float, str], None] | None,
     ) -> Prediction:
-        from vidclf.engine import WorkoutEngine
+        from vidclf.engine import FrameFeed, WorkoutEngine
 
-        grid = self._pose_grid(info) if timeline else []
         wanted = self._wanted(info)
         sample = {j for idx in wanted.values() for j in idx}
-        plan = self._timeline_plan(info, grid) if timeline else None
-        # The frames classified whole are read at display size, and every frame of the pose grid at the size
-        # training estimated the body at (one size for all landmarks of a clip: BlazePose's answer moves a
-        # little with the resolution, and counting reads them as one signal); a timeline's many others smaller
+        # the frames classified whole are read at display size, the size training estimated the body at too
         sizes: dict[int, tuple[int, int] | None] = dict.fromkeys(sample, fit_within(info, DISPLAY_MAX_SIDE))
-        sizes.update(dict.fromkeys(grid, fit_within(info, POSE_MAX_SIDE)))
-        for j in plan.indices if plan is not None else []:
-            sizes.setdefault(j, fit_within(info, TIMELINE_MAX_SIDE))
         limit = info.fps * _max_seconds()
         total = min(info.num_frames, limit)
         step = max(1, int(info.fps))
@@ -362,37 +321,49 @@ class Predictor:
         most = min(int(COUNT_MAX_SECONDS * info.fps), COUNT_MAX_FRAMES)
         # the pose stream's frames are estimated on a second thread as they are decoded, beside the pass
         early = _EarlyMarks(self._pose_estimator, self._pose_indices(wanted)) if self._has_pose else None
+        torch.get_num_threads()  # this thread's torch threads are set before the engine's thread sets its own
         try:
             with WorkoutEngine(self, tracker=tracked) as engine:  # the workout log rides on the same decoding pass
 
-                def each(i: int, frame: np.ndarray) -> None:
-                    if i < limit:
-                        tracked.t = i / info.fps
-                        engine.push(frame, tracked.t, bgr=True)
-                        if i < most:
-                            small = cv2.cvtColor(resize_frame(frame, SIGNAL_DECODE_SIZE), cv2.COLOR_BGR2GRAY)
-                            pictures.append(grey_signal(small[None])[0])  # reps.frame_signal of the RGB frame
-                        if progress is not None and i % step == 0:
-                            progress(min(1.0, i / max(total, 1)), f"{i / info.fps:.0f} of {total / info.fps:.0f} s")
+                def track(frame: np.ndarray, t: float) -> None:
+                    tracked.t = t
+                    engine.push(frame, t, bgr=True)
 
-                kept, _ = decode_pass(
-                    path,
-                    sizes,
-                    every_size=SIGNAL_DECODE_SIZE,
-                    every_limit=0,
-                    every_max_bytes=0,
-                    each=each,
-                    each_kept=early.offer if early is not None else None,
-                )
+                with FrameFeed(track) as feed:  # the engine works behind the decoder, on the other core
+
+                    def each(i: int, frame: np.ndarray) -> None:
+                        if i < limit:
+                            feed.put(frame, i / info.fps)
+                            if i < most:
+                                small = cv2.cvtColor(shrink_quick(frame, SIGNAL_DECODE_SIZE), cv2.COLOR_BGR2GRAY)
+                                pictures.append(grey_signal(small[None])[0])  # reps.frame_signal of the RGB frame
+                            if progress is not None and i % step == 0:
+                                progress(min(1.0, i / max(total, 1)), _progress_words(i, total, info.fps, tracked))
+
+                    kept, _ = decode_pass(
+                        path,
+                        sizes,
+                        every_size=SIGNAL_DECODE_SIZE,
+                        every_limit=0,
+                        every_max_bytes=0,
+                        each=each,
+                        each_kept=early.offer if early is not None else None,
+                    )
+                    # the pixel streams classify the clip while the engine and the static pass finish their queues
+                    ready = {
+                        i: stream.logits(stream.pixels(np.stack([kept[j] for j in wanted[i]]))[None])[0]
+                        for i, (stream, _) in enumerate(self.streams)
+                        if not stream.pose
+                    }
+                    feed.close()
                 log = engine.finish()
         finally:
             found = early.result() if early is not None else {}
         marks = _Marks(self._pose_estimator, kept.__getitem__, found) if self._has_pose else None
-        p = self._classify(kept.__getitem__, wanted, info=info, t0=t0, marks=marks)
-        scored = self._timeline(plan, kept, info, marks) if plan is not None else None
+        p = self._classify(kept.__getitem__, wanted, info=info, t0=t0, marks=marks, ready=ready)
         log = _one_set_counted_whole(log, p, pictures, tracked.marks, info.fps)
         reps = _log_reps(log)
-        return dataclasses.replace(p, reps=reps, workout=log, timeline=scored, seconds=time.perf_counter() - t0)
+        return dataclasses.replace(p, reps=reps, workout=log, seconds=time.perf_counter() - t0)
 
     def predict_frames(self, frames: np.ndarray, fps: float = 25.0) -> Prediction:
         """Classify a clip already in memory: uint8 RGB ``[N, H, W, 3]``, every frame of it."""
@@ -510,8 +481,8 @@ class Predictor:
         """The one rule that turns fused logits ``[K]`` (``[K + 1]`` with an "other" output; :meth:`fuse`) into an
         answer: class probabilities ``[K]``, whether the clip is one of the classes ("not one of these"
         otherwise), and the score it was judged on (:func:`vidclf.verdict.known_score`). ``novelty``: the
-        clip's :meth:`movement_novelty` (None: the movement is not checked). Every path that answers (a clip, a
-        timeline window, the workout engine, ``evaluate``) decides through here."""
+        clip's :meth:`movement_novelty` (None: the movement is not checked). Every path that answers (a clip, the
+        workout engine, ``evaluate``) decides through here."""
         probs, known, score = decide(
             fused,
             len(self.classes),
@@ -533,9 +504,12 @@ class Predictor:
         info: VideoInfo,
         t0: float,
         marks: _Marks | None,
+        ready: dict[int, torch.Tensor] | None = None,
     ) -> Prediction:
         """Run every stream on its frames (``wanted[i]`` the indices of stream ``i``'s, ``frame_at(j)`` the
-        decoded frame ``j``; ``marks`` their landmarks, for a pose stream) and fuse."""
+        decoded frame ``j``; ``marks`` their landmarks, for a pose stream) and fuse. ``ready[i]``: stream ``i``'s
+        logits ``[K]``, computed already on the same frames."""
+        ready = ready or {}
         outputs: list[torch.Tensor] = []
         per_stream: dict[str, dict[str, float]] = {}
         weights: dict[str, float] = {}
@@ -544,6 +518,7 @@ class Predictor:
         for i, (stream, weight) in enumerate(self.streams):
             idx = wanted[i]
             frames = np.stack([frame_at(j) for j in idx])
+            x: torch.Tensor | None
             if stream.pose:
                 from vidclf.models.pose import found_mask, normalize_landmarks
 
@@ -553,11 +528,11 @@ class Predictor:
                 shown = (frames, idx)
                 x = torch.from_numpy(normalize_landmarks(landmarks))[None]
             else:
-                x = stream.pixels(frames)[None]
+                x = None if i in ready else stream.pixels(frames)[None]
                 if shown is None:
                     step = 2 if stream.spec.pair_gap else 1  # a motion model saw pairs: show the first frame of each
                     shown = (frames[::step], idx[::step])
-            lg = stream.logits(x)[0]
+            lg = ready[i] if x is None else stream.logits(x)[0]
             outputs.append(lg)
             # an ensemble's seeds are one stream to a person: sum them under the backbone's name
             by_name[stream.name] = by_name.get(stream.name, 0) + weight * lg[: len(self.classes)]
@@ -590,61 +565,6 @@ class Predictor:
             movement_threshold=self.movement_threshold,
             movement_refused=by_movement,
         )
-
-    def _timeline_plan(
-        self, info: VideoInfo, grid: list[int], window_s: float = 4.0, max_windows: int = 24
-    ) -> _TimelinePlan | None:
-        """Which frames each stream reads in each ``window_s``-second window, or None if the clip is not
-        longer than two windows. Each window is sampled like a whole clip by every stream, at most
-        ``max_windows`` windows."""
-        longest = max(s.spec.num_frames for s, _ in self.streams)
-        window = max(longest, int(round(window_s * info.fps)))
-        if info.num_frames < 2 * window:
-            return None
-        stride = max(window // 2, (info.num_frames - window) // max(max_windows - 1, 1) + 1)
-        starts = window_starts(info.num_frames, window, stride)
-        plans = []
-        # a pose stream's windows take their frames from the clip's pose grid: a long clip costs a bounded
-        # number of estimates, shared with the whole clip's classification and count
-        for stream, _ in self.streams:
-            if stream.pose:
-                per_window = []
-                for s in starts:
-                    inside = [g for g in grid if s <= g < s + window] or [min(grid, key=lambda g: abs(g - s))]
-                    per_window.append([inside[i] for i in uniform_indices(len(inside), stream.spec.num_frames)])
-                plans.append(per_window)
-                continue
-            per_window = [[s + i for i in uniform_indices(window, stream.spec.num_frames)] for s in starts]
-            if stream.gap(info.fps):
-                per_window = [paired_indices(w, stream.gap(info.fps), info.num_frames) for w in per_window]
-            plans.append(per_window)
-        times = [(s + window / 2) / info.fps for s in starts]
-        return _TimelinePlan(times, plans)
-
-    def _timeline(
-        self, plan: _TimelinePlan, kept: dict[int, np.ndarray], info: VideoInfo, marks: _Marks | None, batch: int = 8
-    ) -> Timeline:
-        """Fused class probabilities of every window of ``plan``, from the decoded frames ``kept`` by index (and
-        their landmarks ``marks``, each estimated once however many windows share it)."""
-        size = fit_within(info, TIMELINE_MAX_SIDE) or (info.height, info.width)
-
-        def frames(indices: list[int]) -> np.ndarray:
-            # a frame the prediction itself sampled was kept larger: bring it to the timeline's size
-            return np.stack([resize_frame(kept[i], size) for i in indices])
-
-        outputs: list[torch.Tensor] = []
-        for (stream, _), per_window in zip(self.streams, plan.per_stream):
-            if stream.pose:
-                from vidclf.models.pose import normalize_landmarks
-
-                assert marks is not None
-                inputs = [torch.from_numpy(normalize_landmarks(marks(w))) for w in per_window]
-            else:
-                inputs = [stream.pixels(frames(w)) for w in per_window]
-            out = [stream.logits(torch.stack(inputs[b : b + batch])) for b in range(0, len(inputs), batch)]
-            outputs.append(torch.cat(out))
-        probs = self.fuse(outputs)[:, : len(self.classes)].softmax(-1)
-        return Timeline(plan.times, probs.numpy(), self.classes)
 
 
 def _max_seconds() -> float:
@@ -728,17 +648,27 @@ def _counted_whole(
     return counted
 
 
+def _progress_words(i: int, total: float, fps: float, tracked: _Recorded) -> str:
+    """How far the pass is, for a person waiting: "4 of 15 s; a body in 38 of 40 frames"."""
+    words = f"{i / fps:.0f} of {total / fps:.0f} s"
+    n = len(tracked.marks)
+    return f"{words}; a body in {tracked.bodies} of {n} frames" if n else words
+
+
 class _Recorded:
     """A pose tracker that remembers what it found: ``marks`` holds ``(t, landmarks [33, 4])`` of every frame it
-    tracked, ``t`` set by the caller before each frame (at 10 a second: 5 KB a second of clip)."""
+    tracked, ``t`` set by the caller before each frame (at 10 a second: 5 KB a second of clip); ``bodies``
+    counts those with a person."""
 
     def __init__(self, tracker: Callable[[np.ndarray], np.ndarray]):
         self._tracker, self.t = tracker, 0.0
         self.marks: list[tuple[float, np.ndarray]] = []
+        self.bodies = 0
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        lm = self._tracker(frame)
-        self.marks.append((self.t, np.asarray(lm, np.float32)))
+        lm = np.asarray(self._tracker(frame), np.float32)
+        self.bodies += int(not np.isnan(lm[:, :2]).any())  # as vidclf.models.pose.found_mask
+        self.marks.append((self.t, lm))
         return lm
 
     def close(self) -> None:
@@ -776,10 +706,9 @@ class WindowLogits:
 
 
 class _Marks:
-    """Landmarks ``[33, 4]`` of a clip's frames by index, each frame estimated once however many uses (the pose
-    stream, counting, the timeline's windows) share it. ``frame_at(i)`` gives the decoded frame ``i``;
-    ``estimator()`` the pose estimator. Every frame is estimated at one size, the first's (the pose grid is
-    decoded at one size; this holds it for any caller). Landmarks always come from the frames: a file beside
+    """Landmarks ``[33, 4]`` of a clip's frames by index, each frame estimated once however many pose streams
+    (an ensemble's) read it. ``frame_at(i)`` gives the decoded frame ``i``; ``estimator()`` the pose estimator.
+    Every frame is estimated at one size, the first's. Landmarks always come from the frames: a file beside
     an upload is never read (side files belong to training caches)."""
 
     def __init__(
@@ -842,15 +771,3 @@ class _EarlyMarks:
         if self._error is not None:
             raise self._error
         return self._found
-
-
-@dataclass(frozen=True)
-class _TimelinePlan:
-    """The windows of a timeline: their centres in seconds, and per stream the frame indices of each window."""
-
-    times: list[float]
-    per_stream: list[list[list[int]]]
-
-    @property
-    def indices(self) -> list[int]:
-        return sorted({i for plan in self.per_stream for w in plan for i in w})

@@ -4,7 +4,8 @@ and the sums over processes of a distributed run (a single process is the one-ra
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sized
+import threading
+from collections.abc import Iterator, Sized
 from typing import cast
 from dataclasses import dataclass
 
@@ -47,6 +48,34 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_default = 0
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run this thread's torch operations on ``n`` threads, the rest of the process as it was.
+
+    ``torch.set_num_threads`` sets the calling thread's OpenMP (and MKL) thread count, but also the count every
+    thread takes when it first runs torch; the second is put back when the last user leaves. A thread that
+    first runs torch while one is inside starts with ``n``: a request's own thread should run torch (even
+    ``torch.get_num_threads()``) before it starts one that enters here."""
+    global _threads_users, _threads_default
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_default = torch.get_num_threads()
+        _threads_users += 1
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_default)
 
 
 def make_loader(

@@ -177,22 +177,6 @@ def answer_json(p: Prediction, entry: ModelEntry) -> dict:
     return {"model": entry.label, "name": plain_name(p.label), "sureness": sureness(p.probs), **p.to_dict()}
 
 
-def when_figure(p: Prediction) -> tuple[Any, str] | None:
-    """The chart of when things happen in the clip, and its title: the timeline with the repetitions shaded
-    for a long clip, the repetitions alone for a short one; None when there is neither."""
-    from vidclf.plots import repetitions_figure, timeline_figure
-
-    rep_times = p.reps.times if p.reps is not None and p.known else []
-    if p.timeline is not None:
-        title = "When does each exercise happen? (4-second windows"
-        title += ", repetitions shaded)" if rep_times else ")"
-        tl = p.timeline
-        return timeline_figure(tl.times, tl.probs, tl.classes, rep_times=rep_times), title
-    if rep_times:
-        return repetitions_figure(p.info.duration_s, rep_times), "When each repetition happened"
-    return None
-
-
 def _stream_words(backbone: str) -> str:
     return "body pose" if backbone == "pose" else f"motion ({backbone})"
 
@@ -470,12 +454,3 @@ def training_request(
         },
     )
     return config, prepare, "the SYNTHETIC set" if synthetic else str(root)
-
-
-# Clips longer than this also get a sliding-window timeline.
-TIMELINE_MIN_SECONDS = 8.0
-
-
-def wants_timeline(info: VideoInfo) -> bool:
-    """Whether a clip is long enough for a timeline of what happens when."""
-    return info.duration_s > TIMELINE_MIN_SECONDS
