@@ -288,7 +288,10 @@ def stop_training(request: gr.Request):
         JOB.stop(owner=request.session_hash)
     except VidclfError as e:
         raise user_error(e) from None
-    return "Stopping after the current step; the checkpoints of the finished epochs are kept (last.pt: the last one)."
+    return (
+        "Stopping after the current step. A training run keeps the checkpoints of its finished epochs (last.pt: the "
+        "last one); a recipe choice stopped before its end chooses nothing."
+    )
 
 
 def teach_choices() -> list[tuple[str, str]]:
