@@ -124,3 +124,31 @@ def test_the_page_shows_the_choosers_table_and_winner_and_lists_the_model(tmp_pa
     listed = [m for m in find_models(runs_dir=runs) if m.source == "run"]
     assert [m.label for m in listed] == ["run: app/chosen"]  # not the folds' models, nor a fusion's streams
     assert listed[0].score_kind == "cross-validated"
+
+
+def test_a_user_who_knows_better_picks_a_preset(tmp_path):
+    """The Train tab's pose preset in the quick setting: the preset's recipe with the setting's cuts, on the
+    user's folder, with the form's validation share; its model is listed with a threshold."""
+    import time
+
+    from vidclf.catalog import find_models
+    from vidclf.checkpoint import load_checkpoint
+    from vidclf.serving import ServeSettings
+    from vidclf.training.job import TrainingJob
+    from vidclf.training.train_request import PRESETS, start_request
+
+    data = tmp_path / "data"
+    _tiny_set(data / "tiny", groups=6, clips_per_group=2)
+    runs = tmp_path / "runs"
+    settings = ServeSettings(training_enabled=True, data_roots=(data.resolve(),), runs_dir=runs)
+    job = TrainingJob()
+    pose = next(label for label, name in PRESETS.items() if name == "pose")
+    form = _form(source="Server folder", folder=str(data / "tiny"), recipe=pose, val_fraction=0.25)
+    assert "the pose preset (quick setting)" in start_request(job, form, settings, tmp_path / "s")
+    while job.status().running:
+        time.sleep(0.05)
+    s = job.status()
+    assert s.state == "finished" and len(s.history) == 15, s.message  # the quick setting's 15 epochs
+    (entry,) = [m for m in find_models(runs_dir=runs) if m.source == "run"]
+    ck = load_checkpoint(entry.path)
+    assert entry.label.endswith("-pose") and ck.backbone == "pose" and ck.reject_threshold is not None
