@@ -111,13 +111,10 @@ def check_choosable(config: Config, folds: int) -> VideoIndex:
     groups_of: dict[int, set[str]] = {}
     for r in index.records:
         groups_of.setdefault(r.label, set()).add(r.group)
-    few = [index.classes[i] for i in range(len(index.classes)) if clips[i] < MIN_CLIPS_PER_CLASS]
+    few = [f"{name} ({clips[i]})" for i, name in enumerate(index.classes) if clips[i] < MIN_CLIPS_PER_CLASS]
     if few:
-        counts = ", ".join(
-            f"{index.classes[i]} ({clips[i]})" for i in range(len(index.classes)) if clips[i] < MIN_CLIPS_PER_CLASS
-        )
         raise DatasetError(
-            f"too few clips to choose a recipe for: {counts}; each class needs at least {MIN_CLIPS_PER_CLASS}, "
+            f"too few clips to choose a recipe for: {', '.join(few)}; each class needs at least {MIN_CLIPS_PER_CLASS}, "
             "from two groups (people or places) or more: add clips of these classes"
         )
     lonely = [index.classes[i] for i, g in sorted(groups_of.items()) if len(g) < 2]
