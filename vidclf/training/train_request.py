@@ -18,8 +18,8 @@ from vidclf.training.job import JobStatus, TrainingJob
 
 CHOOSE = "Choose the recipe for me"
 PRESETS = {
-    "Preset: pose (the body's landmarks)": "pose",
-    "Preset: motion (ImageNet features of frame differences)": "motion",
+    "Preset: pose (body landmarks)": "pose",
+    "Preset: motion (frame differences)": "motion",
 }
 OWN = "My own settings (below)"
 RECIPE_CHOICES = (CHOOSE, *PRESETS, OWN)
