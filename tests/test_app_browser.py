@@ -187,7 +187,7 @@ def test_the_train_tab_chooses_the_recipe_by_default(page, app_data_root):
     page.screenshot(path=str(ARTIFACTS / "train_choose.png"), full_page=True)
     page.get_by_role("tab", name="Predict").click()
     page.get_by_label("Model").click()
-    option = page.get_by_role("option", name=re.compile(r"run: app/.*-chosen"))
+    option = page.get_by_role("option", name=re.compile(r"^run: app.\d{8}-\d{6}-chosen"))  # no "/" in a selector
     option.first.wait_for(timeout=10_000)
     assert "2 SYNTHETIC actions" in option.first.inner_text() and "cross-validated" in option.first.inner_text()
 
