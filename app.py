@@ -33,10 +33,18 @@ from vidclf.serving import (
     public_message,
     TRAIN_FORM_FIELDS,
     SYNTHETIC_SOURCE,
-    training_request,
 )
 from vidclf.training.job import TrainingJob
 from vidclf.training.teach import teach_request, teachable
+from vidclf.training.train_request import (
+    CHOOSE,
+    OWN,
+    RECIPE_CHOICES,
+    RECIPE_HELP,
+    quick_words,
+    start_request,
+    status_markdown,
+)
 from vidclf.video import VIDEO_EXTENSIONS, probe
 
 ROOT = Path(__file__).resolve().parent
@@ -262,16 +270,17 @@ def example_rows(choices: list[tuple[str, str]]) -> tuple[list[list[str]], list[
     return rows, names
 
 
-def start_training(request: gr.Request, *values):
-    """The Train form's values (``TRAIN_FORM_FIELDS`` order) -> a run, owned by this page's session."""
+def start_training(request: gr.Request, recipe: str, quick: bool, *values):
+    """The Train form's recipe, quick setting and values (``TRAIN_FORM_FIELDS`` order) -> a run (the recipe
+    chooser, a preset or the form's own settings), owned by this page's session."""
     if not SETTINGS.training_enabled:
         raise user_error("Training is turned off on this server (set VIDCLF_ENABLE_TRAINING=1).")
+    form = dict(zip(TRAIN_FORM_FIELDS, values)) | {"recipe": recipe, "quick": quick}
     try:
-        config, prepare, where = training_request(dict(zip(TRAIN_FORM_FIELDS, values)), SETTINGS, SYNTHETIC_ROOT)
-        JOB.start(config, prepare, owner=request.session_hash)  # only this page may stop it
+        # only this page may stop it
+        return start_request(JOB, form, SETTINGS, SYNTHETIC_ROOT, owner=request.session_hash), ""
     except VidclfError as e:
         raise user_error(e) from None
-    return f"Started: {config.model.backbone} on {public_message(where)}, writing {Path(config.train.out_dir).name}"
 
 
 def stop_training(request: gr.Request):
@@ -279,7 +288,10 @@ def stop_training(request: gr.Request):
         JOB.stop(owner=request.session_hash)
     except VidclfError as e:
         raise user_error(e) from None
-    return "Stopping after the current step; the checkpoints of the finished epochs are kept (last.pt: the last one)."
+    return (
+        "Stopping after the current step. A training run keeps the checkpoints of its finished epochs (last.pt: the "
+        "last one); a recipe choice stopped before its end chooses nothing."
+    )
 
 
 def teach_choices() -> list[tuple[str, str]]:
@@ -312,26 +324,17 @@ def teach_on_page(
 
 
 def poll_training(seen_runs: int, current_model: str | None):
-    """Timer tick: status text, curves, and a fresh model list once a run has finished."""
+    """Timer tick: status text, the chooser's table, curves, and a fresh model list once a run has finished."""
     s = JOB.status()
-    if s.state == "idle":
-        text = "No training run yet."
-    else:
-        eta = f", about {s.eta_s:.0f} s left" if s.eta_s and s.running else ""
-        progress = f"epoch {s.epoch}/{s.epochs}, step {s.step}/{s.steps}{eta}" if s.steps else ""
-        text = f"**{s.state}** {progress}  \n{public_message(s.message)}"  # a run's errors name server files
-        if not s.running and s.out_dir and Path(s.out_dir, "last.pt").is_file():
-            text += (
-                f"  \nSaved as **run: {Path(s.out_dir).relative_to(SETTINGS.runs_dir)}** in the Predict tab's model "
-                "list: the last epoch's weights (last.pt; best.pt, the epoch picked on the validation clips, is kept "
-                "beside it on the server)."
-            )
     live = s.running
     label = "Training curves (live)" if live else "Training curves"
+    if s.kind == "choose" and s.stage and live:
+        label = f"{label}: {s.stage}"
     curves = gr.Plot(curves_figure(s.history), label=label) if s.history else gr.skip()
     models_update = refresh_models(current_model) if s.finished_runs != seen_runs else gr.skip()
     # The timer ticks only while a run is going: an idle page sends nothing through the queue.
-    return text, curves, models_update, s.finished_runs, gr.Timer(active=live)
+    text = status_markdown(s, SETTINGS.runs_dir)
+    return text, s.choice, curves, models_update, s.finished_runs, gr.Timer(active=live)
 
 
 def log_table(label: str, *, elem_id: str, visible: bool = True) -> gr.Dataframe:
@@ -460,6 +463,12 @@ def build_app() -> gr.Blocks:
                     "**Training is turned off on this server.** Start the app with "
                     "`VIDCLF_ENABLE_TRAINING=1` to turn it on (and `VIDCLF_DATA_ROOTS` to allow dataset folders)."
                 )
+            gr.Markdown(RECIPE_HELP)
+            with gr.Row():
+                recipe = gr.Radio(list(RECIPE_CHOICES), value=CHOOSE, label="Recipe", elem_id="recipe")
+                with gr.Column(min_width=300):
+                    quick = gr.Checkbox(value=True, label="Quick setting (a few minutes on 2 CPU cores)")
+                    gr.Markdown(quick_words(), elem_id="quick-words")
             with gr.Row():
                 source = gr.Radio(
                     [SYNTHETIC_SOURCE, "Server folder"],
@@ -472,40 +481,46 @@ def build_app() -> gr.Blocks:
                     interactive=False,
                 )
                 classes = gr.Textbox(label="Classes (optional, comma separated; default: first 10)", interactive=False)
-            with gr.Row():
                 split = gr.Dropdown([1, 2, 3], value=defaults.data.split, label="UCF-101 split", interactive=False)
-                val_fraction = gr.Slider(
-                    0.0, 0.5, value=defaults.data.val_fraction, step=0.05, label="Validation share (by group)"
-                )
-                backbone = gr.Dropdown(list(BACKBONES), value=defaults.model.backbone, label="Backbone")
-                # each in a column wide enough for its words: on a phone each takes a line instead of clipping them
-                with gr.Column(min_width=300):
-                    pretrained = gr.Checkbox(
-                        value=False, label="ImageNet weights (efficientnet_lite0: offline; resnet18: download)"
+            with gr.Accordion("My own settings (used by that recipe only)", open=False) as own:
+                with gr.Row():
+                    val_fraction = gr.Slider(
+                        0.0,
+                        0.5,
+                        value=defaults.data.val_fraction,
+                        step=0.05,
+                        label="Validation share (by group; the presets use it too)",
                     )
-                with gr.Column(min_width=300):
-                    freeze = gr.Checkbox(value=False, label="Freeze backbone (features computed once, cached)")
-                views = gr.Number(
-                    value=defaults.train.feature_views,
-                    precision=0,
-                    minimum=1,
-                    label="Views per clip (frozen backbone: augmented copies, cached)",
-                )
-                frame_input = gr.Radio(
-                    [("RGB frames", "rgb"), ("Frame differences (motion)", "diff")],
-                    label="Input",
-                    value=defaults.data.frame_input,
-                )
-            with gr.Row():
-                epochs = gr.Number(value=10, precision=0, minimum=1, label="Epochs")
-                lr = gr.Number(value=1e-3, label="Learning rate")
-                batch_size = gr.Number(value=defaults.train.batch_size, precision=0, minimum=1, label="Batch size")
-                num_frames = gr.Number(value=8, precision=0, minimum=1, label="Frames per clip")
-                img_size = gr.Number(value=64, precision=0, minimum=32, label="Frame size (px)")
+                    backbone = gr.Dropdown(list(BACKBONES), value=defaults.model.backbone, label="Backbone")
+                    # each in a column wide enough for its words: on a phone each takes a line instead of clipping
+                    with gr.Column(min_width=300):
+                        pretrained = gr.Checkbox(
+                            value=False, label="ImageNet weights (efficientnet_lite0: offline; resnet18: download)"
+                        )
+                    with gr.Column(min_width=300):
+                        freeze = gr.Checkbox(value=False, label="Freeze backbone (features computed once, cached)")
+                    views = gr.Number(
+                        value=defaults.train.feature_views,
+                        precision=0,
+                        minimum=1,
+                        label="Views per clip (frozen backbone: augmented copies, cached)",
+                    )
+                    frame_input = gr.Radio(
+                        [("RGB frames", "rgb"), ("Frame differences (motion)", "diff")],
+                        label="Input",
+                        value=defaults.data.frame_input,
+                    )
+                with gr.Row():
+                    epochs = gr.Number(value=10, precision=0, minimum=1, label="Epochs")
+                    lr = gr.Number(value=1e-3, label="Learning rate")
+                    batch_size = gr.Number(value=defaults.train.batch_size, precision=0, minimum=1, label="Batch size")
+                    num_frames = gr.Number(value=8, precision=0, minimum=1, label="Frames per clip")
+                    img_size = gr.Number(value=64, precision=0, minimum=32, label="Frame size (px)")
             with gr.Row():
                 start = gr.Button("Start training", variant="primary", interactive=SETTINGS.training_enabled)
                 stop = gr.Button("Stop", interactive=SETTINGS.training_enabled)
-            status = gr.Markdown("No training run yet.")
+            status = gr.Markdown("No training run yet.", elem_id="train-status")
+            choice = gr.Markdown(elem_id="choice")
             curves = gr.Plot(label="Training curves")
             seen_runs = gr.State(0)
             # the synthetic set has its own classes and splits: those fields apply to a server folder only
@@ -516,9 +531,12 @@ def build_app() -> gr.Blocks:
                 api_name=False,
                 show_progress="hidden",
             )
+            recipe.change(lambda r: gr.Accordion(open=r == OWN), recipe, own, api_name=False, show_progress="hidden")
             start.click(
                 start_training,
                 [
+                    recipe,
+                    quick,
                     source,
                     folder,
                     classes,
@@ -535,7 +553,7 @@ def build_app() -> gr.Blocks:
                     num_frames,
                     img_size,
                 ],
-                status,
+                [status, choice],
                 api_name="train" if SETTINGS.training_enabled else False,
             )
             stop.click(stop_training, None, status, api_name="stop_training" if SETTINGS.training_enabled else False)
@@ -543,7 +561,7 @@ def build_app() -> gr.Blocks:
             timer.tick(
                 poll_training,
                 [seen_runs, model],
-                [status, curves, model, seen_runs, timer],
+                [status, choice, curves, model, seen_runs, timer],
                 api_name=False,
                 show_progress="hidden",
             )

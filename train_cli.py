@@ -168,19 +168,20 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-RECIPES = {"pose": "presets/pose.json", "motion": "presets/efficientnet_lite0.json"}
-
-
 def cmd_choose(args: argparse.Namespace) -> int:
-    from vidclf.training.choose import choose_and_train
+    from vidclf.config import apply_overrides
+    from vidclf.training.choose import FULL, PRESETS_DIR, QUICK, RECIPES, choose_and_train
 
-    root = Path(__file__).resolve().parent
+    setting = QUICK if args.quick else FULL
     recipes = {}
     for name in args.recipes:
-        args.config = str(root / RECIPES[name])
-        recipes[name] = config_from_args(args)  # the flags given override every recipe (data, epochs, ...)
+        args.config = str(PRESETS_DIR / RECIPES[name])
+        given = {k.removeprefix("cfg__") for k, v in vars(args).items() if k.startswith("cfg__") and v is not None}
+        cuts = {k: v for k, v in setting.cuts.items() if k not in given}  # a flag given beats the setting's cut
+        recipes[name] = apply_overrides(config_from_args(args), cuts)  # the flags override every recipe
+    folds = args.folds or setting.folds
     out = args.out or "runs/choose"
-    r = choose_and_train(recipes, args.folds, out, show_progress=not args.no_progress)
+    r = choose_and_train(recipes, folds, out, show_progress=not args.no_progress)
     print(r["table"])
     print(f"chosen: {r['winner']}: {r['why']}")
     print(f"trained on every clip, with its 'not one of these' threshold: {r['checkpoint']}")
@@ -670,8 +671,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="cross-validate the recipes (pose, motion, their fusion) by group on your data, train the best on all",
     )
     add_config_flags(p)
-    p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES), help="(default: all)")
-    p.add_argument("--folds", type=int, default=4, metavar="N", help="group folds per recipe (default 4)")
+    p.add_argument(
+        "--recipes", nargs="+", default=["pose", "motion"], choices=["pose", "motion"], help="(default: all)"
+    )
+    p.add_argument("--folds", type=int, default=None, metavar="N", help="group folds per recipe (default 4; quick: 2)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="the Train tab's quick setting: 2 folds, fewer epochs, 128 px, one view a clip (flags given still win)",
+    )
     p.add_argument("--out", default=None, metavar="DIR", help="where the runs go (default runs/choose)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     p.set_defaults(func=cmd_choose)

@@ -33,13 +33,20 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
+def app_data_root(tmp_path_factory) -> Path:
+    """The one server data folder the app of :func:`app_url` lets the Train tab read (tests write sets into it)."""
+    return tmp_path_factory.mktemp("app_data")
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory, app_data_root):
     """The app, served from a subprocess with training on, its runs in a temporary folder."""
     from bench.app_server import AppServer
 
     ARTIFACTS.mkdir(exist_ok=True)
     runs = tmp_path_factory.mktemp("runs")
-    with AppServer(runs, ARTIFACTS / "app.log", VIDCLF_ENABLE_TRAINING="1") as server:
+    env = {"VIDCLF_ENABLE_TRAINING": "1", "VIDCLF_DATA_ROOTS": str(app_data_root)}
+    with AppServer(runs, ARTIFACTS / "app.log", **env) as server:
         yield server.url
 
 

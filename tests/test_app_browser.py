@@ -140,6 +140,7 @@ def test_a_clip_without_a_person_is_not_one_of_these(page, tmp_path):
 
 def test_train_one_epoch_on_synthetic_and_use_the_model(page):
     page.get_by_role("tab", name="Train").click()
+    page.get_by_label("My own settings (below)").check()  # the settings open below it
     epochs = page.get_by_label("Epochs")
     epochs.fill("1")
     page.get_by_role("button", name="Start training").click()
@@ -151,6 +152,44 @@ def test_train_one_epoch_on_synthetic_and_use_the_model(page):
     option = page.get_by_role("option", name="run: app/")
     option.first.wait_for(timeout=10_000)
     assert "SYNTHETIC actions" in option.first.inner_text()
+
+
+def test_the_train_tab_chooses_the_recipe_by_default(page, app_data_root):
+    """The Train tab's default: the recipe chooser in its quick setting. A folder outside the allowed ones is
+    refused in words; on a tiny SYNTHETIC set the page names the fold running, then shows the recipes' table and
+    the winner, and the chosen model joins the Predict tab's model list."""
+    from vidclf.data.synthetic import make_synthetic_dataset
+
+    classes = ("SynthJumpingJack", "SynthSquat")
+    root = make_synthetic_dataset(app_data_root / "tiny", classes=classes, groups=6, clips_per_group=2, size=(64, 64))
+    page.get_by_role("tab", name="Train").click()
+    assert page.get_by_label("Choose the recipe for me").is_checked()
+    assert page.get_by_role("checkbox", name=re.compile("Quick setting")).is_checked()
+    assert "2 group folds instead of 4" in page.locator("#quick-words").inner_text()
+    page.get_by_label("Server folder").check()
+    folder = page.get_by_role("textbox", name=re.compile("Dataset folder on the server"))
+    folder.fill("/etc")
+    page.get_by_role("button", name="Start training").click()
+    refused = page.get_by_text(re.compile("outside the allowed data folders")).first
+    refused.wait_for(timeout=30_000)
+    assert str(app_data_root) not in refused.inner_text()  # the message names no server path
+    folder.fill(str(root))
+    page.get_by_role("button", name="Start training").click()
+    status = page.locator("#train-status")
+    status.get_by_text(re.compile("motion: cross-validating, fold [12] of 2")).wait_for(timeout=120_000)
+    page.locator("#choice").get_by_text("Chosen:").wait_for(timeout=240_000)
+    status.get_by_text(re.compile(r"Saved as run: app/.*-chosen")).wait_for(timeout=30_000)
+    rows = page.locator("#choice table tbody tr").all_inner_texts()
+    assert [r.split("\t")[0].replace("chosen", "").strip() for r in rows] == ["pose", "motion", "pose+motion"], rows
+    winner = page.locator("#choice strong", has_text="Chosen:").inner_text().removeprefix("Chosen: ").strip(": ")
+    assert sum("chosen" in r for r in rows) == 1 and any(r.startswith(winner) and "chosen" in r for r in rows), rows
+    assert str(app_data_root) not in status.inner_text() + page.locator("#choice").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "train_choose.png"), full_page=True)
+    page.get_by_role("tab", name="Predict").click()
+    page.get_by_label("Model").click()
+    option = page.get_by_role("option", name=re.compile(r"^run: app.\d{8}-\d{6}-chosen"))  # no "/" in a selector
+    option.first.wait_for(timeout=10_000)
+    assert "2 SYNTHETIC actions" in option.first.inner_text() and "cross-validated" in option.first.inner_text()
 
 
 def test_a_gif_goes_through_the_one_upload_box(page, tmp_path):
@@ -480,6 +519,7 @@ def _walk(page, size: str, clips: dict[str, Path], jumping_jack_clip: Path, tmp_
         " && e.innerText && e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"
     )
     assert clipped == [], clipped
+    page.get_by_label("My own settings (below)").check()
     page.get_by_label("Epochs").fill("1")
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("finished").first.wait_for(timeout=240_000)

@@ -236,9 +236,14 @@ def test_only_the_page_that_started_a_run_stops_it_and_its_errors_name_no_server
         release.wait(10)
         raise VidclfError("cannot read /srv/private/datasets/UCF-101/v_X_g01_c01.avi")
 
-    monkeypatch.setattr(app, "training_request", lambda form, settings, root: (load_config(), prepare, "/srv/data"))
+    import vidclf.training.train_request as train_request
+
+    monkeypatch.setattr(
+        train_request, "training_request", lambda form, settings, root: (load_config(), prepare, "/srv/data")
+    )
     owner, stranger = gr.Request(session_hash="owner"), gr.Request(session_hash="stranger")
-    assert "/srv" not in app.start_training(owner, *[None] * len(app.TRAIN_FORM_FIELDS))
+    started, _ = app.start_training(owner, train_request.OWN, False, *[None] * len(app.TRAIN_FORM_FIELDS))
+    assert "/srv" not in started
     with pytest.raises(gr.Error, match="only the page that started"):
         app.stop_training(stranger)
     assert job.status().running

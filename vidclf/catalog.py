@@ -6,6 +6,7 @@ load: entries are cached by (file, modification time), so a file is read again o
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -89,18 +90,25 @@ def _cached_entry(path: Path, label: str, source: str) -> ModelEntry:
     return hit
 
 
+_WORKING = re.compile(r"fold\d+|\..*")
+
+
 def find_models(
     weights_dir: Path = WEIGHTS_DIR, runs_dir: Path = RUNS_DIR, extra: list[Path] | None = None
 ) -> list[ModelEntry]:
     """Shipped checkpoints (``weights/*.pt``) best first (real before synthetic), then each run's ``last.pt``
     (``runs/**/last.pt``: the weights of the run's last epoch, whose validation figure was not picked on the
-    validation clips as ``best.pt``'s was) newest first, then ``extra``. Unreadable or vanished files are
-    skipped: one bad file must not hide the others.
+    validation clips as ``best.pt``'s was) newest first, then ``extra``. A run's working parts are not models to
+    pick: the folds of a cross-validation (``fold<i>/``, each trained on part of the data) and anything under a
+    folder whose name starts with a dot (a chosen fusion's streams). Unreadable or vanished files are skipped:
+    one bad file must not hide the others.
     """
     candidates: list[tuple[Path, str, str]] = [(p, p.stem, "shipped") for p in sorted(weights_dir.glob("*.pt"))]
     if runs_dir.is_dir():
         runs = []
         for p in runs_dir.rglob("last.pt"):
+            if any(_WORKING.fullmatch(part) for part in p.parent.relative_to(runs_dir).parts):
+                continue
             try:
                 runs.append((p.stat().st_mtime, p))
             except OSError:

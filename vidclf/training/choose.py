@@ -7,25 +7,140 @@ the user's training clips, their fusion is measured on the same out-of-fold pred
 chosen on the other folds), and the best mean accuracy of the last epochs wins; a fusion must beat both of its
 streams by :data:`FUSION_MARGIN`, else the simpler recipe is kept. The winner is trained on every clip, and its
 "not one of these" threshold is set on the out-of-fold predictions it was chosen on.
+
+Layout of a chooser run's folder ``OUT``: the chosen model is ``OUT/last.pt`` (a single recipe trained there, or
+the fusion of its streams); ``OUT/cv/<recipe>/fold<i>/`` are the cross-validation's runs, ``OUT/.streams/<recipe>/``
+a fusion's streams trained on every clip; ``OUT/choice.md`` and ``OUT/choice.json`` say what was chosen and why.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from vidclf.config import Config, apply_overrides
+from vidclf.config import Config, apply_overrides, load_config
+from vidclf.data.index import VideoIndex, build_index
+from vidclf.errors import DatasetError
 from vidclf.fusion import align, nested_fusion_accuracy, read_oof
 
 log = logging.getLogger(__name__)
 
 FUSION_MARGIN = 0.01  # a fusion costs both streams' compute: it must beat the better one by this much
+PRESETS_DIR = Path(__file__).resolve().parent.parent.parent / "presets"
+# The recipes the chooser weighs, each a preset: the body's landmarks, and frozen ImageNet features of frame
+# differences (the motion stream, which sees pixels: the scene and the objects too).
+RECIPES = {"pose": "pose.json", "motion": "efficientnet_lite0.json"}
+MIN_CLIPS_PER_CLASS = 4  # fewer, and a fold's held-out clips of a class are one or none: no score to read
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChooserSetting:
+    """How thoroughly the recipes are weighed: group folds, and what is cut from every preset."""
+
+    name: str
+    folds: int
+    cuts: Mapping[str, Any] = field(default_factory=dict)  # overrides applied to every recipe
+
+    def words(self) -> str:
+        """What this setting trades, in plain words, against the presets as they are."""
+        if not self.cuts:
+            return f"{self.name}: {self.folds} group folds, each preset as it is."
+        presets = {n: load_config(PRESETS_DIR / f) for n, f in RECIPES.items()}
+        what = []
+        for key, value in self.cuts.items():
+            was = " / ".join(f"{_get(c, key)} ({n})" for n, c in presets.items() if _get(c, key) != value)
+            if was:
+                what.append(f"{value} {KEY_WORDS.get(key, key)} instead of {was}")
+        return (
+            f"{self.name}: {self.folds} group folds instead of {FULL.folds} (each recipe's score rests on fewer "
+            f"held-out groups: noisier), {'; '.join(what)}. Faster, and the trained model is weaker than the full "
+            "setting's: use the full setting on real data when you have the time."
+        )
+
+
+KEY_WORDS = {
+    "epochs": "epochs",
+    "num_frames": "frames a clip",
+    "img_size": "px frames",
+    "feature_views": "view of each clip (no augmented copies)",
+}
+QUICK = ChooserSetting(name="Quick", folds=2, cuts={"epochs": 15, "img_size": 128, "feature_views": 1})
+FULL = ChooserSetting(name="Full", folds=4)
+
+
+def _get(config: Config, key: str) -> Any:
+    for section in (config.data, config.model, config.train):
+        if hasattr(section, key):
+            return getattr(section, key)
+    raise KeyError(key)
+
+
+def recipe_configs(data: Mapping[str, Any], setting: ChooserSetting = FULL) -> dict[str, Config]:
+    """Each recipe's preset with the user's ``data`` overrides (``data_root``, ``classes``, ``cache_dir``, ...)
+    and the ``setting``'s cuts: name -> config."""
+    return {
+        name: apply_overrides(load_config(PRESETS_DIR / file), {**data, **setting.cuts})
+        for name, file in RECIPES.items()
+    }
+
+
+def check_choosable(config: Config, folds: int) -> VideoIndex:
+    """The training clips of ``config``'s data, if there are enough of them to cross-validate by group in
+    ``folds`` folds; else a :class:`DatasetError` that names the fix."""
+    cfg = config.data
+    index = build_index(cfg.data_root, "train", split=cfg.split, classes=cfg.classes, num_classes=cfg.num_classes)
+    if len(index.classes) < 2:
+        raise DatasetError(f"only one class ({index.classes[0]}) was found: a model needs two classes or more")
+    groups = index.groups
+    if len(groups) < max(folds, 2):
+        raise DatasetError(
+            f"the clips come from {len(groups)} group(s) (a group is one person or place: gXX in a UCF-101 style "
+            f"name, v_Class_g01_c01.avi, else each clip is its own); choosing a recipe holds out whole groups, "
+            f"{folds} folds need at least {folds}: add clips from more people or places, or pick a preset"
+        )
+    clips = Counter(r.label for r in index.records)
+    groups_of: dict[int, set[str]] = {}
+    for r in index.records:
+        groups_of.setdefault(r.label, set()).add(r.group)
+    few = [f"{name} ({clips[i]})" for i, name in enumerate(index.classes) if clips[i] < MIN_CLIPS_PER_CLASS]
+    if few:
+        raise DatasetError(
+            f"too few clips to choose a recipe for: {', '.join(few)}; each class needs at least {MIN_CLIPS_PER_CLASS}, "
+            "from two groups (people or places) or more: add clips of these classes"
+        )
+    lonely = [index.classes[i] for i, g in sorted(groups_of.items()) if len(g) < 2]
+    if lonely:
+        raise DatasetError(
+            f"all clips of {', '.join(lonely)} come from one group (one person or place): held out, the class has "
+            "nothing to learn from; add clips of it from another group (v_Class_g02_c01.avi) or pick a preset"
+        )
+    return index
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChooserHooks:
+    """What a chooser run tells as it goes, and how it is stopped (all optional)."""
+
+    # a new stage, in words ("recipe 1 of 2, pose: cross-validating, fold 1 of 2 ..."), with the config of the
+    # fit it starts (None for a stage that trains nothing)
+    on_stage: Callable[[str, Config | None], None] | None = None
+    on_step: Callable[[int, int, float], None] | None = None  # each training step of the running fit
+    on_epoch: Callable[[dict], None] | None = None  # each epoch's history row of the running fit
+    stop: threading.Event | None = None
+
+    def stage(self, words: str, config: Config | None = None) -> None:
+        log.info(words)
+        if self.on_stage is not None:
+            self.on_stage(words, config)
 
 
 @dataclass
@@ -44,16 +159,41 @@ def _fold_accs(oof: dict[str, np.ndarray]) -> list[float]:
     return [float((lg[f == i].argmax(1) == y[f == i]).mean()) for i in sorted(set(f.tolist()))]
 
 
-def score_recipes(recipes: Mapping[str, Config], folds: int, out: Path, *, show_progress: bool = False) -> list:
+def score_recipes(
+    recipes: Mapping[str, Config],
+    folds: int,
+    out: Path,
+    *,
+    show_progress: bool = False,
+    hooks: ChooserHooks = ChooserHooks(),
+) -> list:
     """Cross-validate each recipe by group (``out/<name>/``), then the fusion of the first two: one
     :class:`RecipeScore` each, the last epoch's out-of-fold accuracy per fold."""
     from vidclf.training.crossval import cross_validate
 
     scores = []
-    for name, config in recipes.items():
+    for r, (name, config) in enumerate(recipes.items(), 1):
         t0 = time.perf_counter()
-        log.info(f"cross-validating the {name} recipe ({folds} group folds)")
-        cross_validate(apply_overrides(config, {"out_dir": str(out / name)}), folds, show_progress=show_progress)
+        hooks.stage(f"recipe {r} of {len(recipes)}, {name}: preparing its inputs for {folds} group folds")
+
+        def on_fold(
+            i: int, k: int, groups: Sequence[str], name: str = name, r: int = r, config: Config = config
+        ) -> None:
+            hooks.stage(
+                f"recipe {r} of {len(recipes)}, {name}: cross-validating, fold {i} of {k} "
+                f"(held out: groups {', '.join(groups)})",
+                config,
+            )
+
+        cross_validate(
+            apply_overrides(config, {"out_dir": str(out / name)}),
+            folds,
+            show_progress=show_progress,
+            on_fold=on_fold,
+            on_step=hooks.on_step,
+            on_epoch=hooks.on_epoch,
+            stop=hooks.stop,
+        )
         oof = read_oof(out / name / "oof.npz")
         accs = _fold_accs(oof)
         scores.append(
@@ -116,37 +256,65 @@ def table(scores: list[RecipeScore], winner: RecipeScore) -> str:
 
 
 def choose_and_train(
-    recipes: Mapping[str, Config], folds: int, out: str | Path, *, show_progress: bool = False
+    recipes: Mapping[str, Config],
+    folds: int,
+    out: str | Path,
+    *,
+    show_progress: bool = False,
+    hooks: ChooserHooks = ChooserHooks(),
+    info: dict | None = None,
 ) -> dict:
     """Score the ``recipes`` (name -> config; the first two are also fused), pick the winner, train it on every
-    training clip (``out/final/<name>/last.pt``; a fusion: each stream, fused into ``out/final/fusion.pt``), set its
-    threshold on the out-of-fold predictions, and write ``out/choice.json`` and ``out/choice.md``. Returns
-    ``{"table", "winner", "why", "checkpoint"}``."""
+    training clip into ``out/last.pt`` (a fusion: each stream in ``out/.streams/<name>/``, fused into
+    ``out/last.pt``), set its threshold on the out-of-fold predictions, and write ``out/choice.json`` and
+    ``out/choice.md``. Returns ``{"table", "winner", "why", "checkpoint", "clips"}``.
+
+    ``hooks`` hears each stage, step and epoch (a fresh run starts with each fold and with the final training)
+    and can stop the run (:class:`~vidclf.training.crossval.Stopped`). ``info`` goes into the checkpoint."""
     from vidclf.calibration import build_fusion, calibrate
     from vidclf.data.dataset import training_data
+    from vidclf.training.crossval import Stopped
     from vidclf.training.loop import fit
 
     out = Path(out)
-    scores = score_recipes(recipes, folds, out / "cv", show_progress=show_progress)
+    check_choosable(next(iter(recipes.values())), folds)
+    scores = score_recipes(recipes, folds, out / "cv", show_progress=show_progress, hooks=hooks)
     winner, why = pick(scores)
     md = table(scores, winner)
     log.info("\n" + md + f"\nchosen: {winner.name}: {why}")
+    names = winner.name.split("+")
     trained: dict[str, Path] = {}
-    for name in winner.name.split("+"):
-        config = apply_overrides(recipes[name], {"val_fraction": 0.0, "out_dir": str(out / "final" / name)})
-        log.info(f"training {name} on every clip")
+    clips = 0
+    for name in names:
+        where = out if len(names) == 1 else out / ".streams" / name
+        config = apply_overrides(recipes[name], {"val_fraction": 0.0, "out_dir": str(where)})
+        hooks.stage(f"chosen: {winner.name}; training {name} on every clip", config)
         data = training_data(config, show_progress=show_progress)
-        fit(config, data.train, None, data.classes, show_progress=show_progress, info={"data": data.index.source})
-        trained[name] = out / "final" / name / "last.pt"
+        clips = len(data.index.records)
+        run = fit(
+            config,
+            data.train,
+            None,
+            data.classes,
+            show_progress=show_progress,
+            on_step=hooks.on_step,
+            on_epoch=hooks.on_epoch,
+            stop=hooks.stop,
+            info={"data": data.index.source, "chosen_by": f"recipe chooser, {folds} group folds", **(info or {})},
+        )
+        if run.stopped == "user":
+            raise Stopped(f"stopped on request while training {name} on every clip: no model was chosen")
+        trained[name] = where / "last.pt"
+    hooks.stage(f"chosen: {winner.name}; setting its 'not one of these' threshold on the out-of-fold predictions")
     cache = next(iter(recipes.values())).data.cache_dir
+    path = out / "last.pt"
     if len(trained) > 1:
-        path = out / "final" / "fusion.pt"
         oofs = [out / "cv" / n / "oof.npz" for n in trained]
         build_fusion(list(trained.values()), oofs, path, max_ratio=None, cache_dir=cache)
     else:
         ((name, path),) = trained.items()
         calibrate(path, oof=out / "cv" / name / "oof.npz", cache_dir=cache)
-    result = {"table": md, "winner": winner.name, "why": why, "checkpoint": str(path)}
+    result = {"table": md, "winner": winner.name, "why": why, "checkpoint": str(path), "clips": clips}
     (out / "choice.json").write_text(
         json.dumps({**result, "scores": [s.__dict__ | {"oof": str(s.oof)} for s in scores]}, indent=1)
     )

@@ -8,7 +8,8 @@ weights and rejection thresholds are chosen on.
 
 from __future__ import annotations
 
-from collections.abc import Sized
+import threading
+from collections.abc import Callable, Sized
 from typing import cast
 
 import json
@@ -23,25 +24,59 @@ from torch.utils.data import Dataset
 from vidclf.checkpoint import load_checkpoint
 from vidclf.config import Config, apply_overrides
 from vidclf.data.dataset import training_data
+from vidclf.errors import VidclfError
 from vidclf.runtime import collect_logits, make_loader, resolve_device
-from vidclf.training.loop import fit
+from vidclf.training.loop import EpochCallback, StepCallback, fit
 
 
-def cross_validate(config: Config, folds: int, *, show_progress: bool = False) -> dict:
+class Stopped(VidclfError):
+    """A cross-validation (or a chooser run) stopped on request before it ended: nothing was chosen."""
+
+
+def cross_validate(
+    config: Config,
+    folds: int,
+    *,
+    show_progress: bool = False,
+    on_fold: Callable[[int, int, tuple[str, ...]], None] | None = None,
+    on_step: StepCallback | None = None,
+    on_epoch: EpochCallback | None = None,
+    stop: threading.Event | None = None,
+) -> dict:
     """Train once per fold (validation = that fold's groups) and report the best validation accuracy of each,
-    their mean and standard deviation. Runs go to ``out_dir/fold<i>``; the summary to ``out_dir/cv.json``."""
+    their mean and standard deviation. Runs go to ``out_dir/fold<i>``; the summary to ``out_dir/cv.json``.
+
+    ``on_fold(i, folds, val_groups)`` is called as fold ``i`` (from 1) starts; ``on_step``, ``on_epoch`` and
+    ``stop`` go to each fold's :func:`fit`; a ``stop`` set during a fold raises :class:`Stopped` after it."""
     log = logging.getLogger(__name__).info
     out = Path(config.train.out_dir)
     rows = []
     oof: dict[str, list] = {"paths": [], "labels": [], "folds": [], "logits_last": [], "logits_best": []}
     for i in range(folds):
+        if stop is not None and stop.is_set():
+            raise Stopped("stopped on request before the cross-validation ended")
         data = training_data(config, fold=(i, folds), show_progress=show_progress)
+        if on_fold is not None:
+            on_fold(i + 1, folds, tuple(data.split.val_groups))
         cfg = apply_overrides(config, {"out_dir": str(out / f"fold{i + 1}")})
         t0 = time.perf_counter()
-        result = fit(cfg, data.train, data.val, data.classes, show_progress=show_progress)
+        result = fit(
+            cfg,
+            data.train,
+            data.val,
+            data.classes,
+            show_progress=show_progress,
+            on_step=on_step,
+            on_epoch=on_epoch,
+            stop=stop,
+        )
+        if result.stopped == "user":
+            raise Stopped("stopped on request before the cross-validation ended")
         best = result.history[result.best_epoch - 1]
+        # the inputs every epoch was validated on (a frozen CNN's cached features: no second pass through it)
+        val, features = (result.val_inputs, result.val_features) if result.val_inputs is not None else (data.val, None)
         logits = {
-            name: _val_logits(path, data.val, cfg)
+            name: _val_logits(path, val, cfg, features=features)
             for name, path in (("last", result.last_path), ("best", result.best_path))
         }
         labels = np.array([r.label for r in data.split.val.records])
@@ -98,13 +133,13 @@ def cross_validate(config: Config, folds: int, *, show_progress: bool = False) -
     return summary
 
 
-def _val_logits(checkpoint: Path, val: Dataset, config: Config) -> np.ndarray:
-    """Logits ``[N, K]`` of a fold's checkpoint on its validation clips, in their order."""
+def _val_logits(checkpoint: Path, val: Dataset, config: Config, *, features: bool | None = None) -> np.ndarray:
+    """Logits ``[N, K]`` of a fold's checkpoint on its validation clips (or their cached features, with
+    ``features=True``), in their order."""
     ck = load_checkpoint(checkpoint)
     assert ck.input is not None  # a fold's checkpoint is a single model
     device = resolve_device(config.train.device)
     loader = make_loader(val, config.train.batch_size, shuffle=False, num_workers=0, device=device, seed=0)
-    logits, _ = collect_logits(
-        ck.build_model().to(device), loader, device, "fp32", features=ck.input.features != "pixels"
-    )
+    reads_features = ck.input.features != "pixels" if features is None else features
+    logits, _ = collect_logits(ck.build_model().to(device), loader, device, "fp32", features=reads_features)
     return logits.numpy()
