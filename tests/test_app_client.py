@@ -29,14 +29,15 @@ def test_predict_api_on_a_synthetic_example(client):
     assert "SYNTHETIC" in answer
 
 
-def test_timeline_for_a_long_clip(client):
+def test_a_workout_clip_gets_its_workout_chart(client):
+    """The chart of the clip's time axis (segments coloured, repetitions ticked) reaches an API user as a plot."""
     out = client.predict(
         gradio_client.handle_file(str(ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4")),
         "synthetic",
         api_name="/predict",
     )
-    timeline = out[3]
-    assert timeline["visible"] is True and timeline["value"]["type"] == "plotly"
+    chart = out[3]
+    assert chart["visible"] is True and chart["value"]["type"] == "plotly"
 
 
 @needs_shared
