@@ -152,3 +152,36 @@ def test_a_user_who_knows_better_picks_a_preset(tmp_path):
     (entry,) = [m for m in find_models(runs_dir=runs) if m.source == "run"]
     ck = load_checkpoint(entry.path)
     assert entry.label.endswith("-pose") and ck.backbone == "pose" and ck.reject_threshold is not None
+
+
+def test_the_chosen_model_is_listed_only_once_its_threshold_is_set(tmp_path):
+    """While the winner trains on every clip (and while the folds train) no model of the run is listed; at the
+    end the one listed carries its threshold."""
+    from vidclf.catalog import find_models
+    from vidclf.checkpoint import load_checkpoint
+    from vidclf.config import apply_overrides, load_config
+    from vidclf.training.choose import ChooserHooks, choose_and_train
+
+    root = _tiny_set(tmp_path / "tiny", groups=6, clips_per_group=2)
+    common = {"data_root": str(root), "num_classes": 0, "cache_dir": str(tmp_path / "cache"), "device": "cpu"}
+    common |= {"batch_size": 8, "precision": "fp32", "epochs": 2, "lr": 3e-3}
+    pose = apply_overrides(load_config(), {**common, "backbone": "pose", "num_frames": 8})
+    tiny = {"backbone": "custom", "frame_input": "rgb", "num_frames": 4, "img_size": 32, "augment": False}
+    pixels = apply_overrides(load_config(), {**common, **tiny})
+    runs = tmp_path / "runs"
+    seen: list[tuple[str, list[str]]] = []
+    stage = [""]
+
+    def on_stage(words, config):
+        stage[0] = words
+
+    def on_epoch(row):
+        seen.append((stage[0], [m.label for m in find_models(runs_dir=runs) if m.source == "run"]))
+
+    result = choose_and_train(
+        {"pose": pose, "pixels": pixels}, 2, runs / "chosen", hooks=ChooserHooks(on_stage=on_stage, on_epoch=on_epoch)
+    )
+    assert any("on every clip" in s for s, _ in seen) and all(listed == [] for _, listed in seen), seen
+    (entry,) = [m for m in find_models(runs_dir=runs) if m.source == "run"]
+    assert entry.label == "run: chosen" and load_checkpoint(entry.path).reject_threshold is not None
+    assert result["checkpoint"] == str(runs / "chosen" / "last.pt")

@@ -8,15 +8,19 @@ chosen on the other folds), and the best mean accuracy of the last epochs wins; 
 streams by :data:`FUSION_MARGIN`, else the simpler recipe is kept. The winner is trained on every clip, and its
 "not one of these" threshold is set on the out-of-fold predictions it was chosen on.
 
-Layout of a chooser run's folder ``OUT``: the chosen model is ``OUT/last.pt`` (a single recipe trained there, or
-the fusion of its streams); ``OUT/cv/<recipe>/fold<i>/`` are the cross-validation's runs, ``OUT/.streams/<recipe>/``
-a fusion's streams trained on every clip; ``OUT/choice.md`` and ``OUT/choice.json`` say what was chosen and why.
+Layout of a chooser run's folder ``OUT``: the chosen model is ``OUT/last.pt`` (a single recipe, or the fusion of
+its streams), written once its threshold is set, so a model list never shows it without one;
+``OUT/cv/<recipe>/fold<i>/`` are the cross-validation's runs, ``OUT/.streams/<recipe>/`` the winner's streams
+trained on every clip (their curves and history); ``OUT/choice.md`` and ``OUT/choice.json`` say what was chosen
+and why.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import threading
 import time
 from collections import Counter
@@ -265,8 +269,8 @@ def choose_and_train(
     info: dict | None = None,
 ) -> dict:
     """Score the ``recipes`` (name -> config; the first two are also fused), pick the winner, train it on every
-    training clip into ``out/last.pt`` (a fusion: each stream in ``out/.streams/<name>/``, fused into
-    ``out/last.pt``), set its threshold on the out-of-fold predictions, and write ``out/choice.json`` and
+    training clip (each stream in ``out/.streams/<name>/``), set its threshold on the out-of-fold predictions,
+    then write it as ``out/last.pt`` (a fusion: its streams fused there), ``out/choice.json`` and
     ``out/choice.md``. Returns ``{"table", "winner", "why", "checkpoint", "clips"}``.
 
     ``hooks`` hears each stage, step and epoch (a fresh run starts with each fold and with the final training)
@@ -286,7 +290,8 @@ def choose_and_train(
     trained: dict[str, Path] = {}
     clips = 0
     for name in names:
-        where = out if len(names) == 1 else out / ".streams" / name
+        # never trained in ``out`` itself: a model list would show its epochs before its threshold is set
+        where = out / ".streams" / name
         config = apply_overrides(recipes[name], {"val_fraction": 0.0, "out_dir": str(where)})
         hooks.stage(f"chosen: {winner.name}; training {name} on every clip", config)
         data = training_data(config, show_progress=show_progress)
@@ -312,8 +317,10 @@ def choose_and_train(
         oofs = [out / "cv" / n / "oof.npz" for n in trained]
         build_fusion(list(trained.values()), oofs, path, max_ratio=None, cache_dir=cache)
     else:
-        ((name, path),) = trained.items()
-        calibrate(path, oof=out / "cv" / name / "oof.npz", cache_dir=cache)
+        ((name, staged),) = trained.items()
+        calibrate(staged, oof=out / "cv" / name / "oof.npz", cache_dir=cache)
+        shutil.copyfile(staged, tmp := out / ".last.pt.chosen.tmp")
+        os.replace(tmp, path)  # appears whole, threshold set
     result = {"table": md, "winner": winner.name, "why": why, "checkpoint": str(path), "clips": clips}
     (out / "choice.json").write_text(
         json.dumps({**result, "scores": [s.__dict__ | {"oof": str(s.oof)} for s in scores]}, indent=1)
