@@ -59,6 +59,18 @@ def _tiny_set(root, *, groups: int, clips_per_group: int):
     return make_synthetic_dataset(root, classes=classes, groups=groups, clips_per_group=clips_per_group, size=(48, 48))
 
 
+def _tiny_recipes(tmp_path, *, epochs: int):
+    """A pose and a small pixel recipe on a tiny synthetic set of 6 groups (two clips each), trained ``epochs``."""
+    from vidclf.config import apply_overrides, load_config
+
+    root = _tiny_set(tmp_path / "tiny", groups=6, clips_per_group=2)
+    common = {"data_root": str(root), "num_classes": 0, "cache_dir": str(tmp_path / "cache"), "device": "cpu"}
+    common |= {"batch_size": 8, "precision": "fp32", "epochs": epochs, "lr": 3e-3}
+    pose = apply_overrides(load_config(), {**common, "backbone": "pose", "num_frames": 8})
+    tiny = {"backbone": "custom", "frame_input": "rgb", "num_frames": 4, "img_size": 32, "augment": False}
+    return pose, apply_overrides(load_config(), {**common, **tiny})
+
+
 @pytest.mark.parametrize(
     "layout, words",
     [
@@ -92,16 +104,10 @@ def test_the_page_shows_the_choosers_table_and_winner_and_lists_the_model(tmp_pa
     import time
 
     from vidclf.catalog import find_models
-    from vidclf.config import apply_overrides, load_config
     from vidclf.training.job import TrainingJob
     from vidclf.training.train_request import status_markdown
 
-    root = _tiny_set(tmp_path / "tiny", groups=6, clips_per_group=2)
-    common = {"data_root": str(root), "num_classes": 0, "cache_dir": str(tmp_path / "cache"), "device": "cpu"}
-    common |= {"batch_size": 8, "precision": "fp32", "epochs": 3, "lr": 3e-3}
-    pose = apply_overrides(load_config(), {**common, "backbone": "pose", "num_frames": 8})
-    tiny = {"backbone": "custom", "frame_input": "rgb", "num_frames": 4, "img_size": 32, "augment": False}
-    pixels = apply_overrides(load_config(), {**common, **tiny})
+    pose, pixels = _tiny_recipes(tmp_path, epochs=3)
     runs = tmp_path / "runs"
     job, stages = TrainingJob(), []
     job.start_choice({"pose": pose, "pixels": pixels}, 2, runs / "app" / "chosen")
@@ -159,15 +165,9 @@ def test_the_chosen_model_is_listed_only_once_its_threshold_is_set(tmp_path):
     end the one listed carries its threshold."""
     from vidclf.catalog import find_models
     from vidclf.checkpoint import load_checkpoint
-    from vidclf.config import apply_overrides, load_config
     from vidclf.training.choose import ChooserHooks, choose_and_train
 
-    root = _tiny_set(tmp_path / "tiny", groups=6, clips_per_group=2)
-    common = {"data_root": str(root), "num_classes": 0, "cache_dir": str(tmp_path / "cache"), "device": "cpu"}
-    common |= {"batch_size": 8, "precision": "fp32", "epochs": 2, "lr": 3e-3}
-    pose = apply_overrides(load_config(), {**common, "backbone": "pose", "num_frames": 8})
-    tiny = {"backbone": "custom", "frame_input": "rgb", "num_frames": 4, "img_size": 32, "augment": False}
-    pixels = apply_overrides(load_config(), {**common, **tiny})
+    pose, pixels = _tiny_recipes(tmp_path, epochs=2)
     runs = tmp_path / "runs"
     seen: list[tuple[str, list[str]]] = []
     stage = [""]
