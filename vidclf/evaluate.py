@@ -104,11 +104,18 @@ def pose_landmarks(ck: Checkpoint, records: Sequence[VideoRecord], cache_dir: st
     return records_landmarks(records, pose[0].input.num_frames, cache_dir, show_progress=False)
 
 
+def found_share(raw: np.ndarray) -> np.ndarray:
+    """Raw landmarks ``[N, T, 33, 4]`` -> per clip, the share ``[N]`` of its frames with a person found (what
+    the person gate of :meth:`vidclf.predict.Predictor.verdict` reads; ``vidclf.models.pose.found_mask`` per
+    clip)."""
+    return (~np.isnan(raw[..., :2]).any(axis=(2, 3))).mean(axis=1)
+
+
 def pose_found(ck: Checkpoint, records: Sequence[VideoRecord], cache_dir: str | None) -> np.ndarray | None:
-    """Per clip, the share ``[N]`` of the pose stream's frames with a person found (what the person gate of
-    :meth:`vidclf.predict.Predictor.verdict` reads), from the landmark cache; None without a pose stream."""
+    """Per clip, the share ``[N]`` of the pose stream's frames with a person found (:func:`found_share`), from
+    the landmark cache; None without a pose stream."""
     raw = pose_landmarks(ck, records, cache_dir)
-    return None if raw is None else (~np.isnan(raw[..., :2]).any(axis=(2, 3))).mean(axis=1)
+    return None if raw is None else found_share(raw)
 
 
 def answered_clips(
@@ -197,7 +204,7 @@ def evaluate_checkpoint(
             show_progress=show_progress,
         )
         raw = pose_landmarks(ck, index.records, landmark_cache_dir or cache_dir)
-        found = None if raw is None else (~np.isnan(raw[..., :2]).any(axis=(2, 3))).mean(axis=1)
+        found = None if raw is None else found_share(raw)
     answered = answered_clips(ck, logits, found, raw)
     k = len(ck.classes)
     metrics = classification_metrics(logits[:, :k], labels, ck.classes)

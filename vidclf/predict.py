@@ -666,8 +666,10 @@ class _Recorded:
         self.bodies = 0
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
+        from vidclf.models.pose import found_mask
+
         lm = np.asarray(self._tracker(frame), np.float32)
-        self.bodies += int(not np.isnan(lm[:, :2]).any())  # as vidclf.models.pose.found_mask
+        self.bodies += int(found_mask(lm[None])[0])
         self.marks.append((self.t, lm))
         return lm
 
