@@ -281,7 +281,14 @@ def choose_and_train(
     from vidclf.training.loop import fit
 
     out = Path(out)
-    check_choosable(next(iter(recipes.values())), folds)
+    index = check_choosable(next(iter(recipes.values())), folds)
+    log.info(
+        "choosing a recipe on %s: %d classes, %d clips, %d groups",
+        index.source,
+        len(index.classes),
+        len(index.records),
+        len(index.groups),
+    )
     scores = score_recipes(recipes, folds, out / "cv", show_progress=show_progress, hooks=hooks)
     winner, why = pick(scores)
     md = table(scores, winner)

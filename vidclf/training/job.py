@@ -121,22 +121,7 @@ class TrainingJob:
                 prepare()
             data = training_data(config, show_progress=False)
             self._update(state="running", message=data.describe())
-            t0 = time.perf_counter()
-
-            def on_step(step: int, steps: int, loss: float) -> None:
-                with self._lock:
-                    s = self._status
-                    epoch = len(s.history) + 1
-                    s.epoch, s.step, s.steps = epoch, step, steps
-                    # Time per unit of progress so far, validation included (a training step alone
-                    # underestimates an epoch), times what is left.
-                    done = len(s.history) + step / steps
-                    s.eta_s = (time.perf_counter() - t0) / done * (s.epochs - done)
-
-            def on_epoch(row: dict) -> None:
-                with self._lock:
-                    self._status.history.append(dict(row))
-
+            on_step, on_epoch = self._fresh_run(config.train.epochs)
             result = fit(
                 config,
                 data.train,
@@ -182,7 +167,8 @@ class TrainingJob:
             self._update(state="failed", message=f"training crashed: {type(e).__name__}: {e}")
 
     def _fresh_run(self, epochs: int) -> tuple[Callable[[int, int, float], None], Callable[[dict], None]]:
-        """Callbacks of one fit whose curves replace the last one's (each fold, then the final training)."""
+        """Callbacks of one fit whose curves replace the last one's (a run of one config; a chooser's folds, then its
+        final training)."""
         t0 = time.perf_counter()
         with self._lock:
             self._status.history, self._status.epochs = [], epochs
@@ -192,6 +178,8 @@ class TrainingJob:
             with self._lock:
                 s = self._status
                 s.epoch, s.step, s.steps = len(s.history) + 1, step, steps
+                # time per unit of progress so far, validation included (a training step alone underestimates
+                # an epoch), times what is left
                 done = len(s.history) + step / steps
                 s.eta_s = (time.perf_counter() - t0) / done * (s.epochs - done)
 
@@ -202,7 +190,7 @@ class TrainingJob:
         return on_step, on_epoch
 
     def _run_choice(self, recipes: Mapping[str, Config], folds: int, out: Path, prepare) -> None:
-        from vidclf.training.choose import ChooserHooks, check_choosable, choose_and_train
+        from vidclf.training.choose import ChooserHooks, choose_and_train
         from vidclf.training.crossval import Stopped
 
         current: dict[str, Callable] = {}
@@ -222,14 +210,6 @@ class TrainingJob:
         try:
             if prepare is not None:
                 prepare()
-            index = check_choosable(next(iter(recipes.values())), folds)
-            log.info(
-                "choosing a recipe on %s: %d classes, %d clips, %d groups",
-                index.source,
-                len(index.classes),
-                len(index.records),
-                len(index.groups),
-            )
             r = choose_and_train(recipes, folds, out, hooks=hooks, info={"trained_in": "app"})
             with self._lock:
                 s = self._status
