@@ -598,10 +598,14 @@ class FrameFeed:
 
     def close(self) -> None:
         """Wait until every frame put is consumed; raise what the consumer raised."""
+        self._end()
+        self._raise()
+
+    def _end(self) -> None:
+        """The thread takes what is queued (consumed, or dropped once stopped), then ends; wait for it."""
         if self._queue is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
-        self._raise()
 
     def __enter__(self) -> FrameFeed:
         return self
@@ -609,9 +613,7 @@ class FrameFeed:
     def __exit__(self, exc_type: object, *exc: object) -> None:
         if exc_type is not None:  # the reader failed: what is queued is dropped
             self._stop = True
-            if self._queue is not None and self._thread.is_alive():
-                self._queue.put(None)
-                self._thread.join()
+            self._end()
 
 
 def _thinned(frame: np.ndarray, side: int = 128) -> np.ndarray:
