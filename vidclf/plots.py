@@ -59,9 +59,10 @@ def curves_figure(history: Sequence[dict]) -> go.Figure:
         template="plotly_white",
         font=FONT,
         margin=dict(l=10, r=10, t=50, b=30),
-        xaxis=dict(title="epoch", dtick=1 if len(epochs) < 20 else None),
-        yaxis=dict(title="loss"),
-        yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1]),
+        # fixed axes: no zoom and pan buttons, whose toolbar covered the panel's label on a phone
+        xaxis=dict(title="epoch", dtick=1 if len(epochs) < 20 else None, fixedrange=True),
+        yaxis=dict(title="loss", fixedrange=True),
+        yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1], fixedrange=True),
         legend=dict(orientation="h", y=-0.2),
     )
     return fig
