@@ -61,7 +61,7 @@ def person_found(
         return None
     records = [VideoRecord(Path(p), 0, "") for p in paths]
     raw = records_landmarks(records, pose[0].input.num_frames, cache_dir, show_progress=False)
-    found = np.array([found_mask(r).any() for r in raw])
+    found = np.asarray(found_mask(np.asarray(raw)).any(axis=1))
     if logits is not None:
         found |= ~np.isin(np.asarray(ck.classes)[logits.argmax(1)], ck.person_gate)
     return found

@@ -107,8 +107,10 @@ def pose_landmarks(ck: Checkpoint, records: Sequence[VideoRecord], cache_dir: st
 def found_share(raw: np.ndarray) -> np.ndarray:
     """Raw landmarks ``[N, T, 33, 4]`` -> per clip, the share ``[N]`` of its frames with a person found (what
     the person gate of :meth:`vidclf.predict.Predictor.verdict` reads; ``vidclf.models.pose.found_mask`` per
-    clip)."""
-    return (~np.isnan(raw[..., :2]).any(axis=(2, 3))).mean(axis=1)
+    frame)."""
+    from vidclf.models.pose import found_mask
+
+    return found_mask(raw).mean(axis=1)
 
 
 def pose_found(ck: Checkpoint, records: Sequence[VideoRecord], cache_dir: str | None) -> np.ndarray | None:

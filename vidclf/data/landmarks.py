@@ -20,7 +20,13 @@ from tqdm.auto import tqdm
 from vidclf.data.cache import NpyStore, clip_key
 from vidclf.data.index import VideoRecord
 from vidclf.errors import VideoError
-from vidclf.models.pose import NUM_LANDMARKS, PoseEstimator, augment_landmarks, normalize_landmarks
+from vidclf.models.pose import (
+    NUM_LANDMARKS,
+    PoseEstimator,
+    augment_landmarks,
+    found_mask,
+    normalize_landmarks,
+)
 from vidclf.sampling import uniform_indices
 from vidclf.video import load_clip
 
@@ -112,8 +118,7 @@ PERSON_GATE_MIN_FOUND = 0.9
 
 def person_found_by_class(raw: np.ndarray, labels: Sequence[int], classes: Sequence[str]) -> dict[str, float]:
     """Per class, the share of its clips (raw landmarks ``[N, T, 33, 4]``) with a person found in some frame."""
-    found = ~np.isnan(raw[:, :, :, :2]).any(axis=(2, 3))  # [N, T]: frames with a person
-    any_found = found.any(axis=1)
+    any_found = np.asarray(found_mask(raw).any(axis=1))
     y = np.asarray(labels)
     return {c: float(any_found[y == k].mean()) for k, c in enumerate(classes) if (y == k).any()}
 

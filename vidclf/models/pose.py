@@ -328,8 +328,9 @@ def _quiet_stderr():
 
 
 def found_mask(raw: np.ndarray) -> np.ndarray:
-    """``[T, 33, 4]`` -> bool ``[T]``: frames where a person was found."""
-    return ~np.isnan(raw[:, :, :2]).any(axis=(1, 2))
+    """Raw landmarks ``[..., 33, 4]`` (a clip ``[T, 33, 4]``, clips ``[N, T, 33, 4]``) -> bool ``[...]``: the
+    frames where a person was found (BlazePose gives every coordinate of a frame without one as NaN)."""
+    return ~np.isnan(raw[..., :2]).any(axis=(-2, -1))
 
 
 # The joints whose path shows a repetition: nose, shoulders, elbows, wrists, hips, knees, ankles.

@@ -71,8 +71,9 @@ def _found(raw: np.ndarray | None) -> np.ndarray | None:
     """Per clip of raw landmarks ``[N, T, 33, 4]``: whether some frame shows a person."""
     if raw is None:
         return None
-    found_frames = ~np.isnan(raw[..., :2]).any(axis=(2, 3))  # [N, T]
-    return found_frames.any(axis=1)
+    from vidclf.models.pose import found_mask
+
+    return np.asarray(found_mask(raw).any(axis=1))
 
 
 def set_run_threshold(config, result, fallback_val: Dataset | None) -> dict | None:
