@@ -139,7 +139,7 @@ def test_a_checkpoint_without_a_profile_answers_as_before(squat_model, tmp_path)
 
 
 def test_the_two_thresholds_answer_their_shares():
-    from vidclf.calibration import movement_thresholds
+    from vidclf.fusion import movement_thresholds
 
     evidence = np.linspace(1.0, 10.0, 100)  # the lowest 2 refused by the evidence at 98 %
     novelty = np.linspace(3.0, 0.0, 100)  # the most novel are the least evident: a share of them overlaps

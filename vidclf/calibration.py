@@ -22,10 +22,10 @@ from vidclf.fusion import (
     checked_threshold,
     choose_weights,
     fuse,
+    movement_thresholds,
     nested_fusion_accuracy,
     read_oof,
     rejection_threshold,
-    rejection_threshold_of_scores,
 )
 
 log = logging.getLogger(__name__)
@@ -370,32 +370,6 @@ def calibrate_on_shipped(
     return {"threshold": threshold, "before": before, "maps": maps, "clips": len(paths), "source": source}
 
 
-def movement_thresholds(
-    evidence: np.ndarray,
-    novelty: np.ndarray,
-    passed: np.ndarray | None = None,
-    *,
-    answered: float = 0.95,
-    evidence_answered: float = 0.98,
-) -> tuple[float, float]:
-    """The two thresholds of the rule "evidence at or above ``t_e`` AND movement novelty at or below ``t_n``" on
-    known-class clips (``evidence [N]``, ``novelty [N]``, NaN where the check abstains; ``passed [N]``: the
-    person gate): ``t_e`` answers ``evidence_answered`` of them (with the gate), ``t_n`` is the largest with
-    which the whole rule answers at most ``answered`` of them."""
-    passed = np.ones(len(evidence), bool) if passed is None else np.asarray(passed, bool)
-    checked_threshold(evidence, answered=answered, passed=passed)  # raises where the gate alone refuses too many
-    # where the gate alone refuses more than 1 - evidence_answered, the evidence refuses none the gate passes
-    t_e = rejection_threshold_of_scores(evidence, answered=evidence_answered, passed=passed)
-    ok = passed & (evidence >= t_e)
-    candidates = np.unique(novelty[ok & np.isfinite(novelty)])[::-1]
-    if not len(candidates):
-        return t_e, float("inf")
-    for t in candidates:  # from the loosest down: the first that answers no more than ``answered``
-        if (ok & ~(novelty > t)).mean() <= answered:
-            return t_e, float(t)
-    return t_e, float(candidates[-1])
-
-
 def calibrate_movement(
     checkpoint: str | Path,
     *,
@@ -413,10 +387,10 @@ def calibrate_movement(
 
     The profile (each class's movement signatures) is fit on every known-class clip: UCF-101's training clips
     and the real-world clips of the classes (``real_root``, laid out as ``../shared/real``). The thresholds
-    (:func:`movement_thresholds`) are set so that the rule answers ``answered`` of the known-class clips, each
-    judged as a clip it never saw: its evidence and answer from the out-of-fold predictions of the checkpoint's
-    recipe (``oof``, default ``<checkpoint>.oof.npz``, mapped to the shipped scale by
-    :func:`calibrate_on_shipped`) for UCF-101's clips, from the shipped checkpoint itself for the real-world
+    (:func:`vidclf.fusion.movement_thresholds`) are set so that the rule answers ``answered`` of the
+    known-class clips, each judged as a clip it never saw: its evidence and answer from the out-of-fold
+    predictions of the checkpoint's recipe (``oof``, default ``<checkpoint>.oof.npz``, mapped to the shipped
+    scale by :func:`calibrate_on_shipped`) for UCF-101's clips, from the shipped checkpoint itself for the real-world
     clips (it never trained on them), and its novelty from a profile fit on the known-class clips of the other
     folds (group folds: no group on both sides). Clips of other actions (``real_root``'s ``other/``) are only
     measured: how many the rule refuses, pooled and with the thresholds set fold by fold on the other folds.

@@ -134,6 +134,32 @@ def rejection_threshold_of_scores(scores: np.ndarray, *, answered: float, passed
     return float(kept[need - 1])
 
 
+def movement_thresholds(
+    evidence: np.ndarray,
+    novelty: np.ndarray,
+    passed: np.ndarray | None = None,
+    *,
+    answered: float = 0.95,
+    evidence_answered: float = 0.98,
+) -> tuple[float, float]:
+    """The two thresholds of the rule "evidence at or above ``t_e`` AND movement novelty at or below ``t_n``" on
+    known-class clips (``evidence [N]``, ``novelty [N]``, NaN where the check abstains; ``passed [N]``: the
+    person gate): ``t_e`` answers ``evidence_answered`` of them (with the gate), ``t_n`` is the largest with
+    which the whole rule answers at most ``answered`` of them."""
+    passed = np.ones(len(evidence), bool) if passed is None else np.asarray(passed, bool)
+    checked_threshold(evidence, answered=answered, passed=passed)  # raises where the gate alone refuses too many
+    # where the gate alone refuses more than 1 - evidence_answered, the evidence refuses none the gate passes
+    t_e = rejection_threshold_of_scores(evidence, answered=evidence_answered, passed=passed)
+    ok = passed & (evidence >= t_e)
+    candidates = np.unique(novelty[ok & np.isfinite(novelty)])[::-1]
+    if not len(candidates):
+        return t_e, float("inf")
+    for t in candidates:  # from the loosest down: the first that answers no more than ``answered``
+        if (ok & ~(novelty > t)).mean() <= answered:
+            return t_e, float(t)
+    return t_e, float(candidates[-1])
+
+
 def nested_fusion_accuracy(logits: Sequence[np.ndarray], labels: np.ndarray, folds: np.ndarray, **kw) -> dict:
     """Accuracy of the fusion recipe with each fold's weights chosen on the other folds' clips only.
 

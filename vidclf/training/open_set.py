@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from vidclf.config import Config
+from vidclf.fusion import movement_thresholds, rejection_threshold_of_scores
 from vidclf.models.cnn_lstm import CNNLSTM, build_model
 from vidclf.models.pose import augment_landmarks, mirror_landmarks, normalize_landmarks
 from vidclf.training.loop import lr_factor, make_optimizer
@@ -483,15 +484,12 @@ def combined_rule_report(
     evidence_answered: float = 0.98,
 ) -> dict:
     """The rule "evidence at or above its threshold AND novelty at or below its threshold" on out-of-fold
-    scores (``[N]`` each): the evidence threshold answers ``evidence_answered`` of the known-class clips alone,
-    the novelty threshold is the largest that keeps the pair answering at most ``answered`` of them. Beside
-    it, the evidence alone at ``answered``. Other-action clips refused (pooled, and mean and sd over folds),
+    scores (``[N]`` each; novelty NaN where the check abstains, which passes), its thresholds set on the
+    known-class clips as the shipped models' are (:func:`vidclf.fusion.movement_thresholds`). Beside it, the
+    evidence alone at ``answered``. Other-action clips refused (pooled, and mean and sd over folds),
     real-world known clips refused and answered right, AUROC of the novelty (known vs other)."""
     known = labels < num_classes
     other, real = ~known, kinds == "real"
-
-    def top(score: np.ndarray, share: float) -> float:
-        return float(np.sort(score[known])[::-1][int(np.ceil(share * known.sum())) - 1])
 
     def rates(ok: np.ndarray) -> dict:
         per_fold = [float((~ok[other & (folds == f)]).mean()) for f in sorted(set(folds[other].tolist()))]
@@ -505,20 +503,16 @@ def combined_rule_report(
             "real_answered_right": float((ok & (predicted == labels))[real].mean()),
         }
 
-    t_evidence = top(evidence, evidence_answered)
-    passed = evidence >= t_evidence
-    candidates = np.sort(novelty[known & passed & np.isfinite(novelty)])[::-1]
-    t_novelty = float(candidates[0]) if len(candidates) else float("inf")
-    for t in candidates:  # from the loosest down, the first that answers no more than ``answered``
-        t_novelty = float(t)
-        if (passed & (novelty <= t))[known].mean() <= answered:
-            break
+    t_evidence, t_novelty = movement_thresholds(
+        evidence[known], novelty[known], answered=answered, evidence_answered=evidence_answered
+    )
+    t_alone = rejection_threshold_of_scores(evidence[known], answered=answered)
     return {
-        "evidence_alone": {"threshold": top(evidence, answered), **rates(evidence >= top(evidence, answered))},
+        "evidence_alone": {"threshold": t_alone, **rates(evidence >= t_alone)},
         "combined": {
             "evidence_threshold": t_evidence,
             "novelty_threshold": t_novelty,
-            **rates(passed & (novelty <= t_novelty)),
+            **rates((evidence >= t_evidence) & ~(novelty > t_novelty)),
         },
         "novelty_auroc": auroc(-novelty[known], -novelty[other]),
         "evidence_auroc": auroc(evidence[known], evidence[other]),
