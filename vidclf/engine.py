@@ -117,7 +117,8 @@ class EngineSettings:
 @dataclass(frozen=True)
 class Segment:
     """One stretch of a workout: ``label`` a class name, or ``"rest"`` / ``"unknown"`` ("not one of these");
-    ``known`` whether it is one of the classes; ``reps`` and each repetition's ``(start_s, end_s)``."""
+    ``known`` whether it is one of the classes; ``reps`` and each repetition's ``(start_s, end_s)``;
+    ``confidence`` the label's probability in the verdict on all the segment's decisions."""
 
     label: str
     known: bool
@@ -153,9 +154,10 @@ class Segment:
 @dataclass(frozen=True)
 class LiveState:
     """What the engine knows at ``t_s``: ``status`` one of "warming up", "exercise", "rest", "unknown";
-    ``label`` the current exercise (None otherwise); ``set_reps`` the current segment's count (it never goes
-    down); ``landmarks`` ``[33, 4]`` of the latest tracked frame (units of its longer side, NaN: nobody) or
-    None; ``segments`` the closed ones and the open one."""
+    ``label`` the current exercise (None otherwise; corrected as the set's evidence grows); ``set_reps`` the
+    current segment's count (it never goes down); ``landmarks`` ``[33, 4]`` of the latest tracked frame (units
+    of its longer side, NaN: nobody) or None; ``segments`` the closed ones (their labels final) and the open
+    one."""
 
     t_s: float
     status: str
