@@ -524,12 +524,9 @@ class WorkoutEngine:
         novelty = ev.novelty / ev.novelty_n if ev.novelty_n else None
         probs, known, _ = self.predictor.verdict(ev.fused / ev.n, found, novelty)
         top = int(probs.argmax())
-        known = known or op.shown > 0
-        op.label, op.known, op.confidence = (
-            (self.predictor.classes[top] if known else UNKNOWN),
-            known,
-            float(probs[top]),
-        )
+        op.known = known or op.shown > 0
+        op.label = self.predictor.classes[top] if op.known else UNKNOWN
+        op.confidence = float(probs[top])
 
     def _classify(self, t: float, since: float) -> _Decision:
         """The decision on the movement since ``since`` (the pose stream's last ``window_s`` of it, the motion
