@@ -101,9 +101,9 @@ class EngineSettings:
     motion_every_s: float = 2.0
     still_s: float = 1.5  # nobody moving for this long is rest
     hold: int = 3  # a new label must win this many decisions in a row to start a segment
-    # ... and be new to it: its mean probability over the segment's decisions before was under this (a set
-    # whose label wavers between two classes gives each far more)
-    new_label_share: float = 0.2
+    # ... and be new to it: it won under this share of the segment's decisions before (a set whose label
+    # wavers between two classes gives each far more; a classifier that hesitates now and then, far less)
+    new_label_share: float = 0.25
     still_joint_range: float = 0.1  # a still person's second most moving joint moves less (torso lengths)
     still_pixel_std: float = 10.0  # a still picture's most changing pixels change less (grey levels)
     max_side: int = 320  # frames are tracked at most this large
@@ -259,13 +259,11 @@ class _Decision:
 @dataclass
 class _Evidence:
     """Decisions summed, so that a segment's answer rests on all of them in bounded memory: ``fused`` the sum
-    of their fused logits ``[K(+1)]`` (their log-evidence added up), ``probs`` the sum of their class
-    probabilities ``[K]``, the sums and counts of ``pose_found`` and ``novelty`` where there were any, and how
-    many decisions each label won (``wins``)."""
+    of their fused logits ``[K(+1)]`` (their log-evidence added up), the sums and counts of ``pose_found`` and
+    ``novelty`` where there were any, and how many decisions each label won (``wins``)."""
 
     n: int = 0
     fused: torch.Tensor | None = None
-    probs: torch.Tensor | None = None
     found: float = 0.0
     found_n: int = 0
     novelty: float = 0.0
@@ -274,9 +272,8 @@ class _Evidence:
 
     def add(self, d: _Decision) -> None:
         self.n += 1
-        fused, probs = d.fused.detach().float(), d.probs
+        fused = d.fused.detach().float()
         self.fused = fused if self.fused is None else self.fused + fused
-        self.probs = probs if self.probs is None else self.probs + probs
         if d.pose_found is not None:
             self.found, self.found_n = self.found + d.pose_found, self.found_n + 1
         if d.novelty is not None:
@@ -499,17 +496,15 @@ class WorkoutEngine:
 
     def _is_new(self, before: _Evidence, label: str) -> bool:
         """Whether a streak of ``label`` (``hold`` decisions in a row) is a new exercise rather than the
-        segment's label wavering: the segment had held at least as long before it, and there ``label`` had
-        little evidence (a mean probability under :attr:`EngineSettings.new_label_share`; for "not one of
-        these", the share of decisions that said so)."""
+        segment's label wavering: the segment had held at least as long before it, and there ``label`` won
+        under :attr:`EngineSettings.new_label_share` of the decisions. Decisions, not probabilities: a
+        classifier torn between two similar classes (arms overhead: pull-ups or jumping jacks) gives the
+        second a good share of its probability in every window, whereas a label that wavers wins windows."""
         s = self.settings
-        if before.n < s.hold or before.probs is None:
+        if before.n < s.hold:
             return False  # a movement's first decisions are no set of their own: the evidence corrects them
-        if label == UNKNOWN:
-            share = before.wins.get(UNKNOWN, 0) / before.n
-        else:
-            share = float(before.probs[self.predictor.classes.index(label)]) / before.n
-        log.debug("a streak of %s: %.2f of the evidence before it", label, share)
+        share = before.wins.get(label, 0) / before.n
+        log.debug("a streak of %s, which won %.2f of the decisions before it", label, share)
         return share < s.new_label_share
 
     def _relabel(self, op: _Open) -> None:
