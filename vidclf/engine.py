@@ -101,9 +101,9 @@ class EngineSettings:
     motion_every_s: float = 2.0
     still_s: float = 1.5  # nobody moving for this long is rest
     hold: int = 3  # a new label must win this many decisions in a row to start a segment
-    # ... and be new to it: it won under this share of the segment's decisions before (a set whose label
-    # wavers between two classes gives each far more; a classifier that hesitates now and then, far less)
-    new_label_share: float = 0.25
+    # ... and be new to it: it won under this share of the segment's decisions before (a label that wavers
+    # with the segment's wins a third to a half of them; one the classifier hesitates towards now and then, less)
+    new_label_share: float = 1 / 3
     still_joint_range: float = 0.1  # a still person's second most moving joint moves less (torso lengths)
     still_pixel_std: float = 10.0  # a still picture's most changing pixels change less (grey levels)
     max_side: int = 320  # frames are tracked at most this large
