@@ -483,12 +483,15 @@ class WorkoutEngine:
         op.streak.append(d)
         if len(op.streak) == s.hold:
             streak, op.streak = op.streak, []
-            if d.label != op.label and self._is_new(op.before, d.label):
-                # a change of exercise within one movement (jacks straight into squats): the old segment is
-                # answered on the evidence before the streak, the new one starts with the streak's
-                self._relabel(op)
-                self._start(max(streak[0].t - s.window_s / 2, op.start + s.min_window_s), decisions=streak)
-                return
+            # judged against the evidence before the streak, not the label now: the streak's first decisions
+            # may have turned a short segment's label already
+            if self._is_new(op.before, d.label):
+                self._relabel(op)  # the old segment is answered on the evidence before the streak
+                if op.label != d.label:
+                    # a change of exercise within one movement (jacks straight into squats): the new segment
+                    # starts with the streak's evidence
+                    self._start(max(streak[0].t - s.window_s / 2, op.start + s.min_window_s), decisions=streak)
+                    return
             for x in streak:  # held, and no change: what the streak says is the segment's evidence like the rest
                 op.before.add(x)
         self._relabel(op)
