@@ -6,6 +6,7 @@ movement draws one wave per repetition. The waves are a help to see where to loo
 on the frames.
 
     python -m bench.contact_sheet JumpRope/v_JumpRope_g10_c01.avi [...] --out /tmp/sheets
+    python -m bench.contact_sheet ../shared/real/positive/PushUps/*.mp4 --out /tmp/sheets --rate 4
 """
 
 from __future__ import annotations
@@ -66,15 +67,23 @@ def _kymograph(slice_: np.ndarray, fps: float, width: int, px: int = 3) -> np.nd
     return np.concatenate(rows)
 
 
+def _resolve(clip: str) -> Path:
+    """A clip named on the command line: a file where one is, else a path under UCF-101/."""
+    path = Path(clip)
+    return path if path.is_file() else common.UCF_ROOT / "UCF-101" / clip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("clips", nargs="+", help="clips under UCF-101/, e.g. JumpRope/v_JumpRope_g10_c01.avi")
+    ap.add_argument(
+        "clips", nargs="+", help="clips: a path to any file, or one under UCF-101/ (JumpRope/v_JumpRope_g10_c01.avi)"
+    )
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--rate", type=float, default=12.5, help="frames a second shown")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for rel in args.clips:
-        images = sheet(common.UCF_ROOT / "UCF-101" / rel, args.rate)
+        images = sheet(_resolve(rel), args.rate)
         for suffix, image in zip(("", "_k"), images):
             dest = args.out / f"{Path(rel).stem}{suffix}.png"
             cv2.imwrite(str(dest), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))

@@ -1,6 +1,7 @@
-"""The workout log of real clips, one line a clip: the clip's answer, each segment (label, from-to, repetitions)
-and the total, as ``predict --json`` counts them. For clips with no count by eye (``../shared/real``): which
-sets are counted 0, which labels waver, what a long set gives.
+"""The workout log of any clips, one line a clip: the clip's answer, each segment (label, from-to, repetitions,
+the signal that counted them) and the total, as ``predict --json`` counts them. For clips with no count by
+eye: which sets are counted 0, which labels waver, what a long set gives (the clips counted by eye are
+``python -m bench.count_reps --real``'s).
 
     python -m bench.count_real ../shared/real/long/*.mp4 ../shared/real/positive/*/*.mp4
 """
@@ -11,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from bench import common
+from bench.count_reps import log_line
 from vidclf.predict import Predictor
 
 
@@ -23,14 +25,9 @@ def main() -> None:
     zero = 0
     for clip in args.clips:
         p = predictor.predict(clip)
-        log = p.workout
-        assert log is not None
-        segments = "; ".join(
-            f"{s.label} {s.start_s:.1f}-{s.end_s:.1f}: {s.reps}" for s in log.segments if s.label != "rest"
-        )
-        zero += log.reps == 0
-        answer = p.label if p.known else f"not one of these (closest {p.label})"
-        print(f"{clip.parent.name}/{clip.name} ({log.duration_s:.1f} s): {answer}; {segments}; **{log.reps}**")
+        assert p.workout is not None
+        zero += p.workout.reps == 0
+        print(f"{clip.parent.name}/{clip.name} {log_line(p)}")
     print(f"\n{zero} of {len(args.clips)} clips counted 0")
 
 

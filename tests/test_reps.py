@@ -212,3 +212,37 @@ def test_the_progress_says_how_far_the_pass_is_and_how_many_tracked_frames_show_
     assert all(bodies) and all(m[2] == bodies[0][2] for m in bodies)  # the same length throughout
     later = [(int(m[3]), int(m[4])) for m in bodies if m[3] is not None]
     assert later and all(0 <= found <= n for found, n in later) and later[-1][1] > later[0][1]
+
+
+def _standing(lift: float, shift: float) -> np.ndarray:
+    """Landmarks ``[33, 4]`` of a person facing the camera whose upper body is ``lift`` higher (a squat's
+    depth: the legs stay), the whole figure ``shift`` lower in the frame (a camera cut); torso 0.2 high."""
+    from vidclf.models.pose import COUNT_JOINTS
+
+    lm = np.zeros((33, 4), np.float32)
+    lm[:, 3] = 1.0
+    lm[:, 0] = np.linspace(0.4, 0.6, 33)
+    lm[:, 1] = 0.5
+    upper = [0, 11, 12, 13, 14, 15, 16]  # nose, shoulders, elbows, wrists
+    lm[upper, 1] = 0.3 - lift
+    lm[[23, 24], 1] = 0.5 - lift
+    lm[[25, 26, 27, 28], 1] = [0.65, 0.65, 0.8, 0.8]
+    lm[list(COUNT_JOINTS), 1] += shift
+    return lm
+
+
+def test_repetitions_after_a_camera_cut_are_counted():
+    """A cut shifts the whole figure in one frame. Once repetitions are counted, the thresholds' range is that
+    of the last two (3 s here), so the repetitions after the step are lost for 3 s, not for the whole 6 s
+    window (a real clip with a cut lost three of nine lunges so)."""
+    from vidclf.reps import RepCounter
+
+    counter = RepCounter()
+    for i in range(150):  # 15 s at 10 a second, a repetition every 1.5 s, the cut at 6.05 s
+        t = i / 10
+        lift = 0.06 * (1 - np.cos(2 * np.pi * t / 1.5)) / 2
+        counter.add_joints(t, _standing(lift, 0.3 if t > 6.0 else 0.0))
+        if i >= 20 and i % 5 == 0:
+            counter.update()
+    counter.update(final=True)
+    assert counter.count == 8  # of ten: two lost in the 3 s after the cut (7 with the window's range)

@@ -231,7 +231,8 @@ class RepCounter:
     :data:`RepCounter.CHOOSE_AFTER_S` of signal is in, one is chosen for the whole movement: the joints where
     a person is found in most samples, unless the movement repeats too fast for their samples (three a
     period), else the picture. Its main direction of change (PCA over the last :attr:`window_s`) is
-    followed with two thresholds (30 % and 70 % of its 10th-90th percentile range): a repetition is a trip
+    followed with two thresholds (30 % and 70 % of its 10th-90th percentile range, over the window and, once
+    repetitions are counted, over the last two of them or 3 s): a repetition is a trip
     to the other side and back (every second crossing), whichever side the movement starts on. So a pause
     adds nothing (nothing crosses), the tempo may change, a half repetition at either end is not counted,
     and a count, once made, stays.
@@ -241,6 +242,7 @@ class RepCounter:
     JOINT_MIN_RANGE = 0.3  # torso lengths along the main direction: less is the tracker's jitter
     PIXEL_MIN_RANGE = 40.0  # grey levels along the main direction (24 x 32 image)
     LOW, HIGH = 0.3, 0.7
+    RANGE_REPS, RANGE_MIN_S = 2.0, 3.0  # the thresholds' range, once repetitions are counted (_range_s)
 
     def __init__(self, *, window_s: float = 6.0, min_period_s: float = 0.1, history_s: float = 30.0):
         self.window_s, self.min_period_s, self.history_s = window_s, min_period_s, history_s
@@ -327,6 +329,14 @@ class RepCounter:
         torso = float(np.median(arr[:, -1]))
         return np.array([t for t, _ in buf]), arr[:, :-1] / torso
 
+    def _range_s(self) -> float:
+        """How far back the thresholds' range reaches: the window until a repetition is counted, then
+        :attr:`RANGE_REPS` median repetitions (at least :attr:`RANGE_MIN_S`, at most the window)."""
+        if not self.times:
+            return self.window_s
+        typical = float(np.median([b - a for a, b in self.times]))
+        return min(self.window_s, max(self.RANGE_MIN_S, self.RANGE_REPS * typical))
+
     def update(self, *, final: bool = False) -> list[tuple[float, float]]:
         """Follow the signal that came since the last update; the repetitions completed in it."""
         if self.source is None:
@@ -350,7 +360,12 @@ class RepCounter:
         proj = (x - centre) @ direction
         fps = (len(ts) - 1) / max(ts[-1] - ts[0], 1e-6)
         k = max(1, int(round(0.1 * fps))) if self.source == "pixels" else 1
-        lo_p, hi_p = np.percentile(proj[recent], [10, 90])  # a jump into position is not the range
+        # The thresholds come from the range of the last few repetitions once there are some (at least
+        # RANGE_MIN_S, RANGE_REPS of the median repetition, at most the window): a step inside the window (a
+        # camera cut, a kick up into a handstand) would otherwise widen the range past the repetitions after it
+        # for a whole window. The 10th-90th percentiles: a jump into position is not the range.
+        lately = ts >= ts[-1] - self._range_s()
+        lo_p, hi_p = np.percentile(proj[lately], [10, 90])
         span = hi_p - lo_p
         least = self.JOINT_MIN_RANGE if self.source == "pose" else self.PIXEL_MIN_RANGE
         new: list[tuple[float, float]] = []
