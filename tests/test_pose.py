@@ -12,7 +12,9 @@ from vidclf.models.pose import (
     NUM_LANDMARKS,
     POSE_FEATURE_DIM,
     RIGHT_HIP,
+    ViewAugment,
     augment_landmarks,
+    change_view,
     found_mask,
     mirror_landmarks,
     normalize_landmarks,
@@ -69,6 +71,50 @@ def test_augmentation_keeps_shape_and_marks_and_is_reproducible():
     feats = normalize_landmarks(x)
     assert np.isfinite(feats).all()
     assert found_mask(x).mean() > 0.7  # ~10 % of frames dropped, not more
+
+
+class _Always:
+    """An RNG stand-in whose every draw takes the augmentation: random() 0, uniform() its upper end."""
+
+    def random(self):
+        return 0.0
+
+    def uniform(self, low, high):
+        return high
+
+
+def test_a_change_of_view_turns_squeezes_and_stills_the_body():
+    raw = synth_landmarks(num_frames=8)
+    raw[:, :, 2] = 0.05 * np.arange(NUM_LANDMARKS)[None, :]  # a depth per joint, to see it turn into x
+    raw[:, :, 0] += np.linspace(0, 0.2, 8)[:, None]  # the person travels across the frame
+    hip_x = raw[:, [LEFT_HIP, RIGHT_HIP], 0].mean(1)
+    pivot = hip_x.mean()
+
+    turned = change_view(raw, _Always(), ViewAugment(yaw=90))  # a side view seen from the front
+    assert np.allclose(turned[:, :, 0], pivot + raw[:, :, 2], atol=1e-5)  # depth became across
+    assert np.allclose(turned[:, :, 2], -(raw[:, :, 0] - pivot), atol=1e-5)
+    assert np.array_equal(turned[:, :, 1], raw[:, :, 1])  # up stays up
+
+    squeezed = change_view(raw, _Always(), ViewAugment(squeeze=0.6))  # factor drawn at 1 - 0.6 ... 1: upper end 1
+    assert np.allclose(squeezed, raw)
+    squeezed = change_view(raw, np.random.default_rng(0), ViewAugment(squeeze=0.6))
+    spread = lambda x: np.ptp(x[:, :, 0], axis=1)  # noqa: E731
+    assert (spread(squeezed) <= spread(raw) + 1e-6).all()
+
+    still = change_view(raw, _Always(), ViewAugment(in_place=1.0))
+    still_hip = still[:, [LEFT_HIP, RIGHT_HIP], 0].mean(1)
+    assert np.allclose(still_hip, pivot, atol=1e-6)  # no travel left
+    assert np.allclose(still[:, :, 0] - still_hip[:, None], raw[:, :, 0] - hip_x[:, None], atol=1e-6)  # same pose
+
+
+def test_augmentation_without_a_view_change_draws_as_before():
+    raw = synth_landmarks(num_frames=32)
+    plain = augment_landmarks(raw, np.random.default_rng(5))
+    assert np.array_equal(plain, augment_landmarks(raw, np.random.default_rng(5), view=ViewAugment()), equal_nan=True)
+    changed = augment_landmarks(raw, np.random.default_rng(5), view=ViewAugment(yaw=60, squeeze=0.5, in_place=0.5))
+    assert changed.shape == plain.shape and not np.array_equal(changed, plain, equal_nan=True)
+    with pytest.raises(ValueError, match="yaw 0-90"):
+        ViewAugment(yaw=120)
 
 
 def test_synthetic_set_writes_landmarks_beside_each_clip(synth_root):

@@ -139,6 +139,9 @@ class TrainConfig:
     epochs: int = 50  # passes over the training clips (fewer with early stopping)
     patience: int = 0  # early stopping: epochs without a better validation accuracy (0 = off)
     augment: bool = True  # clip-consistent random crop/scale and flip on training clips
+    pose_yaw: float = 0.0  # pose stream: with p 0.5, turn the skeleton up to this many degrees (a view change; 0 = off)
+    pose_squeeze: float = 0.0  # pose stream: with p 0.5, compress x about the hips by up to this share (0 = off)
+    pose_in_place: float = 0.0  # pose stream: probability of removing the hips' horizontal travel (0 = off)
     freeze_backbone: bool = False  # train only LSTM + head on cached per-frame features
     feature_views: int = 1  # frozen backbone: cached views per training clip (1 = eval view only; more = augmented)
     init_from: str | None = None  # start from this checkpoint's weights (e.g. a frozen-backbone run, to fine-tune)
@@ -157,6 +160,9 @@ class TrainConfig:
         _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _check(self.patience >= 0, f"patience must be >= 0, got {self.patience}")
+        _check(0 <= self.pose_yaw <= 90, f"pose_yaw is an angle in degrees, 0-90, got {self.pose_yaw}")
+        _check(0 <= self.pose_squeeze < 1, f"pose_squeeze must be in [0, 1), got {self.pose_squeeze}")
+        _check(0 <= self.pose_in_place <= 1, f"pose_in_place is a probability, got {self.pose_in_place}")
         _check(self.feature_views >= 1, f"feature_views must be >= 1, got {self.feature_views}")
         _check(
             self.feature_views == 1 or self.freeze_backbone,

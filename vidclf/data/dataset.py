@@ -150,13 +150,13 @@ def training_data(config: Config, fold: tuple[int, int] | None = None, *, show_p
 def _landmark_data(config: Config, index: VideoIndex, split: GroupSplit, *, show_progress: bool) -> TrainingData:
     """The pose stream's datasets: raw landmarks of every clip (estimated once, cached), augmented in
     landmark space for training."""
-    from vidclf.data.landmarks import LandmarkDataset, records_landmarks
+    from vidclf.data.landmarks import LandmarkDataset, records_landmarks, view_augment
 
     cfg = config.data
 
     def dataset(part: VideoIndex, *, augment: bool) -> LandmarkDataset:
         raw = records_landmarks(part.records, cfg.num_frames, cfg.cache_dir, show_progress=show_progress)
-        return LandmarkDataset(raw, [r.label for r in part.records], augment=augment)
+        return LandmarkDataset(raw, [r.label for r in part.records], augment=augment, view=view_augment(config.train))
 
     return TrainingData(
         train=dataset(split.train, augment=config.train.augment),

@@ -17,12 +17,14 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from vidclf.config import TrainConfig
 from vidclf.data.cache import NpyStore, clip_key
 from vidclf.data.index import VideoRecord
 from vidclf.errors import VideoError
 from vidclf.models.pose import (
     NUM_LANDMARKS,
     PoseEstimator,
+    ViewAugment,
     augment_landmarks,
     found_mask,
     normalize_landmarks,
@@ -123,19 +125,28 @@ def person_found_by_class(raw: np.ndarray, labels: Sequence[int], classes: Seque
     return {c: float(any_found[y == k].mean()) for k, c in enumerate(classes) if (y == k).any()}
 
 
+def view_augment(train: TrainConfig) -> ViewAugment:
+    """The pose stream's change-of-view augmentation that ``train`` asks for (``pose_yaw``, ``pose_squeeze``,
+    ``pose_in_place``)."""
+    return ViewAugment(yaw=train.pose_yaw, squeeze=train.pose_squeeze, in_place=train.pose_in_place)
+
+
 class LandmarkDataset(Dataset):
     """``dataset[i] -> (features float [T, POSE_FEATURE_DIM], label)`` from raw landmarks ``[N, T, 33, 4]``.
 
-    With ``augment``, each item is a fresh random variant (:func:`augment_landmarks`), drawn from torch's
-    RNG so that ``torch.manual_seed`` makes an epoch reproducible.
+    With ``augment``, each item is a fresh random variant (:func:`augment_landmarks`, with the change of
+    ``view`` where given), drawn from torch's RNG so that ``torch.manual_seed`` makes an epoch reproducible.
     """
 
-    def __init__(self, raw: np.ndarray, labels: Sequence[int], *, augment: bool = False):
+    def __init__(
+        self, raw: np.ndarray, labels: Sequence[int], *, augment: bool = False, view: ViewAugment | None = None
+    ):
         if raw.ndim != 4 or raw.shape[2:] != (NUM_LANDMARKS, 4) or len(raw) != len(labels):
             raise ValueError(f"expected landmarks [N, T, 33, 4] and N labels, got {raw.shape} and {len(labels)}")
         self.raw = raw
         self.labels = list(labels)
         self.augment = augment
+        self.view = view
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -144,5 +155,5 @@ class LandmarkDataset(Dataset):
         raw = self.raw[i]
         if self.augment:
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
-            raw = augment_landmarks(raw, rng)
+            raw = augment_landmarks(raw, rng, view=self.view)
         return torch.from_numpy(normalize_landmarks(raw)), self.labels[i]

@@ -23,6 +23,7 @@ import contextlib
 import os
 import threading
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -403,16 +404,69 @@ def mirror_landmarks(raw: np.ndarray) -> np.ndarray:
     return out
 
 
-def augment_landmarks(raw: np.ndarray, rng: np.random.Generator, *, num_frames: int | None = None) -> np.ndarray:
+@dataclass(frozen=True, kw_only=True)
+class ViewAugment:
+    """Landmark augmentations that change the camera's view of the body (all off by default).
+
+    ``yaw``: with p 0.5, turn the skeleton about the vertical axis through the clip's mean hip centre by an
+    angle drawn from +-``yaw`` degrees, BlazePose's z as depth: a side view becomes an oblique or front one.
+    ``squeeze``: with p 0.5, compress x about the same axis by a factor drawn from ``[1 - squeeze, 1]`` (a turn
+    that needs no depth). ``in_place``: the probability of removing the hip centre's horizontal travel, so that
+    a clip filmed while the person moves across the frame also teaches the same movement done on the spot.
+    """
+
+    yaw: float = 0.0
+    squeeze: float = 0.0
+    in_place: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.yaw <= 90 and 0 <= self.squeeze < 1 and 0 <= self.in_place <= 1):
+            raise ValueError(f"view augmentation out of range (yaw 0-90, squeeze 0-<1, in_place 0-1): {self}")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.yaw or self.squeeze or self.in_place)
+
+
+def change_view(raw: np.ndarray, rng: np.random.Generator, view: ViewAugment) -> np.ndarray:
+    """Raw landmarks ``[T, 33, 4]`` as another view would show them (:class:`ViewAugment`); a copy."""
+    x = raw.copy()
+    found = found_mask(x)
+    if not found.any():
+        return x
+    hip_x = x[:, [LEFT_HIP, RIGHT_HIP], 0].mean(1)  # [T], NaN where no person
+    if view.in_place and rng.random() < view.in_place:
+        x[found, :, 0] -= (hip_x[found] - hip_x[found].mean())[:, None]
+    pivot = float(np.nanmean(x[found][:, [LEFT_HIP, RIGHT_HIP], 0]))
+    if view.yaw and rng.random() < 0.5:
+        angle = np.deg2rad(rng.uniform(-view.yaw, view.yaw))
+        across, depth = x[:, :, 0] - pivot, x[:, :, 2]
+        x[:, :, 0] = pivot + across * np.cos(angle) + depth * np.sin(angle)
+        x[:, :, 2] = depth * np.cos(angle) - across * np.sin(angle)
+    if view.squeeze and rng.random() < 0.5:
+        x[:, :, 0] = pivot + (x[:, :, 0] - pivot) * rng.uniform(1 - view.squeeze, 1)
+    return x
+
+
+def augment_landmarks(
+    raw: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    num_frames: int | None = None,
+    view: ViewAugment | None = None,
+) -> np.ndarray:
     """A random, clip-consistent variant of raw landmarks ``[T, 33, 4]`` -> ``[num_frames or T, 33, 4]``.
 
     Mirror (p 0.5), scale x and y independently (0.85-1.15, an aspect change), rotate (+-12 degrees),
     play a random 65-100 % stretch of the clip at a matching speed, drop frames (p 0.1) and joints (p 0.05),
-    and add a little jitter (0.5 % of the frame).
+    and add a little jitter (0.5 % of the frame). ``view``: first, a change of view (:func:`change_view`);
+    without it (or with every part off) the random draws are exactly those of the other steps.
     """
     t = raw.shape[0]
     out_t = num_frames or t
     x = mirror_landmarks(raw) if rng.random() < 0.5 else raw.copy()
+    if view is not None and view.active:
+        x = change_view(x, rng, view)
     found = found_mask(x)
     if found.any():
         centre = np.nanmean(x[:, :, :2].reshape(-1, 2), axis=0)

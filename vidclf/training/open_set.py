@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from vidclf.config import Config
+from vidclf.data.landmarks import view_augment
 from vidclf.fusion import movement_thresholds, rejection_threshold_of_scores
 from vidclf.models.cnn_lstm import CNNLSTM, build_model
 from vidclf.models.pose import augment_landmarks, mirror_landmarks, normalize_landmarks
@@ -125,6 +126,7 @@ def train_open_set(
     optimizer = make_optimizer(model, tc)
     weights = torch.from_numpy(clip_weights(data.kinds, real_weight=real_weight, other_weight=other_weight))
     labels = torch.from_numpy(data.labels.astype(np.int64))
+    view = view_augment(tc)
     for epoch in range(1, tc.epochs + 1):
         for group in optimizer.param_groups:
             group["lr"] = tc.lr * lr_factor(tc.lr_schedule, epoch, tc.epochs)
@@ -133,7 +135,9 @@ def train_open_set(
         order = rng.permutation(len(labels))
         for b in range(0, len(order), tc.batch_size):
             rows = order[b : b + tc.batch_size]
-            x = torch.from_numpy(np.stack([normalize_landmarks(augment_landmarks(data.raw[i], rng)) for i in rows]))
+            x = torch.from_numpy(
+                np.stack([normalize_landmarks(augment_landmarks(data.raw[i], rng, view=view)) for i in rows])
+            )
             loss = open_set_loss(model(x, features=True), labels[rows], weights[rows], recipe=recipe, k=k)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
