@@ -99,55 +99,6 @@ def test_the_count_shown_never_goes_down_and_the_live_state_follows(pose_predict
     assert [s.label for s in log.segments] == ["SynthSquat", "rest"] and log.segments[0].reps == 5
 
 
-class _Wavering:
-    """The pose predictor, but the decisions numbered in ``wrong`` (in the order the engine asks) see the logits
-    of classes ``a`` and ``b`` swapped: a classifier that is wrong at first and then wavers."""
-
-    def __init__(self, predictor, wrong: set[int], a: str, b: str):
-        self.predictor, self.wrong, self.calls = predictor, wrong, 0
-        self.swap = [predictor.classes.index(a), predictor.classes.index(b)]
-
-    def __getattr__(self, name):
-        return getattr(self.predictor, name)
-
-    def window_logits(self, **kw):
-        import dataclasses
-
-        out = self.predictor.window_logits(**kw)
-        self.calls += 1
-        if self.calls - 1 not in self.wrong:
-            return out
-        fused = out.fused.clone()
-        fused[self.swap] = fused[self.swap[::-1]]
-        return dataclasses.replace(out, fused=fused)
-
-
-def test_a_set_is_labelled_by_its_evidence_not_its_first_decisions(pose_predictor):
-    """12 s of squats whose first two decisions say waves, then waves one decision in three, three in a row
-    once: never three squats in a row. The set is one segment labelled squats (the label follows the evidence
-    so far, and a streak of the label it wavers with starts no segment); the live label is corrected once the
-    evidence turns, and the count shown never goes down through the correction."""
-    squats = _part("SynthSquat", 12, 6)
-    frames, marks = _join(squats, _still(squats, 4))
-    wrong = {0, 1, 4, 7, 8, 9, 12} | set(range(15, 40, 3))
-    predictor = _Wavering(pose_predictor, wrong, "SynthSquat", "SynthWave")
-    log, states, _ = _run(predictor, frames, marks)
-    assert predictor.calls >= 18 and not any(i in wrong and i + 1 in wrong and i + 2 in wrong for i in range(10, 40))
-    assert [(s.label, s.reps) for s in log.segments] == [("SynthSquat", 6), ("rest", 0)], log.to_csv()
-    live = [(s.label, s.set_reps) for s in states if s.status == "exercise"]
-    assert live[0][0] == "SynthWave" and live[-1] == ("SynthSquat", 6)
-    assert [n for _, n in live] == sorted(n for _, n in live)
-
-
-def test_a_change_of_exercise_without_rest_starts_a_segment(pose_predictor):
-    """Squats straight into waves, no pause: two segments (waves are new to the squats' evidence), the change
-    found within 2 s (a decision reads the last 4 s)."""
-    frames, marks = _join(_part("SynthSquat", 10, 5), _part("SynthWave", 10, 5, clip=2))
-    log, _, _ = _run(pose_predictor, frames, marks)
-    assert [s.label for s in log.segments] == ["SynthSquat", "SynthWave"], log.to_csv()
-    assert abs(log.segments[1].start_s - 10.0) <= 2.0, log.to_csv()
-
-
 @pytest.mark.parametrize(("cycles", "phase"), [(4, 0.0), (4.5, 0.0), (4.5, 0.5)])
 def test_half_repetitions_at_either_end_are_not_counted(pose_predictor, cycles, phase):
     """4.5 cycles hold 4 whole repetitions wherever the half is, and the count says so."""

@@ -16,12 +16,8 @@ small grey picture (the pixels' signal, for what the joints cannot see). Every
    which class, or "not one of these".
 
 A segment starts when the decision changes and holds (rest and movement at once: the still window is its own
-hysteresis). A movement's label is the verdict on all its decisions so far (the mean of their fused logits),
-recomputed at each: a wrong first decision is corrected, and a label that wavers settles on the class with
-the most evidence. A new exercise within one movement (jacks straight into squats) starts a segment of its
-own once it wins :attr:`EngineSettings.hold` decisions in a row and had little evidence in the segment before.
-Its repetitions come from :class:`vidclf.reps.RepCounter`: events in the signal, each with its own start and
-end; a count shown never goes down, so a segment that has shown one stays an exercise.
+hysteresis; a new label after :attr:`EngineSettings.hold` decisions in a row). Its repetitions come from
+:class:`vidclf.reps.RepCounter`: events in the signal, each with its own start and end.
 
 Memory is bounded whatever the length: frames are kept for one window, signals for
 :attr:`EngineSettings.history_s`; the log itself grows with segments and repetitions only.
@@ -31,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import io
 import logging
 import math
@@ -101,9 +96,6 @@ class EngineSettings:
     motion_every_s: float = 2.0
     still_s: float = 1.5  # nobody moving for this long is rest
     hold: int = 3  # a new label must win this many decisions in a row to start a segment
-    # ... and be new to it: it won under this share of the segment's decisions before (a label that wavers
-    # with the segment's wins a third to a half of them; one the classifier hesitates towards now and then, less)
-    new_label_share: float = 1 / 3
     still_joint_range: float = 0.1  # a still person's second most moving joint moves less (torso lengths)
     still_pixel_std: float = 10.0  # a still picture's most changing pixels change less (grey levels)
     max_side: int = 320  # frames are tracked at most this large
@@ -117,8 +109,7 @@ class EngineSettings:
 @dataclass(frozen=True)
 class Segment:
     """One stretch of a workout: ``label`` a class name, or ``"rest"`` / ``"unknown"`` ("not one of these");
-    ``known`` whether it is one of the classes; ``reps`` and each repetition's ``(start_s, end_s)``;
-    ``confidence`` the label's probability in the verdict on all the segment's decisions."""
+    ``known`` whether it is one of the classes; ``reps`` and each repetition's ``(start_s, end_s)``."""
 
     label: str
     known: bool
@@ -154,10 +145,9 @@ class Segment:
 @dataclass(frozen=True)
 class LiveState:
     """What the engine knows at ``t_s``: ``status`` one of "warming up", "exercise", "rest", "unknown";
-    ``label`` the current exercise (None otherwise; corrected as the set's evidence grows); ``set_reps`` the
-    current segment's count (it never goes down); ``landmarks`` ``[33, 4]`` of the latest tracked frame (units
-    of its longer side, NaN: nobody) or None; ``segments`` the closed ones (their labels final) and the open
-    one."""
+    ``label`` the current exercise (None otherwise); ``set_reps`` the current segment's count (it never goes
+    down); ``landmarks`` ``[33, 4]`` of the latest tracked frame (units of its longer side, NaN: nobody) or
+    None; ``segments`` the closed ones and the open one."""
 
     t_s: float
     status: str
@@ -232,82 +222,16 @@ class _Sample:
     features: dict = field(default_factory=dict)  # the motion stream's CNN features, computed once
 
 
-@dataclass(frozen=True)
-class _Decision:
-    """One decision on a window of a movement: when, what it said (a class, or "unknown": "not one of these")
-    and the evidence it rests on: the fused logits ``[K(+1)]`` (:meth:`Predictor.window_logits`), the share of
-    the pose stream's frames with a person (None: no pose stream) and the movement's novelty (None: not
-    checked)."""
-
-    t: float
-    label: str
-    fused: torch.Tensor
-    classes: int  # K: the fused logits' last one (of K + 1) is "other"'s
-    pose_found: float | None
-    novelty: float | None
-
-    @property
-    def probs(self) -> torch.Tensor:
-        """``[K]``: the classes' probabilities."""
-        return self.fused[: self.classes].detach().float().softmax(-1)
-
-    @property
-    def top(self) -> float:
-        return float(self.probs.max())
-
-
-@dataclass
-class _Evidence:
-    """Decisions summed, so that a segment's answer rests on all of them in bounded memory: ``fused`` the sum
-    of their fused logits ``[K(+1)]`` (their log-evidence added up), the sums and counts of ``pose_found`` and
-    ``novelty`` where there were any, and how many decisions each label won (``wins``)."""
-
-    n: int = 0
-    fused: torch.Tensor | None = None
-    found: float = 0.0
-    found_n: int = 0
-    novelty: float = 0.0
-    novelty_n: int = 0
-    wins: dict[str, int] = field(default_factory=dict)
-
-    def add(self, d: _Decision) -> None:
-        self.n += 1
-        fused = d.fused.detach().float()
-        self.fused = fused if self.fused is None else self.fused + fused
-        if d.pose_found is not None:
-            self.found, self.found_n = self.found + d.pose_found, self.found_n + 1
-        if d.novelty is not None:
-            self.novelty, self.novelty_n = self.novelty + d.novelty, self.novelty_n + 1
-        self.wins[d.label] = self.wins.get(d.label, 0) + 1
-
-    def plus(self, decisions: list[_Decision]) -> _Evidence:
-        """A copy with ``decisions`` added."""
-        out = dataclasses.replace(self, wins=dict(self.wins))
-        for d in decisions:
-            out.add(d)
-        return out
-
-
 @dataclass
 class _Open:
-    """The open segment: what it is, since when, its counter and the decisions made on it.
-
-    Its label is the verdict on all its decisions (``before`` and ``streak``), recomputed at each one;
-    ``streak`` holds the last decisions while they agree with each other (at most ``hold``): a streak of a
-    label new to the segment is what starts a new one."""
+    """The open segment: what it is, since when, its counter and its decisions' confidences."""
 
     label: str | None  # None: a movement not classified yet
     known: bool
     start: float
     counter: RepCounter
     shown: int = 0  # the count shown so far (never goes down)
-    confidence: float = 0.0
-    before: _Evidence = field(default_factory=_Evidence)
-    streak: list[_Decision] = field(default_factory=list)
-
-    @property
-    def evidence(self) -> _Evidence:
-        return self.before.plus(self.streak)
+    confidences: list[float] = field(default_factory=list)
 
 
 class WorkoutEngine:
@@ -340,6 +264,7 @@ class WorkoutEngine:
         self._open: _Open | None = None
         self._rest_since: float | None = None  # rest: the open segment is a rest (label "rest")
         self._moving_run = 0
+        self._label_run: tuple[str, int, float] | None = None  # (label, decisions in a row, first one's time)
         self._motion: dict[int, torch.Tensor] = {}
         self._motion_at = -math.inf
         self._motion_gap = max((st.spec.pair_gap for st, _ in predictor.streams if not st.pose), default=0) / _UCF_FPS
@@ -459,75 +384,37 @@ class WorkoutEngine:
         if still:
             self._moving_run = 0
             if self._rest_since is None:
-                self._start(self._t0 if self._open is None else t - s.still_s, rest=True)
+                start = self._t0 if self._open is None else t - s.still_s
+                self._start(REST, known=False, at=start)
             return
         self._moving_run += 1
         if self._open is None or (self._rest_since is not None and self._moving_run >= 2):
-            self._start(self._t0 if self._open is None else onset)
+            self._start(None, known=False, at=self._t0 if self._open is None else onset)
         if self._rest_since is not None:
             return
         assert self._open is not None
         begun = self._open.start
         if t - begun < s.min_window_s - 0.5 / s.rate_hz:
             return
-        self._add(self._open, self._classify(t, since=begun))
-
-    def _add(self, op: _Open, d: _Decision) -> None:
-        """One more decision on the open segment: it joins the segment's evidence, whose verdict is the segment's
-        label, unless it completes a streak of a label new to the segment, which starts a segment of its own."""
-        s = self.settings
-        if op.streak and op.streak[-1].label != d.label:
-            for x in op.streak:
-                op.before.add(x)
-            op.streak = []
-        op.streak.append(d)
-        if len(op.streak) == s.hold:
-            streak, op.streak = op.streak, []
-            # judged against the evidence before the streak, not the label now: the streak's first decisions
-            # may have turned a short segment's label already
-            if self._is_new(op.before, d.label):
-                self._relabel(op)  # the old segment is answered on the evidence before the streak
-                if op.label != d.label:
-                    # a change of exercise within one movement (jacks straight into squats): the new segment
-                    # starts with the streak's evidence
-                    self._start(max(streak[0].t - s.window_s / 2, op.start + s.min_window_s), decisions=streak)
-                    return
-            for x in streak:  # held, and no change: what the streak says is the segment's evidence like the rest
-                op.before.add(x)
-        self._relabel(op)
-        log.debug("%.1f s: %s %.2f -> segment %s %.2f", d.t, d.label, d.top, op.label, op.confidence)
-
-    def _is_new(self, before: _Evidence, label: str) -> bool:
-        """Whether a streak of ``label`` (``hold`` decisions in a row) is a new exercise rather than the
-        segment's label wavering: the segment had held at least as long before it, and there ``label`` won
-        under :attr:`EngineSettings.new_label_share` of the decisions. Decisions, not probabilities: a
-        classifier torn between two similar classes (arms overhead: pull-ups or jumping jacks) gives the
-        second a good share of its probability in every window, whereas a label that wavers wins windows."""
-        s = self.settings
-        if before.n < s.hold:
-            return False  # a movement's first decisions are no set of their own: the evidence corrects them
-        share = before.wins.get(label, 0) / before.n
-        log.debug("a streak of %s, which won %.2f of the decisions before it", label, share)
-        return share < s.new_label_share
-
-    def _relabel(self, op: _Open) -> None:
-        """The segment's label and confidence: :meth:`Predictor.verdict` on the mean of its decisions' fused
-        logits (their summed log-evidence), the one rule that says "not one of these". A segment that has shown
-        a repetition stays an exercise, its most likely class: a count once shown never goes down (a streak of
-        "not one of these" still starts a segment of its own)."""
-        ev = op.evidence
-        if ev.fused is None:
+        label, known, confidence = self._classify(t, since=begun)
+        op = self._open
+        if op.label is None:
+            op.label, op.known = label, known
+            op.confidences.append(confidence)
+            self._label_run = None
             return
-        found = ev.found / ev.found_n if ev.found_n else None
-        novelty = ev.novelty / ev.novelty_n if ev.novelty_n else None
-        probs, known, _ = self.predictor.verdict(ev.fused / ev.n, found, novelty)
-        top = int(probs.argmax())
-        op.known = known or op.shown > 0
-        op.label = self.predictor.classes[top] if op.known else UNKNOWN
-        op.confidence = float(probs[top])
+        if label == op.label:
+            op.confidences.append(confidence)
+            self._label_run = None
+            return
+        run = self._label_run
+        self._label_run = (label, run[1] + 1, run[2]) if run is not None and run[0] == label else (label, 1, t)
+        if self._label_run[1] >= s.hold:
+            at = max(self._label_run[2] - s.window_s / 2, begun + s.min_window_s)
+            self._start(label, known=known, at=at, confidence=confidence)
 
-    def _classify(self, t: float, since: float) -> _Decision:
-        """The decision on the movement since ``since`` (the pose stream's last ``window_s`` of it, the motion
+    def _classify(self, t: float, since: float) -> tuple[str, bool, float]:
+        """The verdict on the movement since ``since`` (the pose stream's last ``window_s`` of it, the motion
         stream's last ``motion_window_s``)."""
         landmarks = np.stack([x.landmarks for x in self._window(max(since, t - self.settings.window_s))])
         frames = partners = None
@@ -547,31 +434,29 @@ class WorkoutEngine:
         )
         if frames is not None:
             self._motion = {i: lg for i, lg in out.per_stream.items() if not self.predictor.streams[i][0].pose}
-        novelty = None
         if self.settings.movement_check:
             # the signature of the window's movement on as many frames as the profile's clips had
             count = self.predictor.pose_frames or len(landmarks)
             picked = landmarks[uniform_indices(len(landmarks), count)]
             novelty = self.predictor.movement_novelty(picked, out.fused)
-        probs, known, _ = self.predictor.verdict(out.fused, out.pose_found, novelty)
-        label = self.predictor.classes[int(probs.argmax())] if known else UNKNOWN
-        return _Decision(t, label, out.fused, len(self.predictor.classes), out.pose_found, novelty)
+            probs, known, _ = self.predictor.verdict(out.fused, out.pose_found, novelty)
+        else:
+            probs, known, _ = self.predictor.verdict(out.fused, out.pose_found)
+        top = int(probs.argmax())
+        return (self.predictor.classes[top] if known else UNKNOWN), known, float(probs[top])
 
     # -- segments ---------------------------------------------------------------------------------------
-    def _start(self, at: float, *, rest: bool = False, decisions: list[_Decision] | None = None) -> None:
-        """Close the open segment at ``at`` (never before its last repetition shown ended) and open one: a rest,
-        or a movement, labelled by its first ``decisions`` where it has some (a change of exercise)."""
+    def _start(self, label: str | None, *, known: bool, at: float, confidence: float | None = None) -> None:
+        """Close the open segment at ``at`` (never before its last repetition shown ended) and open one."""
         op = self._open
         if op is not None:
             times = op.counter.times[: op.shown]
             at = max(at, op.start, times[-1][1] if times else -math.inf)
             self._closed.append(self._segment(op, end=at))
         counter = RepCounter(history_s=self.settings.history_s)
-        self._open = _Open(REST if rest else None, False, at, counter)
-        for d in decisions or []:
-            self._open.before.add(d)
-        self._relabel(self._open)
-        self._rest_since = at if rest else None
+        self._open = _Open(label, known, at, counter, confidences=[] if confidence is None else [confidence])
+        self._rest_since = at if label == REST else None
+        self._label_run = None
         self._motion = {}  # a new movement is classified on its own frames
         for x in self._samples:
             if x.t >= at:
@@ -587,8 +472,9 @@ class WorkoutEngine:
             times = op.counter.times[: op.shown]
         else:
             times = []
+        conf = float(np.mean(op.confidences)) if op.confidences else 0.0
         source = (op.counter.source or "") if times else ""
-        return Segment(label, op.known, op.start, end, len(times), list(times), op.confidence, source)
+        return Segment(label, op.known, op.start, end, len(times), list(times), conf, source)
 
     def _update_shown(self, op: _Open) -> None:
         op.shown = max(op.shown, len(op.counter.times))
@@ -622,11 +508,11 @@ class WorkoutEngine:
             return self._finished
         op = self._open
         if op is None and self._samples:
-            self._start(self._t0 or 0.0)
+            self._start(None, known=False, at=self._t0 or 0.0)
             op = self._open
         if op is not None and op.label is None and self._samples:
-            self._add(op, self._classify(self._t, since=op.start))
-            op = self._open
+            op.label, op.known, conf = self._classify(self._t, since=op.start)
+            op.confidences.append(conf)
         if op is not None:
             op.counter.update(final=True)
             self._closed.append(self._segment(op, end=self._t))
