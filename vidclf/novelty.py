@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from vidclf.models.pose import found_mask
+
 # BlazePose indices (see vidclf.models.pose): shoulders, elbows, wrists, hips, knees, ankles, nose.
 _SHOULDERS, _ELBOWS, _WRISTS = (11, 12), (13, 14), (15, 16)
 _HIPS, _KNEES, _ANKLES, _NOSE = (23, 24), (25, 26), (27, 28), 0
@@ -87,7 +89,7 @@ def movement_signature(raw: np.ndarray) -> np.ndarray | None:
     Positions are hip-centred and in the clip's median torso lengths, so the camera's distance cancels;
     left and right are pooled (a mirrored clip has the same signature); motion energies are logs of the
     joints' spread over time."""
-    found = ~np.isnan(raw[:, :, :2]).any(axis=(1, 2))
+    found = found_mask(raw)
     if found.sum() < MIN_FOUND_FRAMES:
         return None
     xy = _filled(raw[:, :, :2].astype(np.float64), found)
