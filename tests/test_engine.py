@@ -128,19 +128,20 @@ def test_nobody_and_nothing_moving_is_rest(pose_predictor):
 
 
 def test_memory_is_bounded_on_a_long_stream(pose_predictor):
-    """Ten minutes of squats at 10 frames a second: the frames and signals kept stay what one window needs."""
+    """Four minutes of squats at 10 frames a second (12 times the history kept): the frames and signals kept
+    stay what one window needs."""
     frames, marks = render_clip_with_landmarks("SynthSquat", 91, 1, num_frames=100, cycles=1, size=(48, 48))
     tracker = _Tracker(frames, marks)
     engine = WorkoutEngine(pose_predictor, EngineSettings(history_s=20.0), tracker=tracker)
     sizes = []
-    for i in range(6000):  # 600 s at 10 frames a second: a 10 s squat, looped
+    for i in range(2400):  # 240 s at 10 frames a second: a 10 s squat, looped
         engine.push(frames[i % 100], i / 10.0)
-        if i % 1000 == 999:
+        if i % 400 == 399:
             sizes.append(engine.buffered())
     log = engine.finish()
-    assert max(sizes[1:]) <= sizes[0] + 5, sizes  # what it holds after 100 s is what it holds after 600 s
+    assert max(sizes[1:]) <= sizes[0] + 5, sizes  # what it holds after 40 s is what it holds after 240 s
     assert sizes[0] < 1000
-    assert log.reps >= 55
+    assert log.reps >= 22
 
 
 def test_frames_out_of_order_are_refused(pose_predictor):

@@ -29,9 +29,16 @@ def test_training_learns_the_synthetic_set(synth_root, tmp_path):
     cfg = _config(synth_root, tmp_path, epochs=30, patience=10)
     data = training_data(cfg)
     assert data.split.val_groups  # validation is on groups never trained on
-    result = fit(cfg, data.train, data.val, data.classes, show_progress=False)
+    learned = threading.Event()  # the epochs after it has learned would only cost time
+
+    def on_epoch(row):
+        if row["val_acc"] >= 0.6:
+            learned.set()
+
+    result = fit(cfg, data.train, data.val, data.classes, show_progress=False, on_epoch=on_epoch, stop=learned)
     chance = 1 / len(data.classes)
     assert result.best_val_acc >= 0.6 > 3 * chance, result.history
+    assert result.stopped == "user" and len(result.history) == result.best_epoch  # stopped as soon as it learned
     best = load_checkpoint(result.best_path)
     assert best.epoch == result.best_epoch and best.metrics["val_acc"] == result.best_val_acc
     assert best.classes == data.classes and best.input.num_frames == 8 and best.input.img_size == 64

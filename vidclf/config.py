@@ -25,7 +25,7 @@ DEFAULT_PARAMS = Path(__file__).resolve().parent.parent / "params.json"
 
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine")
-PRECISIONS = ("bf16", "fp32")
+PRECISIONS = ("auto", "bf16", "fp32")
 TRAIN_SAMPLINGS = ("uniform", "segment")
 FRAME_INPUTS = ("rgb", "diff")
 HEADS = ("lstm", "mean")
@@ -146,7 +146,9 @@ class TrainConfig:
     feature_views: int = 1  # frozen backbone: cached views per training clip (1 = eval view only; more = augmented)
     init_from: str | None = None  # start from this checkpoint's weights (e.g. a frozen-backbone run, to fine-tune)
     backbone_lr_scale: float = 1.0  # the backbone's learning rate is lr * this (0.1: fine-tune gently)
-    precision: str = "bf16"  # "bf16" autocast (fast on CPUs with bf16 units and on GPUs) or "fp32"
+    # "auto": bf16 autocast where the hardware runs it natively (a GPU, a CPU with bf16 units), else fp32;
+    # emulated bf16 on a CPU without those units trains several times slower than fp32
+    precision: str = "auto"
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
     out_dir: str = "runs/latest"  # where best.pt, last.pt, history.json, curves.png and the reports are written
     seed: int = 0  # seeds the initial weights, the shuffling and the augmentation

@@ -18,7 +18,7 @@ from vidclf.data.dataset import VideoClipDataset, cache_for
 from vidclf.data.index import VideoRecord, build_index, split_by_group
 from vidclf.errors import DatasetError
 from vidclf.metrics import classification_metrics
-from vidclf.runtime import collect_logits, make_loader, resolve_device
+from vidclf.runtime import collect_logits, make_loader, resolve_device, resolve_precision
 from vidclf.verdict import combine, known_score
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def stream_logits(
         )
     else:
         ds = clip_dataset(spec, records, cache_dir)
-        if precision == "bf16":
+        if resolve_precision(precision, dev) == "bf16":
             model.use_channels_last()
     loader = make_loader(ds, batch_size, shuffle=False, num_workers=num_workers, device=dev, seed=0)
     logits, _ = collect_logits(

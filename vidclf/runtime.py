@@ -44,8 +44,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast for ``precision="bf16"``, nothing for ``"fp32"``."""
-    if precision == "bf16":
+    """bf16 autocast for ``precision="bf16"`` (and ``"auto"`` where the hardware has bf16), nothing for ``"fp32"``."""
+    if resolve_precision(precision, device) == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

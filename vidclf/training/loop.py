@@ -33,7 +33,16 @@ from vidclf.data.dataset import VideoClipDataset
 from vidclf.errors import CheckpointError
 from vidclf.models.cnn_lstm import CNNLSTM, build_model
 from vidclf.models.registry import get_backbone
-from vidclf.runtime import Dist, all_sum, autocast, barrier, collect_logits, make_loader, resolve_device
+from vidclf.runtime import (
+    Dist,
+    all_sum,
+    autocast,
+    barrier,
+    collect_logits,
+    make_loader,
+    resolve_device,
+    resolve_precision,
+)
 from vidclf.training.distributed import device_for
 
 
@@ -196,7 +205,7 @@ def build_state(
             )
         model.load_state_dict(start.build_model().state_dict())
         log(f"starting from the weights of {config.train.init_from} (epoch {start.epoch})")
-    if config.train.precision == "bf16":
+    if resolve_precision(config.train.precision, device) == "bf16":
         model.use_channels_last()
     optimizer = make_optimizer(model, tc)
     result = FitResult(out_dir)
