@@ -246,3 +246,26 @@ def test_repetitions_after_a_camera_cut_are_counted():
             counter.update()
     counter.update(final=True)
     assert counter.count == 8  # of ten: two lost in the 3 s after the cut (7 with the window's range)
+
+
+def test_a_set_that_drifts_slowly_is_counted_from_its_first_repetition():
+    """Twelve jumping jacks while the person comes closer and goes back (a slow hump under the movement, too
+    short a clip for the drift window): the repetitions are found on the main direction less its mean over one
+    period, so the hump does not lift the middle ones above the first ones (10 of 12 counted so)."""
+    from vidclf.models.pose import landmark_signal
+
+    _, marks = render_clip_with_landmarks("SynthJumpingJack", 3, 1, num_frames=200, cycles=12, size=(48, 64))
+    hump = 0.1 * np.sin(np.pi * np.arange(200) / 200)[:, None]
+    marks = marks.copy()
+    marks[:, :, 0] += hump
+    marks[:, :, 1] += hump
+    assert count_repetitions(landmark_signal(marks[::2]), 12.5).count == 12
+
+
+def test_a_long_fast_set_is_counted_with_a_period_finer_than_a_frame():
+    """30 jumping jacks at 30 frames a second, one every 14.7 frames: a period of whole frames (15) is 2 % off
+    and, over 30 periods, one repetition short; the autocorrelation's peak is placed between frames."""
+    frames, _ = render_clip_with_landmarks("SynthJumpingJack", 3, 1, num_frames=441, cycles=30, size=(48, 64))
+    reps = count_repetitions(frame_signal(frames), 30.0)
+    assert reps.count == 30
+    assert reps.period_s == pytest.approx(14.7 / 30.0, abs=0.003)

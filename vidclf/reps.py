@@ -148,7 +148,9 @@ def count_repetitions(
     confidence = float(np.clip(window[first], 0.0, 1.0))
     if confidence < MIN_CONFIDENCE:
         return _single_movement(principal, share, fps)
-    main = comps[int(np.argmax([a[period] * w for a, w in zip(acs, weights)]))]
+    # The main component less its mean over one period: a slow drift or a shift under the movement (a person
+    # coming closer, a step into position) would lift some repetitions' peaks above the others' level.
+    main = _minus_mean_over(comps[int(np.argmax([a[period] * w for a, w in zip(acs, weights)]))], period)
     # a repetition is one peak of the main component, whichever of its two extremes is the sharper
     peaks = _peaks(main, period) if _sharpness(main) >= _sharpness(-main) else _peaks(-main, period)
     if len(peaks) < 2:
@@ -156,15 +158,16 @@ def count_repetitions(
     # The movement spans from half a period before its first peak to half a period after its last (within
     # the clip); the count is that span in periods. Counting peaks alone would count the rest pose at both
     # ends of a clip of whole repetitions, which is one more than the repetitions.
-    start, end = max(0.0, peaks[0] - period / 2), min(float(t - 1), peaks[-1] + period / 2)
-    count = max(1, int(round((end - start) / period)))
+    exact = min_lag + _refined(window, first)  # the period to a fraction of a frame: the count adds it up
+    start, end = max(0.0, peaks[0] - exact / 2), min(float(t - 1), peaks[-1] + exact / 2)
+    count = max(1, int(round((end - start) / exact)))
     bounds: list[tuple[float, float]]
     if len(peaks) == count + 1:  # peaks at the rest pose: each repetition runs from one to the next
         bounds = [(float(peaks[i]), float(peaks[i + 1])) for i in range(count)]
     else:
         step = (end - start) / count
         bounds = [(start + i * step, start + (i + 1) * step) for i in range(count)]
-    return Repetitions(count, [(a / fps, b / fps) for a, b in bounds], period / fps, confidence)
+    return Repetitions(count, [(a / fps, b / fps) for a, b in bounds], exact / fps, confidence)
 
 
 def _single_movement(principal: np.ndarray, share: np.ndarray, fps: float) -> Repetitions:
@@ -201,6 +204,26 @@ def surer(pixels: Repetitions, pose: Repetitions | None) -> Repetitions:
     if pose is None or pose.confidence < pixels.confidence:
         return pixels
     return pose
+
+
+def _refined(ac: np.ndarray, i: int) -> float:
+    """The index of the peak of ``ac`` ``[L]`` at ``i`` to a fraction of a sample (the vertex of the parabola
+    through it and its two neighbours). A period of whole frames is up to half a frame off, and a count of
+    25 periods adds that error up 25 times (a jump every 14.7 frames read as 15: 29 of 30)."""
+    if not 0 < i < len(ac) - 1:
+        return float(i)
+    a, b, c = ac[i - 1], ac[i], ac[i + 1]
+    bend = a - 2 * b + c
+    return float(i) if bend >= 0 else i + float(np.clip(0.5 * (a - c) / bend, -0.5, 0.5))
+
+
+def _minus_mean_over(c: np.ndarray, period: int) -> np.ndarray:
+    """``c`` ``[T]`` less its moving mean over ``period`` samples: what repeats at that period stays (its mean
+    over a period is its level), what is slower goes."""
+    if period < 2 or period >= len(c):
+        return c
+    padded = np.pad(c, (period // 2, period - 1 - period // 2), mode="edge")
+    return c - np.convolve(padded, np.ones(period) / period, mode="valid")
 
 
 def _sharpness(c: np.ndarray) -> float:
