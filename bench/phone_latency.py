@@ -23,6 +23,12 @@ Stages on other threads (the workout engine behind the decoder, BlazePose's stat
 their stage but not to the wall time: stages can sum to more than the wall (``other`` is then negative).
 Torch runs on 2 threads (a Space's cores), the engine's thread on one. The machine may be shared: say so
 beside the numbers.
+
+``--by-thread``: the warm calls' CPU seconds by thread (medians), read from ``/proc`` (Linux): ``decoder``
+(the request's own thread: decoding, the pictures, the pixel streams), ``ffmpeg`` (FFmpeg's frame threads),
+``engine`` (the workout engine's thread), ``blazepose`` (MediaPipe's graph threads, static and tracking),
+``other`` (the rest: OpenMP's and OpenCV's pool threads, the static pass's feeder). Threads that end within a
+call are sampled every 20 ms, so the last 20 ms of theirs may be missed.
 """
 
 from __future__ import annotations
@@ -98,6 +104,69 @@ class Stages:
         fn = getattr(owner, name, None)
         if fn is not None:
             setattr(owner, name, self.timed(stage, fn))
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _thread_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds of each of this process's threads so far: ``{tid: (name, seconds)}`` (Linux ``/proc``)."""
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+        except OSError:  # the thread ended
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[int(tid)] = (stat[stat.index("(") + 1 : stat.rindex(")")], (int(fields[11]) + int(fields[12])) / _TICK)
+    return out
+
+
+class ThreadCPU:
+    """CPU seconds by thread group over a call (see the module's docstring, ``--by-thread``)."""
+
+    GROUPS = ("decoder", "ffmpeg", "engine", "blazepose", "other")
+
+    def __init__(self) -> None:
+        self._names: dict[int, str] = {}
+        self._stop = threading.Event()
+
+    def _group(self, tid: int, comm: str) -> str:
+        if tid == threading.main_thread().native_id:
+            return "decoder"
+        if comm.startswith("av:"):
+            return "ffmpeg"
+        if comm.startswith("mediapipe"):
+            return "blazepose"
+        name = next((t.name for t in threading.enumerate() if t.native_id == tid), self._names.get(tid, ""))
+        self._names[tid] = name
+        return "engine" if name == "vidclf-engine" else "other"
+
+    def measure(self, fn: Callable[[], object]) -> tuple[object, dict[str, float]]:
+        start, last = _thread_cpu(), {}
+        self._stop.clear()
+
+        def poll() -> None:
+            while not self._stop.is_set():
+                now = _thread_cpu()
+                for tid in now:
+                    self._group(tid, now[tid][0])  # the Python name while the thread lives
+                last.update(now)
+                time.sleep(0.02)
+
+        poller = threading.Thread(target=poll, name="bench-poller", daemon=True)
+        poller.start()
+        try:
+            result = fn()
+        finally:
+            self._stop.set()
+            poller.join()
+        last.update(_thread_cpu())
+        groups = dict.fromkeys(self.GROUPS, 0.0)
+        for tid, (comm, cpu) in last.items():
+            if tid != poller.native_id:
+                groups[self._group(tid, comm)] += cpu - start.get(tid, (comm, 0.0))[1]
+        return result, groups
 
 
 class _TimedCapture:
@@ -179,18 +248,23 @@ def cold(clip: Path, threads: int) -> dict:
     return {"start": start, "first": first, "cpu": cpu, "stages": st.reset(), "reps": reps}
 
 
-def warm(clips: list[Path], repeats: int, threads: int) -> dict[str, dict]:
+def warm(clips: list[Path], repeats: int, threads: int, *, by_thread: bool = False) -> dict[str, dict]:
     st = instrument()
     _motion_as_cnn(st)
     p = _predictor(threads)
     out = {}
+    per_thread = ThreadCPU()
     for clip in clips:
         p.predict(clip)  # this clip's first call
         st.reset()
-        walls, cpus, stages = [], [], []
+        walls, cpus, stages, groups = [], [], [], []
         for _ in range(repeats):
             t0, c0 = time.perf_counter(), time.process_time()
-            pred = p.predict(clip)
+            if by_thread:
+                pred, g = per_thread.measure(functools.partial(p.predict, clip))
+                groups.append(g)
+            else:
+                pred = p.predict(clip)
             walls.append(time.perf_counter() - t0)
             cpus.append(time.process_time() - c0)
             stages.append(st.reset())
@@ -203,6 +277,7 @@ def warm(clips: list[Path], repeats: int, threads: int) -> dict[str, dict]:
             "label": pred.label,
             "reps": pred.reps.count if pred.reps else None,
             "segments": len(pred.workout.segments) if pred.workout else None,
+            "threads": {k: statistics.median(g[k] for g in groups) for k in ThreadCPU.GROUPS} if groups else None,
         }
     return out
 
@@ -221,6 +296,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-cold", action="store_true")
+    ap.add_argument("--by-thread", action="store_true", help="the warm calls' CPU by thread (Linux)")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -247,7 +323,7 @@ def main() -> None:
             )
             print(_row("  (its stages)", c["stages"], c["first"]))
     print(f"warm (median of {args.repeats} calls; stages in seconds, exclusive):")
-    results = warm(clips, args.repeats, args.threads)
+    results = warm(clips, args.repeats, args.threads, by_thread=args.by_thread)
     for name, r in results.items():
         walls = ", ".join(f"{w:.2f}" for w in r["walls"])
         duration = float(name.rsplit("_", 1)[1].removesuffix("s.mp4"))
@@ -256,6 +332,8 @@ def main() -> None:
             f"{duration / r['wall']:4.1f}x real time; {r['label']}, {r['reps']} reps, {r['segments']} segments"
         )
         print(_row("", r["stages"], r["wall"]))
+        if r["threads"]:
+            print("  CPU by thread: " + "  ".join(f"{k} {v:5.2f}" for k, v in r["threads"].items()))
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

@@ -54,6 +54,7 @@ def _answer(p) -> dict:
 def child(tree: Path) -> None:
     """Serve the other side: read a clip path and a "timed" flag a line, answer JSON a line."""
     sys.path.insert(0, str(tree))
+    import vidclf  # noqa: F401  (first: the process settings it makes before torch loads)
     import torch
 
     from vidclf.predict import Predictor

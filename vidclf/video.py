@@ -25,6 +25,11 @@ from vidclf.sampling import uniform_indices
 
 # OpenCV's own warnings ("Unable to read codec parameters...") would duplicate the VideoError we raise.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+# OpenCV's own thread pool off: its calls here are small (a frame's conversion and resizes) and run beside
+# other busy threads (the decoder's, the workout engine's, BlazePose's); split across the pool they cost more
+# CPU in hand-offs and waits than they save, and give the same pixels (docs/benchmarks.md, "Phone-sized clips,
+# third round"). FFmpeg's decoding threads are its own, not this pool's.
+cv2.setNumThreads(1)
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".gif")
 
