@@ -23,7 +23,7 @@ from torch import nn
 from vidclf.config import apply_overrides, load_config
 from vidclf.data.dataset import training_data
 from vidclf.data.synthetic import make_synthetic_dataset
-from vidclf.models.registry import build_model
+from vidclf.models.cnn_lstm import build_model
 from vidclf.runtime import make_loader, resolve_precision
 from vidclf.training.loop import train_one_epoch
 
@@ -34,8 +34,8 @@ def epoch_seconds(cfg, data, precision: str) -> float:
     if precision == "bf16":
         model.use_channels_last()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loader = make_loader(data.train, cfg.train.batch_size, shuffle=True, num_workers=0, seed=0)
     cpu = torch.device("cpu")
+    loader = make_loader(data.train, cfg.train.batch_size, shuffle=True, num_workers=0, device=cpu, seed=0)
     how = dict(device=cpu, precision=precision, desc="", show_progress=False)
     train_one_epoch(model, loader, optimizer, nn.CrossEntropyLoss(), **how)  # warm-up (and the frame cache)
     t0 = time.perf_counter()
