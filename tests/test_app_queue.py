@@ -15,7 +15,7 @@ def test_full_queue_says_busy_and_loses_nothing_it_accepted(tmp_path):
     ) as server:
         client = gradio_client.Client(server.url, verbose=False)
         clip = gradio_client.handle_file(str(ROOT / "examples" / "synthetic_sequence_Wave_JumpingJack_Squat.mp4"))
-        jobs = [client.submit(clip, "synthetic", api_name="/predict") for _ in range(8)]
+        jobs = [client.submit(clip, "synthetic", api_name="/predict") for _ in range(4)]
         answered, busy = 0, 0
         for job in jobs:
             try:
@@ -26,7 +26,7 @@ def test_full_queue_says_busy_and_loses_nothing_it_accepted(tmp_path):
             else:
                 assert out[0]["label"].startswith("Synth")
                 answered += 1
-        assert busy >= 1 and answered >= 1 and busy + answered == 8
+        assert busy >= 1 and answered >= 1 and busy + answered == 4
         # and it serves again once the burst is over
         assert (
             client.predict(
