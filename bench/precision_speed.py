@@ -67,7 +67,7 @@ def main() -> None:
         print(
             f"{len(data.train)} SYNTHETIC training clips, {args.frames} frames at {args.size} px, batch "
             f"{cfg.train.batch_size}, {torch.get_num_threads()} threads; bf16 units on this CPU: "
-            f"{'yes' if auto == 'bf16' else 'no'} (\"auto\" trains in {auto})"
+            f'{"yes" if auto == "bf16" else "no"} ("auto" trains in {auto})'
         )
         times: dict[str, list[float]] = {"bf16": [], "fp32": []}
         for _ in range(args.repeats):
