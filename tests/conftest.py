@@ -46,7 +46,8 @@ def app_url(tmp_path_factory, app_data_root):
     ARTIFACTS.mkdir(exist_ok=True)
     runs = tmp_path_factory.mktemp("runs")
     env = {"VIDCLF_ENABLE_TRAINING": "1", "VIDCLF_DATA_ROOTS": str(app_data_root)}
-    with AppServer(runs, ARTIFACTS / "app.log", **env) as server:
+    log = ARTIFACTS / f"app{os.environ.get('PYTEST_XDIST_WORKER', '')}.log"  # a server per worker under xdist
+    with AppServer(runs, log, **env) as server:
         yield server.url
 
 

@@ -183,7 +183,7 @@ def test_cli_predict_reports_each_bad_file(bad_files):
 
 
 @needs_shared
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 255)), min_size=1, max_size=40))
 def test_random_corruption_never_crashes(tmp_path, predictor, corruptions):
     """The app's path (probe, one decoding pass, classification and counting) on a corrupted clip: an answer
