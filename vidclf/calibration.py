@@ -260,7 +260,7 @@ def _member_logits(ck: Checkpoint, records: Sequence, cache_dir: str | None) -> 
     model = ck.build_model().eval()
     dataset = clip_dataset(ck.input, records, cache_dir)
     feats = feature_dataset(
-        model, dataset, cache_dir=cache_dir, device=torch.device("cpu"), precision="bf16", show_progress=False
+        model, dataset, cache_dir=cache_dir, device=torch.device("cpu"), precision="auto", show_progress=False
     ).all()[:, 0]
     with torch.inference_mode():
         return model.forward_head(feats).float().numpy()

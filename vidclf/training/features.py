@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from vidclf.data.cache import NpyStore, clip_key
 from vidclf.data.dataset import VideoClipDataset
 from vidclf.models.cnn_lstm import CNNLSTM
-from vidclf.runtime import autocast
+from vidclf.runtime import autocast, resolve_precision
 
 
 def backbone_fingerprint(model: CNNLSTM) -> str:
@@ -121,6 +121,8 @@ def feature_dataset(
     """
     if views < 1:
         raise ValueError(f"views must be >= 1, got {views}")
+    # the cache key holds the precision the features were computed in, not how it was asked for ("auto")
+    precision = resolve_precision(precision, device)
     store = NpyStore(Path(cache_dir) / "features") if cache_dir else None
     fingerprint = backbone_fingerprint(model)
     model.eval()
