@@ -22,7 +22,18 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Sequence
 
-from vidclf.config import SECTIONS, Config, DataConfig, _base_type, field_docs, field_types, load_config
+from vidclf.config import (
+    CHOOSER_RECIPES,
+    OPEN_SET_RECIPES,
+    PRECISIONS,
+    SECTIONS,
+    Config,
+    DataConfig,
+    _base_type,
+    field_docs,
+    field_types,
+    load_config,
+)
 from vidclf.errors import VidclfError
 
 
@@ -579,7 +590,7 @@ def cmd_openset_fuse(args: argparse.Namespace) -> int:
                 raise VidclfError(f"{args.motion_logits} lacks {len(missing)} of the clips, e.g. {missing[0]}")
             logits = z["logits"][[row[str(r.path)] for r in records]]
     else:
-        logits = stream_logits(motion, records, precision="bf16", cache_dir=args.cache_dir).numpy()
+        logits = stream_logits(motion, records, precision="auto", cache_dir=args.cache_dir).numpy()
     with np.load(args.pose_oof, allow_pickle=False) as z:
         pose_oof = {k: z[k] for k in z.files}
     r = fuse_open_set(
@@ -672,7 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_config_flags(p)
     p.add_argument(
-        "--recipes", nargs="+", default=["pose", "motion"], choices=["pose", "motion"], help="(default: all)"
+        "--recipes", nargs="+", default=list(CHOOSER_RECIPES), choices=list(CHOOSER_RECIPES), help="(default: all)"
     )
     p.add_argument("--folds", type=int, default=None, metavar="N", help="group folds per recipe (default 4; quick: 2)")
     p.add_argument(
@@ -695,7 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="test list (default), train list, or the validation groups held out in training",
     )
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS)
     p.add_argument(
         "--cache-dir",
         default=None,
@@ -713,7 +724,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("videos", nargs="+")
     p.add_argument("--top", type=int, default=5)
-    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS)
     p.add_argument("--json", action="store_true")
     p.add_argument("--csv", default=None, metavar="PATH", help="write each video's workout log (its segments) here")
     p.set_defaults(func=cmd_predict)
@@ -791,7 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p)
     p.add_argument("--ucf-root", default=None, help="a UCF-101 root (its split-1 train list)")
     p.add_argument("--real-root", default=None, help="a real-clip tree with MANIFEST.tsv (../shared/real)")
-    p.add_argument("--recipe", default="both", choices=("none", "class", "oe", "both"))
+    p.add_argument("--recipe", default="both", choices=OPEN_SET_RECIPES)
     p.add_argument("--folds", type=int, default=6)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--real-weight", type=float, default=3.0, help="loss weight of a real-world clip of a known class")

@@ -22,6 +22,12 @@ from vidclf.errors import ConfigError
 from vidclf.models.registry import BACKBONES
 
 DEFAULT_PARAMS = Path(__file__).resolve().parent.parent / "params.json"
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+# The recipes `choose` weighs, each a preset: the body's landmarks, and frozen ImageNet features of frame
+# differences (the motion stream, which sees pixels: the scene and the objects too).
+CHOOSER_RECIPES = {"pose": "pose.json", "motion": "efficientnet_lite0.json"}
+# What `openset` trains on other-action clips: nothing, an "other" output, outlier exposure, or both.
+OPEN_SET_RECIPES = ("none", "class", "oe", "both")
 
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine")

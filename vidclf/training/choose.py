@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from vidclf.config import Config, apply_overrides, load_config
+from vidclf.config import CHOOSER_RECIPES, PRESETS_DIR, Config, apply_overrides, load_config
 from vidclf.data.index import VideoIndex, build_index
 from vidclf.errors import DatasetError
 from vidclf.fusion import align, nested_fusion_accuracy, read_oof
@@ -39,10 +39,7 @@ from vidclf.fusion import align, nested_fusion_accuracy, read_oof
 log = logging.getLogger(__name__)
 
 FUSION_MARGIN = 0.01  # a fusion costs both streams' compute: it must beat the better one by this much
-PRESETS_DIR = Path(__file__).resolve().parent.parent.parent / "presets"
-# The recipes the chooser weighs, each a preset: the body's landmarks, and frozen ImageNet features of frame
-# differences (the motion stream, which sees pixels: the scene and the objects too).
-RECIPES = {"pose": "pose.json", "motion": "efficientnet_lite0.json"}
+RECIPES = CHOOSER_RECIPES
 MIN_CLIPS_PER_CLASS = 4  # fewer, and a fold's held-out clips of a class are one or none: no score to read
 
 

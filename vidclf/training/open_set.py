@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidclf.config import Config
+from vidclf.config import OPEN_SET_RECIPES, Config
 from vidclf.data.landmarks import view_augment
 from vidclf.fusion import movement_thresholds, rejection_threshold_of_scores
 from vidclf.models.cnn_lstm import CNNLSTM, build_model
@@ -35,7 +35,7 @@ from vidclf.training.loop import lr_factor, make_optimizer
 
 log = logging.getLogger(__name__)
 
-RECIPES = ("none", "class", "oe", "both")
+RECIPES = OPEN_SET_RECIPES
 
 
 def has_other_output(recipe: str) -> bool:
