@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import subprocess
 import sys
-import time
 import wave
 from pathlib import Path
 
@@ -19,6 +19,8 @@ from conftest import CLIPS, ROOT, needs_shared
 from vidclf.errors import VideoError
 from vidclf.predict import Predictor
 from vidclf.video import load_clip, probe, read_all_frames, write_video
+
+HANG_S = 120  # far beyond any answer on a loaded machine: what takes longer is stuck
 
 SYNTH_MODEL = ROOT / "weights" / "synthetic.pt"
 
@@ -193,11 +195,13 @@ def test_random_corruption_never_crashes(tmp_path, predictor, corruptions):
         data[pos % len(data)] = value
     path = tmp_path / "fuzz.avi"
     path.write_bytes(bytes(data))
-    t0 = time.perf_counter()
+    # a hang, not a speed, is what fails here: the clean clip takes about a second, a hang never ends
+    pool = concurrent.futures.ThreadPoolExecutor(1)
     try:
-        p = predictor.predict(path)
+        p = pool.submit(predictor.predict, path).result(timeout=HANG_S)  # TimeoutError on a hang
         assert_shown_frames(p)
         assert abs(sum(p.probs.values()) - 1) < 1e-5 and p.reps is not None
     except VideoError:
         pass
-    assert time.perf_counter() - t0 < 10
+    finally:
+        pool.shutdown(wait=False)
