@@ -7,11 +7,14 @@ from vidclf.training.choose import RecipeScore, pick
 
 
 def test_pick_keeps_the_simpler_recipe_unless_a_fusion_clearly_wins():
-    pose, motion = RecipeScore("pose", 0.80, 0.05, [0.8], 1), RecipeScore("motion", 0.70, 0.05, [0.7], 1)
-    close = RecipeScore("pose+motion", 0.805, 0.05, [0.8], 2)
+    pose, motion = (
+        RecipeScore(name="pose", mean=0.80, std=0.05, folds=[0.8], seconds=1),
+        RecipeScore(name="motion", mean=0.70, std=0.05, folds=[0.7], seconds=1),
+    )
+    close = RecipeScore(name="pose+motion", mean=0.805, std=0.05, folds=[0.8], seconds=2)
     winner, why = pick([pose, motion, close])
     assert winner is pose and "does not beat it by 0.01" in why
-    better = RecipeScore("pose+motion", 0.85, 0.05, [0.85], 2)
+    better = RecipeScore(name="pose+motion", mean=0.85, std=0.05, folds=[0.85], seconds=2)
     assert pick([pose, motion, better])[0] is better
 
 

@@ -213,14 +213,20 @@ def test_a_long_set_keeps_its_online_events(pose_predictor):
     frames, marks = _join(_part("SynthSquat", 12, 4), _part("SynthSquat", 12, 10))
     log, pictures, tracked = _file_log(pose_predictor, frames, marks)
     assert log.reps == 14, log.to_csv()
-    assert len(frames) / FPS > LONG_SET_S and _counted_whole(pictures, tracked, FPS, 0.0, 24.0).count != 14
-    assert _one_set_counted_whole(log, _answer("SynthSquat"), pictures, tracked, FPS).reps == 14
+    assert (
+        len(frames) / FPS > LONG_SET_S and _counted_whole(pictures, tracked, fps=FPS, start=0.0, end=24.0).count != 14
+    )
+    assert _one_set_counted_whole(log, _answer("SynthSquat"), pictures=pictures, marks=tracked, fps=FPS).reps == 14
     # a long set the online counter found nothing in is counted whole: a count, never 0 for a clear set
     from vidclf.engine import Segment
 
     uncounted = WorkoutLog([Segment("SynthSquat", True, 0.0, 24.0)], 24.0)
-    whole = _counted_whole(pictures, tracked, FPS, 0.0, 24.0).count
-    assert whole > 0 and _one_set_counted_whole(uncounted, _answer("SynthSquat"), pictures, tracked, FPS).reps == whole
+    whole = _counted_whole(pictures, tracked, fps=FPS, start=0.0, end=24.0).count
+    assert (
+        whole > 0
+        and _one_set_counted_whole(uncounted, _answer("SynthSquat"), pictures=pictures, marks=tracked, fps=FPS).reps
+        == whole
+    )
 
 
 def test_a_set_whose_label_wavers_is_counted_whole_as_one_movement(pose_predictor):
@@ -233,14 +239,14 @@ def test_a_set_whose_label_wavers_is_counted_whole_as_one_movement(pose_predicto
     frames, marks = _part("SynthSquat", 10, 5)
     log, pictures, tracked = _file_log(pose_predictor, frames, marks)
     wavered = WorkoutLog([Segment("SynthSquat", True, 0.0, 4.0), Segment("SynthWave", True, 4.0, 10.0)], 10.0)
-    counted = _one_set_counted_whole(wavered, _answer("SynthSquat"), pictures, tracked, FPS)
+    counted = _one_set_counted_whole(wavered, _answer("SynthSquat"), pictures=pictures, marks=tracked, fps=FPS)
     assert counted.reps == 5 and [s.reps for s in counted.segments] == [len(s.rep_times) for s in counted.segments]
     for s in counted.segments:
         assert all(s.start_s - 1.0 <= (a + b) / 2 <= s.end_s + 1.0 for a, b in s.rep_times)
     rested = WorkoutLog(
         [wavered.segments[0], Segment("rest", False, 4.0, 5.0), Segment("SynthWave", True, 5.0, 10.0)], 10.0
     )
-    assert _one_set_counted_whole(rested, _answer("SynthSquat"), pictures, tracked, FPS).reps == 0
+    assert _one_set_counted_whole(rested, _answer("SynthSquat"), pictures=pictures, marks=tracked, fps=FPS).reps == 0
 
 
 def test_a_frame_feed_consumes_in_order_behind_the_reader_and_gives_back_its_error():

@@ -474,7 +474,16 @@ class WorkoutEngine:
             times = []
         conf = float(np.mean(op.confidences)) if op.confidences else 0.0
         source = (op.counter.source or "") if times else ""
-        return Segment(label, op.known, op.start, end, len(times), list(times), conf, source)
+        return Segment(
+            label=label,
+            known=op.known,
+            start_s=op.start,
+            end_s=end,
+            reps=len(times),
+            rep_times=list(times),
+            confidence=conf,
+            rep_source=source,
+        )
 
     def _update_shown(self, op: _Open) -> None:
         op.shown = max(op.shown, len(op.counter.times))
@@ -491,7 +500,15 @@ class WorkoutEngine:
         segments = list(self._closed)
         op = self._open
         if op is None:
-            return LiveState(self._t, WARMING_UP, None, 0.0, 0, self._landmarks, segments)
+            return LiveState(
+                t_s=self._t,
+                status=WARMING_UP,
+                label=None,
+                confidence=0.0,
+                set_reps=0,
+                landmarks=self._landmarks,
+                segments=segments,
+            )
         current = self._segment(op, end=self._t)
         segments.append(current)
         if op.label is None:
@@ -499,7 +516,15 @@ class WorkoutEngine:
         else:
             status = EXERCISE if op.known else (REST if op.label == REST else UNKNOWN)
             label = op.label if op.known else None
-        return LiveState(self._t, status, label, current.confidence, current.reps, self._landmarks, segments)
+        return LiveState(
+            t_s=self._t,
+            status=status,
+            label=label,
+            confidence=current.confidence,
+            set_reps=current.reps,
+            landmarks=self._landmarks,
+            segments=segments,
+        )
 
     def finish(self) -> WorkoutLog:
         """Close the stream: the open segment ends at the last frame (a movement never classified for being

@@ -361,7 +361,7 @@ class Predictor:
             found = early.result() if early is not None else {}
         marks = _Marks(self._pose_estimator, kept.__getitem__, found) if self._has_pose else None
         p = self._classify(kept.__getitem__, wanted, info=info, t0=t0, marks=marks, ready=ready)
-        log = _one_set_counted_whole(log, p, pictures, tracked.marks, info.fps)
+        log = _one_set_counted_whole(log, p, pictures=pictures, marks=tracked.marks, fps=info.fps)
         reps = _log_reps(log)
         return dataclasses.replace(p, reps=reps, workout=log, seconds=time.perf_counter() - t0)
 
@@ -573,7 +573,7 @@ def _max_seconds() -> float:
 
 
 def _one_set_counted_whole(
-    log: WorkoutLog, p: Prediction, pictures: list[np.ndarray], marks: list[tuple[float, np.ndarray]], fps: float
+    log: WorkoutLog, p: Prediction, *, pictures: list[np.ndarray], marks: list[tuple[float, np.ndarray]], fps: float
 ) -> WorkoutLog:
     """A file of one set, its repetitions counted over the whole set at once: the period of the movement
     (:func:`vidclf.reps.count_repetitions`) from the picture (``pictures``: every frame's
@@ -600,12 +600,21 @@ def _one_set_counted_whole(
         start, end = log.segments[known[0]].start_s, log.segments[known[-1]].end_s
     if end - start > LONG_SET_S and any(s.reps for s in sets):
         return log  # a long set counted online keeps its events; one the online counter found none in is counted whole
-    counted = _counted_whole(pictures, marks, fps, start, end)
+    counted = _counted_whole(pictures, marks, fps=fps, start=start, end=end)
     if not counted.found:
         return log
     times = [(x + start, y + start) for x, y in counted.times]
     if not sets:
-        one = Segment(p.label, True, times[0][0], times[-1][1], counted.count, times, p.confidence, counted.source)
+        one = Segment(
+            label=p.label,
+            known=True,
+            start_s=times[0][0],
+            end_s=times[-1][1],
+            reps=counted.count,
+            rep_times=times,
+            confidence=p.confidence,
+            rep_source=counted.source,
+        )
         return dataclasses.replace(log, segments=[one])
     # each repetition to the exercise segment its middle falls in, or the nearest one
     mine: dict[int, list[tuple[float, float]]] = {id(s): [] for s in sets}
@@ -627,7 +636,7 @@ def _one_set_counted_whole(
 
 
 def _counted_whole(
-    pictures: list[np.ndarray], marks: list[tuple[float, np.ndarray]], fps: float, start: float, end: float
+    pictures: list[np.ndarray], marks: list[tuple[float, np.ndarray]], *, fps: float, start: float, end: float
 ) -> Repetitions:
     """The repetitions from ``start`` to ``end`` s counted at once, times from ``start``: from the picture
     (every frame's signal ``[D]``) and the joints (``(t_s, [33, 4])``), the surer of the two."""
@@ -694,7 +703,9 @@ def _log_reps(log: WorkoutLog) -> Repetitions:
     # the period: from one repetition's start to the next one's, within a segment
     gaps = [b[0] - a[0] for s in counted for a, b in zip(s.rep_times, s.rep_times[1:])]
     period = float(np.median(gaps)) if gaps else None
-    return Repetitions(len(times), list(times), period, confidence, max(sources, key=lambda k: sources[k]))
+    return Repetitions(
+        len(times), list(times), period_s=period, confidence=confidence, source=max(sources, key=lambda k: sources[k])
+    )
 
 
 @dataclass(frozen=True)

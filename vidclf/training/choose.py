@@ -144,7 +144,7 @@ class ChooserHooks:
             self.on_stage(words, config)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RecipeScore:
     name: str
     mean: float
@@ -199,11 +199,11 @@ def score_recipes(
         accs = _fold_accs(oof)
         scores.append(
             RecipeScore(
-                name,
-                float(np.mean(accs)),
-                float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
-                accs,
-                time.perf_counter() - t0,
+                name=name,
+                mean=float(np.mean(accs)),
+                std=float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
+                folds=accs,
+                seconds=time.perf_counter() - t0,
                 oof=out / name / "oof.npz",
             )
         )
@@ -214,11 +214,11 @@ def score_recipes(
         nested = nested_fusion_accuracy(lps, labels, fold_ids, max_ratio=None)
         scores.append(
             RecipeScore(
-                f"{a.name}+{b.name}",
-                nested["mean"],
-                nested["std"],
-                nested["fold_acc"],
-                a.seconds + b.seconds,
+                name=f"{a.name}+{b.name}",
+                mean=nested["mean"],
+                std=nested["std"],
+                folds=nested["fold_acc"],
+                seconds=a.seconds + b.seconds,
                 extra={"weights": nested["weights"]},
             )
         )
