@@ -355,6 +355,8 @@ def cmd_calibrate_movement(args: argparse.Namespace) -> int:
         answered=args.answered,
         evidence_answered=args.evidence_answered,
         shrink=args.shrink,
+        odds=args.odds,
+        l2=args.l2,
         cache_dir=args.cache_dir or DataConfig().cache_dir,
         out=args.out,
     )
@@ -365,12 +367,15 @@ def cmd_calibrate_movement(args: argparse.Namespace) -> int:
 
     print(
         f"{args.checkpoint}: evidence threshold {r['threshold_before']} -> {r['evidence_threshold']:.3f}, movement "
-        f"threshold {r['movement_threshold']:.3f}; known clips answered {pct(rule['known_answered'])} (refused: "
+        f"threshold {r['movement_threshold']:.3f} (on the {r['check']}); known clips answered "
+        f"{pct(rule['known_answered'])} (refused: "
         f"UCF-101 {pct(rule['ucf_refused'])}, real {pct(rule['real_refused'])}); real answered and right "
         f"{rule['real_answered_right']:.3f}; other actions refused {pct(rule['other_refused'])} (evidence alone at "
         f"the same share: {pct(alone['other_refused'])}; nested by fold {r['nested_rule_mean']:.2f} +- "
         f"{r['nested_rule_std']:.2f} against {r['nested_evidence_alone_mean']:.2f} +- "
-        f"{r['nested_evidence_alone_std']:.2f}); clips' scores in {r['out']}"
+        f"{r['nested_evidence_alone_std']:.2f}; nested, pooled: {pct(r['nested_rule']['other_refused'])} refused, "
+        f"known refused UCF-101 {pct(r['nested_rule']['ucf_refused'])}, real {pct(r['nested_rule']['real_refused'])}); "
+        f"clips' scores in {r['out']}"
     )
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=1))
@@ -765,6 +770,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--evidence-answered", type=float, default=0.98, help="share the evidence threshold alone answers (0.98)"
     )
     p.add_argument("--shrink", type=float, default=0.5, help="class covariances shrunk this far to the pooled one")
+    p.add_argument(
+        "--odds",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="check the log-odds of another action (novelty and the classifier's confidence, learned from the "
+        "--real-root's other/ clips) rather than the novelty alone",
+    )
+    p.add_argument("--l2", type=float, default=0.01, help="the odds' L2 weight on their standardised inputs")
     p.add_argument("--out", default=None, help="every clip's scores (default <ckpt>.movement.npz)")
     p.add_argument("--json", default=None, help="write the measures here too")
     p.add_argument("--cache-dir", default=None, help="where the clips' landmarks are cached")

@@ -234,6 +234,15 @@ def test_calibrate_movement_fits_the_profile_and_sets_both_thresholds(tmp_path, 
     with np.load(tmp_path / "pose.movement.npz") as z:
         assert len(z["names"]) == len(data.paths) and (z["source"][z["kinds"] == "ucf"] == "oof").all()
         assert np.isfinite(z["novelty"][z["kinds"] != "other"]).all()
+        score, kinds = z["movement_score"], z["kinds"]
+    # the check judged the odds of another action, learned from the other/ clips, each scored out of fold
+    assert r["check"] == "odds of another action" and back.info["movement_profile"]["odds"] is not None
+    assert np.nanmedian(score[kinds == "other"]) > r["movement_threshold"] >= np.nanmedian(score[kinds == "ucf"])
+    assert r["nested_rule"]["other_refused"] is not None
+    # --no-odds: the novelty alone, as before
+    assert main([*argv, "--no-odds", "--json", str(tmp_path / "n.json")]) == 0
+    n = json.loads((tmp_path / "n.json").read_text())
+    assert n["check"] == "novelty" and load_checkpoint(path).info["movement_profile"]["odds"] is None
 
 
 def test_a_class_the_profile_lacks_is_left_to_the_other_rules(squat_model, tmp_path):
@@ -282,3 +291,92 @@ def test_calibrating_the_evidence_alone_removes_the_movement_check(squat_model, 
     back = load_checkpoint(path)
     assert "movement_profile" not in back.info and back.reject_threshold is not None
     assert any("calibrate-movement" in m and "pose.pt" in m for m in said)
+
+
+def _odds_clips(groups: range) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Synthetic clips of the known classes (answered right, surely) and of other movements (answered as a
+    known class, less surely): each clip's novelty to its answer's profile, its logits, and whether it is
+    another action."""
+    sigs, labels = [], []
+    for g in range(4):
+        for k, action in enumerate(KNOWN):
+            sig = movement_signature(_clip(action, g)[1])
+            assert sig is not None
+            sigs.append(sig)
+            labels.append(k)
+    profile = MovementProfile.fit(np.stack(sigs), np.array(labels), KNOWN)
+    rng = np.random.default_rng(groups.start)
+    novelty, logits, other = [], [], []
+    for g in groups:
+        for action in (*KNOWN, "SynthWalk", "SynthWave"):
+            answer = KNOWN.index(action) if action in KNOWN else int(rng.integers(len(KNOWN)))
+            lg = np.zeros(len(KNOWN))
+            lg[answer] = rng.uniform(3.0, 8.0) if action in KNOWN else rng.uniform(1.0, 6.0)  # overlapping
+            sig = movement_signature(_clip(action, g)[1])
+            assert sig is not None
+            novelty.append(float(profile.novelty(sig, answer)))
+            logits.append(lg)
+            other.append(action not in KNOWN)
+    return np.array(novelty), np.stack(logits), np.array(other)
+
+
+def test_the_odds_of_another_action_refuse_a_trained_other_and_answer_known_clips():
+    """Odds learned from clips of other movements refuse held-out clips of them (other groups) and answer
+    held-out clips of the classes, at a threshold set to answer the training known clips."""
+    from vidclf.fusion import movement_thresholds
+    from vidclf.novelty import OtherActionOdds, odds_inputs
+
+    nov, lg, other = _odds_clips(range(20, 30))
+    odds = OtherActionOdds.fit(odds_inputs(nov, lg), other)
+    score = odds.log_odds(odds_inputs(nov, lg))
+    evidence = np.log(np.exp(lg).sum(1))
+    _, t = movement_thresholds(evidence[~other], score[~other], answered=0.95, evidence_answered=1.0)
+    held_nov, held_lg, held_other = _odds_clips(range(40, 46))
+    held = odds.log_odds(odds_inputs(held_nov, held_lg))
+    assert (held[held_other] > t).mean() >= 0.9
+    assert (held[~held_other] <= t).mean() >= 0.85
+    # both inputs count: the same novelty is more suspect with a less sure answer
+    sure, unsure = np.array([0.0, 8.0, 0.0]), np.array([0.0, 2.0, 0.0])
+    assert odds.log_odds(odds_inputs(1.5, unsure)) > odds.log_odds(odds_inputs(1.5, sure))
+    assert odds.log_odds(odds_inputs(3.0, sure)) > odds.log_odds(odds_inputs(1.0, sure))
+    with pytest.raises(ValueError, match="clips of other actions"):
+        OtherActionOdds.fit(odds_inputs(nov, lg)[~other], other[~other])
+
+
+def test_the_predictor_judges_by_the_odds_when_the_profile_has_them(squat_model, tmp_path):
+    """The profile's odds and threshold travel in the checkpoint; the predictor's one rule judges the odds
+    (a walk answered as squats refused, a squat answered), and says the score it judged beside the novelty."""
+    from vidclf.checkpoint import load_checkpoint
+    from vidclf.novelty import OtherActionOdds, odds_inputs
+    from vidclf.predict import Predictor
+
+    nov, lg, other = _odds_clips(range(20, 30))
+    odds = OtherActionOdds.fit(odds_inputs(nov, lg), other)
+    ck = load_checkpoint(squat_model)
+    profile = MovementProfile.from_dict(ck.info["movement_profile"])
+    path = save_checkpoint(
+        tmp_path / "odds.pt",
+        dataclasses.replace(
+            ck, info={"movement_profile": dataclasses.replace(profile, odds=odds, threshold=0.0).to_dict()}
+        ),
+    )
+    squat, walk = _clip("SynthSquat", 11), _clip("SynthWalk", 11)
+    predictor = Predictor(path, device="cpu", pose_estimator=_KnownLandmarks(squat, walk))
+    assert predictor.movement is not None and predictor.movement.odds is not None
+    fused = torch.tensor([0.0, 8.0, 0.0])
+    far, near = predictor.movement_novelty(walk[1], fused), predictor.movement_novelty(squat[1], fused)
+    assert predictor.movement_score(far, fused) > 0.0 >= predictor.movement_score(near, fused)
+    assert predictor.verdict(fused, 1.0, far)[1] is False and predictor.verdict(fused, 1.0, near)[1] is True
+    assert predictor.movement_score(None, fused) is None  # no signature: the check abstains
+    p = predictor.predict_frames(walk[0])
+    assert not p.known and p.movement_refused
+    out = p.to_dict()
+    assert out["movement_score"] == pytest.approx(predictor.movement_score(far, fused), abs=1e-4)
+    assert out["movement_novelty"] == pytest.approx(far)
+    # a profile made for other odds inputs is refused on load, not misread
+    bad = dataclasses.replace(profile, odds=odds).to_dict()
+    bad["odds"]["inputs"] = ["novelty"]
+    with pytest.raises(ValueError, match="fit them again"):
+        MovementProfile.from_dict(bad)
+    with pytest.raises(ValueError, match="logits"):
+        dataclasses.replace(profile, odds=odds).judge(walk[1], SQUAT)

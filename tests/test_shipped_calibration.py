@@ -21,6 +21,7 @@ from vidclf.calibration import evidence_map
 from vidclf.fusion import evidence, rejection_threshold_of_scores
 from vidclf.checkpoint import load_checkpoint
 from vidclf.predict import Predictor
+from vidclf.verdict import decide
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 
@@ -55,7 +56,7 @@ def test_the_shipped_movement_check_answers_95_percent_and_refuses_more_other_ac
     assert judge.movement is not None and judge.movement_threshold is not None
     with np.load(WEIGHTS / f"{name}.movement.npz", allow_pickle=False) as z:
         logits, found, novelty, kinds = z["logits"], z["pose_found"], z["novelty"], z["kinds"]
-        source, names = z["source"], z["names"]
+        source, names, oof_score = z["source"], z["names"], z["movement_score"]
     with np.load(WEIGHTS / f"{name}.oof.npz", allow_pickle=False) as z:
         oof = dict(zip(z["names"].tolist(), z["logits"]))
     ucf, real, other = kinds == "ucf", kinds == "real", kinds == "other"
@@ -79,5 +80,17 @@ def test_the_shipped_movement_check_answers_95_percent_and_refuses_more_other_ac
     t = rejection_threshold_of_scores(ev[known], answered=float(answered[known].mean()), passed=passed[known])
     alone = passed & (ev >= t)
     assert abs(alone[known].mean() - answered[known].mean()) <= 0.01
-    refused, refused_alone = (~answered[other]).mean(), (~alone[other]).mean()
+    # the shipped odds of another action learned from these very other-action clips: they are judged by their
+    # out-of-fold check scores (odds fit without their fold), through the same rule and thresholds
+    assert judge.movement.odds is not None
+    _, oof_known, _ = decide(
+        torch.from_numpy(logits),
+        len(ck.classes),
+        ck.reject_threshold,
+        novelty=torch.from_numpy(oof_score),
+        movement_threshold=judge.movement_threshold,
+    )
+    oof_known = oof_known.numpy() & passed
+    assert abs(oof_known[known].mean() - 0.95) <= 0.01  # the thresholds were set on these scores
+    refused, refused_alone = (~oof_known[other]).mean(), (~alone[other]).mean()
     assert refused >= refused_alone + 0.05, f"{name}: {refused:.2f} refused against {refused_alone:.2f}"

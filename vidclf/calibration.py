@@ -370,6 +370,15 @@ def calibrate_on_shipped(
     return {"threshold": threshold, "before": before, "maps": maps, "clips": len(paths), "source": source}
 
 
+def _check_before(ck: Checkpoint, novelty: np.ndarray, check: np.ndarray) -> tuple[float | None, np.ndarray]:
+    """The movement check ``ck`` shipped with before a calibration, as (its threshold, the clips' out-of-fold
+    scores it applies to): none, the novelty, or (a profile with odds) the new odds' scores, the nearest at hand."""
+    old = ck.info.get("movement_profile") or {}
+    if old.get("threshold") is None:
+        return None, check
+    return float(old["threshold"]), (check if old.get("odds") else novelty)
+
+
 def calibrate_movement(
     checkpoint: str | Path,
     *,
@@ -379,6 +388,8 @@ def calibrate_movement(
     answered: float = 0.95,
     evidence_answered: float = 0.98,
     shrink: float = 0.5,
+    odds: bool = True,
+    l2: float = 0.01,
     folds: int = 6,
     cache_dir: str | None = ".cache/vidclf",
     out: str | Path | None = None,
@@ -392,8 +403,12 @@ def calibrate_movement(
     predictions of the checkpoint's recipe (``oof``, default ``<checkpoint>.oof.npz``, mapped to the shipped
     scale by :func:`calibrate_on_shipped`) for UCF-101's clips, from the shipped checkpoint itself for the real-world
     clips (it never trained on them), and its novelty from a profile fit on the known-class clips of the other
-    folds (group folds: no group on both sides). Clips of other actions (``real_root``'s ``other/``) are only
-    measured: how many the rule refuses, pooled and with the thresholds set fold by fold on the other folds.
+    folds (group folds: no group on both sides). With ``odds`` (the default) the check's score is the log-odds
+    that a clip is of another action (:class:`vidclf.novelty.OtherActionOdds`, L2 weight ``l2``), learned from
+    the novelty and the classifier's confidence on the known-class clips against the clips of other actions
+    (``real_root``'s ``other/``), each clip scored by odds fit on the other folds; without, the novelty alone.
+    The rule's refusals of other actions are measured pooled and with the thresholds set fold by fold on the
+    other folds (with ``odds``, on the scores of odds that never saw that fold either).
 
     Writes the checkpoint in place (``reject_threshold`` and ``info["movement_profile"]``) and, beside it (or to
     ``out``), every clip's scores (``<checkpoint>.movement.npz``), which ``tests/test_shipped_calibration.py``
@@ -403,8 +418,8 @@ def calibrate_movement(
     from vidclf.evaluate import checkpoint_logits
     from vidclf.fusion import evidence as evidence_of
     from vidclf.models.pose import found_mask
-    from vidclf.novelty import MovementProfile
-    from vidclf.training.open_set import load_open_set_data, mixed_folds, oof_novelty, signatures_of
+    from vidclf.novelty import MovementProfile, OtherActionOdds, odds_inputs
+    from vidclf.training.open_set import load_open_set_data, mixed_folds, oof_novelty, oof_other_odds, signatures_of
 
     checkpoint = Path(checkpoint)
     ck = load_checkpoint(checkpoint)
@@ -450,17 +465,25 @@ def calibrate_movement(
     signatures = signatures_of(data.raw)
     novelty = oof_novelty(signatures, top, data.labels, fold, ck.classes, shrink=shrink)
     novelty[~np.isfinite(novelty)] = np.nan  # no signature: the check abstains
+    other, real = ~known, data.kinds == "real"
+    inputs = odds_inputs(novelty, logits)
+    if odds and not other.any():
+        raise DatasetError(
+            "the odds of another action are learned from clips of other actions: give --real-root a tree with "
+            "other/ clips, or --no-odds for the novelty alone"
+        )
+    # the check's score of every clip, from odds (or a profile) that never saw its fold
+    check = oof_other_odds(inputs, other, fold, l2=l2) if odds else novelty
     t_e, t_n = movement_thresholds(
-        ev[known], novelty[known], passed[known], answered=answered, evidence_answered=evidence_answered
+        ev[known], check[known], passed[known], answered=answered, evidence_answered=evidence_answered
     )
     t_alone = checked_threshold(ev[known], answered=answered, passed=passed[known])
     before = ck.reject_threshold
 
-    def rule(t_ev: float, t_nov: float | None) -> np.ndarray:
+    def rule(t_ev: float, t_nov: float | None, score: np.ndarray = check) -> np.ndarray:
         ok = passed & (ev >= t_ev)
-        return ok if t_nov is None else ok & ~(novelty > t_nov)
+        return ok if t_nov is None else ok & ~(score > t_nov)
 
-    other, real = ~known, data.kinds == "real"
     both, alone = rule(t_e, t_n), rule(t_alone, None)
     measures: dict = {
         "clips": {"ucf": int(ucf.sum()), "real": int(real.sum()), "other": int(other.sum())},
@@ -468,9 +491,10 @@ def calibrate_movement(
         "evidence_threshold": t_e,
         "movement_threshold": t_n,
         "evidence_alone_threshold": t_alone,
+        "check": "odds of another action" if odds else "novelty",
     }
     for name, ok in (("rule", both), ("evidence_alone", alone)) + (
-        (("before", rule(before, None)),) if before is not None else ()
+        (("before", rule(before, *_check_before(ck, novelty, check))),) if before is not None else ()
     ):
         measures[name] = {
             "known_answered": float(ok[known].mean()),
@@ -479,30 +503,48 @@ def calibrate_movement(
             "real_answered_right": float((ok & (top == data.labels))[real].mean()) if real.any() else None,
             "other_refused": float((~ok[other]).mean()) if other.any() else None,
         }
-    # nested: each fold's other-action clips judged by thresholds set on the other folds' known clips
+    # nested: each fold's clips judged by thresholds set on the other folds' known clips (with odds, on scores
+    # of odds fit without the fold too)
     nested: dict[str, list[float]] = {"rule": [], "evidence_alone": []}
-    for f in sorted(set(fold[other].tolist())):
-        fit, held = known & (fold != f), other & (fold == f)
+    nested_ok = np.ones(len(known), bool)
+    for f in sorted(set(fold.tolist())):
+        fit, mine = known & (fold != f), fold == f
+        inner = oof_other_odds(inputs, other, fold, leave=f, l2=l2) if odds else novelty
         te, tn = movement_thresholds(
-            ev[fit], novelty[fit], passed[fit], answered=answered, evidence_answered=evidence_answered
+            ev[fit], inner[fit], passed[fit], answered=answered, evidence_answered=evidence_answered
         )
         ta = checked_threshold(ev[fit], answered=answered, passed=passed[fit])
-        nested["rule"].append(float((~rule(te, tn)[held]).mean()))
-        nested["evidence_alone"].append(float((~rule(ta, None)[held]).mean()))
+        nested_ok[mine] = rule(te, tn)[mine]
+        if (other & mine).any():
+            nested["rule"].append(float((~rule(te, tn)[other & mine]).mean()))
+            nested["evidence_alone"].append(float((~rule(ta, None)[other & mine]).mean()))
     measures["nested_other_refused_by_fold"] = nested
+    measures["nested_rule"] = {
+        "other_refused": float((~nested_ok[other]).mean()) if other.any() else None,
+        "ucf_refused": float((~nested_ok[ucf]).mean()),
+        "real_refused": float((~nested_ok[real]).mean()) if real.any() else None,
+        "real_answered_right": float((nested_ok & (top == data.labels))[real].mean()) if real.any() else None,
+    }
     for name, v in nested.items():
         measures[f"nested_{name}_mean"] = float(np.mean(v)) if v else None
         measures[f"nested_{name}_std"] = float(np.std(v, ddof=1)) if len(v) > 1 else None
 
     has = ~np.isnan(signatures).any(1)
     profile = MovementProfile.fit(signatures[known & has], data.labels[known & has], ck.classes, shrink=shrink)
-    profile = dataclasses.replace(profile, threshold=t_n)
+    fitted = OtherActionOdds.fit(inputs[has], other[has], l2=l2) if odds else None
+    profile = dataclasses.replace(profile, threshold=t_n, odds=fitted)
     text = (
         f"the evidence threshold and the movement check's together answer {answered:.0%} of {int(known.sum())} "
         f"known-class clips none of them trained on ({int(ucf.sum())} UCF-101 clips out of fold, evidence mapped "
         f"to the shipped scale; {int(real.sum())} real-world clips, evidence of the shipped models; movement "
-        f"novelty from profiles fit on the other {folds - 1} of {folds} group folds); the evidence alone answers "
-        f"{evidence_answered:.0%} of them"
+        f"novelty from profiles fit on the other {folds - 1} of {folds} group folds"
+        + (
+            f"; the odds of another action from odds fit on the other folds' clips, {int(other.sum())} of other "
+            "actions among them"
+            if odds
+            else ""
+        )
+        + f"); the evidence alone answers {evidence_answered:.0%} of them"
     )
     info = {
         **ck.info,
@@ -522,6 +564,7 @@ def calibrate_movement(
         logits=logits,
         pose_found=found,
         novelty=novelty,
+        movement_score=check,
         answered=np.float32(answered),
         evidence_answered=np.float32(evidence_answered),
     )

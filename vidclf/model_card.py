@@ -74,19 +74,35 @@ def _movement_lines(ck: Checkpoint) -> list[str]:
     profile = ck.info.get("movement_profile")
     if not profile or profile.get("threshold") is None:
         return []
-    line = (
-        f"- **Movement check**: also \"not one of these\" when the body's movement is far from the answer's class: "
-        f"a novelty above {profile['threshold']:.3f} (the Mahalanobis distance, per dimension, of the clip's "
-        f"{len(profile['signature'])}-number movement signature to the class's Gaussian, fit on every known-class "
-        "clip at hand, UCF-101's and real-world; a clip with a person in fewer than 4 frames is left to the other "
-        "rules)"
+    novelty = (
+        f"the Mahalanobis distance, per dimension, of the clip's {len(profile['signature'])}-number movement "
+        "signature to the class's Gaussian, fit on every known-class clip at hand, UCF-101's and real-world"
     )
+    if profile.get("odds"):
+        line = (
+            '- **Movement check**: also "not one of these" when the clip looks like another action: log-odds of '
+            f"another action above {profile['threshold']:.3f} (a logistic regression on the movement's novelty, "
+            f"{novelty}, and on the classifier's evidence, top probability, margin and entropy, learned from the "
+            "known-class clips against clips of other actions; a clip with a person in fewer than 4 frames is left "
+            "to the other rules)"
+        )
+    else:
+        line = (
+            "- **Movement check**: also \"not one of these\" when the body's movement is far from the answer's "
+            f"class: a novelty above {profile['threshold']:.3f} ({novelty}; a clip with a person in fewer than 4 "
+            "frames is left to the other rules)"
+        )
     m = ck.info.get("movement_calibration") or {}
     rule, alone, before = m.get("rule"), m.get("evidence_alone"), m.get("before")
     if rule and alone and rule.get("other_refused") is not None:
         clips = m.get("clips", {})
+        where = (
+            "on out-of-fold scores (each clip scored by odds and profiles fit without its fold: "
+            if profile.get("odds")
+            else "on clips it never trained on ("
+        )
         line += (
-            f"; on clips it never trained on ({clips.get('ucf')} UCF-101 out of fold, {clips.get('real')} real-world "
+            f"; {where}{clips.get('ucf')} UCF-101 out of fold, {clips.get('real')} real-world "
             f"and {clips.get('other')} of other actions) the rule refuses {rule['other_refused']:.0%} of the other "
             f"actions against {alone['other_refused']:.0%} for the evidence alone answering as many known clips"
             + (f" and {before['other_refused']:.0%} for the threshold before" if before else "")
@@ -95,8 +111,14 @@ def _movement_lines(ck: Checkpoint) -> list[str]:
         if m.get("nested_rule_mean") is not None:
             line += (
                 f"; thresholds set fold by fold on the other folds: {m['nested_rule_mean']:.2f} ± "
-                f"{m['nested_rule_std']:.2f} of each fold's other actions refused, against "
-                f"{m['nested_evidence_alone_mean']:.2f} ± {m['nested_evidence_alone_std']:.2f} (docs/accuracy.md)"
+                f"{m['nested_rule_std']:.2f} of each fold's other actions refused"
+                + (
+                    f" ({m['nested_rule']['other_refused']:.0%} of all of them)"
+                    if (m.get("nested_rule") or {}).get("other_refused") is not None
+                    else ""
+                )
+                + f", against {m['nested_evidence_alone_mean']:.2f} ± {m['nested_evidence_alone_std']:.2f} for the "
+                "evidence alone (docs/accuracy.md)"
             )
     return [line]
 

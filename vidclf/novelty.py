@@ -8,6 +8,12 @@ range, how periodic the movement is. A :class:`MovementProfile` holds each class
 signatures; a clip's **novelty** is the distance of its signature to its answer's nearest training clips,
 in units of the training clips' own distances (:meth:`MovementProfile.novelty`); the rule refuses a clip
 whose novelty is above a threshold calibrated on out-of-fold known-class clips.
+
+A profile may also carry :class:`OtherActionOdds`: a logistic regression, trained on known-class clips
+against clips of other actions, of the log-odds that a clip is of another action from its novelty and the
+classifier's confidence (evidence, top probability, margin, entropy). The check's score is then those
+log-odds (:meth:`MovementProfile.check_score`), and the threshold applies to them: a clip whose movement is
+a little off *and* whose answer is unsure is refused, where either alone would pass.
 """
 
 from __future__ import annotations
@@ -141,12 +147,101 @@ def movement_signature(raw: np.ndarray) -> np.ndarray | None:
     )
 
 
+# What :class:`OtherActionOdds` reads, in this order.
+ODDS_INPUTS = ("log_novelty", "evidence", "top_probability", "margin", "entropy")
+
+
+def odds_inputs(novelty: np.ndarray | float, logits: np.ndarray) -> np.ndarray:
+    """A clip's novelty (``[...]``) and the classifier's known-class logits ``[..., K]`` -> ``[..., 5]`` (see
+    :data:`ODDS_INPUTS`): the novelty's logarithm (a distance's tail is long: one far-off clip must not set the
+    scale), the evidence (log-sum-exp of the logits), the top softmax probability, its margin over the
+    runner-up, and the softmax's entropy."""
+    lg = np.asarray(logits, np.float64)
+    m = lg.max(-1, keepdims=True)
+    e = np.exp(lg - m)
+    p = e / e.sum(-1, keepdims=True)
+    top2 = np.sort(p, -1)[..., -2:]
+    nov = np.broadcast_to(np.asarray(novelty, np.float64), lg.shape[:-1])
+    return np.stack(
+        [
+            np.log(np.maximum(nov, 1e-3)),
+            m[..., 0] + np.log(e.sum(-1)),
+            top2[..., 1],
+            top2[..., 1] - top2[..., 0],
+            -(p * np.log(np.maximum(p, 1e-12))).sum(-1),
+        ],
+        -1,
+    )
+
+
+@dataclass(frozen=True)
+class OtherActionOdds:
+    """The log-odds that a clip is of another action than the classes: a logistic regression on
+    :func:`odds_inputs` standardised by ``center`` and ``scale`` (``[5]``), with ``coef [5]`` and ``bias``."""
+
+    center: np.ndarray  # [5]
+    scale: np.ndarray  # [5]
+    coef: np.ndarray  # [5]
+    bias: float
+
+    @classmethod
+    def fit(cls, inputs: np.ndarray, other: np.ndarray, *, l2: float = 0.01) -> OtherActionOdds:
+        """Inputs ``[N, 5]`` (:func:`odds_inputs`) of known-class clips and of clips of other actions (``other``,
+        bool ``[N]``). The two kinds weigh the same in all (a few dozen other clips beside hundreds of known
+        ones); the loss is the weighted mean cross-entropy plus ``l2`` times the squared coefficients,
+        minimised by Newton's method (five numbers: a few steps)."""
+        x, y = np.asarray(inputs, np.float64), np.asarray(other, bool)
+        if y.all() or not y.any():
+            raise ValueError("the odds of another action need clips of the classes and clips of other actions")
+        center, scale = x.mean(0), x.std(0) + 1e-6
+        a = np.c_[(x - center) / scale, np.ones(len(x))]
+        w = np.where(y, (~y).sum() / y.sum(), 1.0)
+        w = w / w.mean()
+        reg = np.full(a.shape[1], 2 * l2)
+        reg[-1] = 0.0  # the bias is not shrunk
+        beta = np.zeros(a.shape[1])
+        for _ in range(100):
+            p = 1.0 / (1.0 + np.exp(-(a @ beta)))
+            grad = a.T @ (w * (p - y)) / len(x) + reg * beta
+            hess = (a * (w * p * (1 - p))[:, None]).T @ a / len(x) + np.diag(reg)
+            step = np.linalg.solve(hess, grad)
+            beta = beta - step
+            if np.abs(step).max() < 1e-10:
+                break
+        return cls(center, scale, beta[:-1], float(beta[-1]))
+
+    def log_odds(self, inputs: np.ndarray) -> np.ndarray:
+        """Inputs ``[..., 5]`` -> ``[...]``: above 0, more likely another action."""
+        return ((np.asarray(inputs, np.float64) - self.center) / self.scale) @ self.coef + self.bias
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inputs": list(ODDS_INPUTS),
+            "center": self.center.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "bias": self.bias,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OtherActionOdds:
+        if list(d.get("inputs", [])) != list(ODDS_INPUTS):
+            raise ValueError("these odds of another action read other inputs; fit them again")
+        return cls(
+            center=np.asarray(d["center"], np.float64),
+            scale=np.asarray(d["scale"], np.float64),
+            coef=np.asarray(d["coef"], np.float64),
+            bias=float(d["bias"]),
+        )
+
+
 @dataclass(frozen=True)
 class MovementProfile:
     """Each class's movement signatures as a Gaussian: ``mean [K, D]`` and ``precision [K, D, D]`` of the
     standardised signatures (``center``, ``scale`` ``[D]``: the training clips' mean and spread), each class's
     covariance shrunk towards the classes' pooled one (a few dozen clips a class cannot fill 25 x 25 numbers).
-    ``threshold``: a clip whose novelty is above it is "not one of these" (None: the profile only measures)."""
+    ``threshold``: a clip whose check score (:meth:`check_score`: the novelty, or with ``odds`` the log-odds of
+    another action) is above it is "not one of these" (None: the profile only measures)."""
 
     classes: tuple[str, ...]
     center: np.ndarray  # [D]
@@ -155,6 +250,7 @@ class MovementProfile:
     precision: np.ndarray  # [K, D, D]
     threshold: float | None = None
     shrink: float = 0.5
+    odds: OtherActionOdds | None = None
 
     @classmethod
     def fit(
@@ -187,13 +283,26 @@ class MovementProfile:
         m2 = np.einsum("...d,...de,...e->...", diff, self.precision[c], diff)
         return np.sqrt(np.maximum(m2, 0.0) / z.shape[-1])
 
-    def judge(self, raw: np.ndarray, cls: int) -> tuple[bool, float | None]:
-        """Raw landmarks ``[T, 33, 4]`` of a clip answered as class ``cls`` -> (whether its movement passes the
-        check, its novelty). A clip without enough frames with a person passes (the person gate decides it)."""
+    def check_score(self, novelty: np.ndarray | float, logits: np.ndarray) -> np.ndarray:
+        """The score :attr:`threshold` applies to, of clips with this ``novelty`` (``[...]``) whose classifier
+        gave known-class ``logits`` (``[..., K]``): the novelty itself, or with :attr:`odds` the log-odds that
+        the clip is of another action. NaN novelty (no signature) stays NaN: the check abstains."""
+        nov = np.asarray(novelty, np.float64)
+        if self.odds is None:
+            return nov
+        return np.where(np.isnan(nov), np.nan, self.odds.log_odds(odds_inputs(np.nan_to_num(nov), logits)))
+
+    def judge(self, raw: np.ndarray, cls: int, logits: np.ndarray | None = None) -> tuple[bool, float | None]:
+        """Raw landmarks ``[T, 33, 4]`` of a clip answered as class ``cls`` (its known-class ``logits`` ``[K]``,
+        needed where the profile has :attr:`odds`) -> (whether its movement passes the check, its check score).
+        A clip without enough frames with a person passes (the person gate decides it)."""
         sig = movement_signature(raw)
         if sig is None:
             return True, None
-        score = float(self.novelty(sig, cls))
+        if self.odds is not None and logits is None:
+            raise ValueError("this profile's check reads the classifier's logits too: pass them")
+        nov = float(self.novelty(sig, cls))
+        score = nov if logits is None else float(self.check_score(nov, logits))
         return self.threshold is None or score <= self.threshold, score
 
     def to_dict(self) -> dict[str, Any]:
@@ -208,6 +317,7 @@ class MovementProfile:
             "precision": self.precision.tolist(),
             "threshold": self.threshold,
             "shrink": self.shrink,
+            "odds": None if self.odds is None else self.odds.to_dict(),
         }
 
     @classmethod
@@ -223,4 +333,5 @@ class MovementProfile:
             precision=np.asarray(d["precision"], np.float64),
             threshold=None if t is None else float(t),
             shrink=float(d.get("shrink", 0.5)),
+            odds=OtherActionOdds.from_dict(d["odds"]) if d.get("odds") else None,
         )

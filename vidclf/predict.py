@@ -77,8 +77,10 @@ class Prediction:
     reps: Repetitions | None = None  # the repetitions of the movement (vidclf.reps)
     workout: WorkoutLog | None = None  # the clip's segments and their repetitions (vidclf.engine)
     # how far the body's movement is from the answer's class (vidclf.novelty; None: no check or no signature),
-    # the checkpoint's threshold on it, and whether that check alone refused the clip
+    # the check's score (the novelty, or the log-odds of another action), the checkpoint's threshold on that
+    # score, and whether the check alone refused the clip
     movement_novelty: float | None = None
+    movement_score: float | None = None
     movement_threshold: float | None = None
     movement_refused: bool = False
 
@@ -127,6 +129,7 @@ class Prediction:
             out["pose_found"] = self.pose_found
         # null where the checkpoint has no movement profile (or the clip shows too few frames with a person)
         out["movement_novelty"] = self.movement_novelty
+        out["movement_score"] = self.movement_score
         out["movement_threshold"] = self.movement_threshold
         if self.reps is not None:
             out.update(self.reps.to_dict())
@@ -470,9 +473,17 @@ class Predictor:
         sig = movement_signature(landmarks)
         return None if sig is None else float(self.movement.novelty(sig, row))
 
+    def movement_score(self, novelty: float | None, fused: torch.Tensor) -> float | None:
+        """The movement check's score of a clip with this :meth:`movement_novelty` and fused logits ``[K(+1)]``
+        (:meth:`vidclf.novelty.MovementProfile.check_score`: the novelty, or the log-odds of another action
+        where the profile has them); None where the check abstains."""
+        if self.movement is None or novelty is None:
+            return None
+        return float(self.movement.check_score(novelty, fused[: len(self.classes)].detach().float().numpy()))
+
     @property
     def movement_threshold(self) -> float | None:
-        """Above this :meth:`movement_novelty` a clip is "not one of these" (None: no movement check)."""
+        """Above this :meth:`movement_score` a clip is "not one of these" (None: no movement check)."""
         return self.movement.threshold if self.movement is not None else None
 
     def verdict(
@@ -487,7 +498,7 @@ class Predictor:
             fused,
             len(self.classes),
             self.checkpoint.reject_threshold,
-            novelty=float("nan") if novelty is None else novelty,
+            novelty=float("nan") if novelty is None else self.movement_score(novelty, fused),
             movement_threshold=self.movement_threshold,
         )
         if pose_found is not None and pose_found == 0 and self.classes[int(probs.argmax())] in self._person_gate:
@@ -562,6 +573,7 @@ class Predictor:
             score=score,
             learned_other=self.checkpoint.has_other,
             movement_novelty=novelty,
+            movement_score=self.movement_score(novelty, fused),
             movement_threshold=self.movement_threshold,
             movement_refused=by_movement,
         )

@@ -8,7 +8,8 @@ last the log-odds of "other" in the mean logits of the streams that have that ou
 never saw other actions has no say in it). Without such a stream fused logits are ``[..., K]``.
 
 A checkpoint may also carry a movement profile (:mod:`vidclf.novelty`): a clip whose body moves unlike its
-answer's training clips is refused too, whatever the logits say ("the movement doesn't look like it").
+answer's training clips is refused too, whatever the logits say ("the movement doesn't look like it"); with
+the profile's odds of another action, how unlike and how unsure the answer is are weighed together.
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ def decide(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fused logits ``[..., K(+1)]`` -> class probabilities ``[..., K]``, known (bool ``[...]``) and the score it
     was judged on (``[...]``). ``pose_found``: the share of the pose stream's frames with a person (``[...]`` or
-    a number); a model that reads the body refuses a clip with nobody in it. ``novelty``: how far the clip's
-    movement is from its answer's class (:meth:`vidclf.novelty.MovementProfile.novelty`, ``[...]`` or a number;
-    NaN where the check abstains); above ``movement_threshold`` the clip is refused whatever its score."""
+    a number); a model that reads the body refuses a clip with nobody in it. ``novelty``: the movement check's
+    score (:meth:`vidclf.novelty.MovementProfile.check_score`: how far the clip's movement is from its answer's
+    class, or the log-odds that it is another action; ``[...]`` or a number; NaN where the check abstains);
+    above ``movement_threshold`` the clip is refused whatever its score."""
     probs = fused[..., :num_classes].softmax(-1)
     score = known_score(fused, num_classes)
     known = score >= threshold if threshold is not None else torch.ones_like(score, dtype=torch.bool)

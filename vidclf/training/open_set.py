@@ -475,6 +475,31 @@ def oof_novelty(
     return out
 
 
+def oof_other_odds(
+    inputs: np.ndarray,
+    other: np.ndarray,
+    folds: np.ndarray,
+    *,
+    leave: int | None = None,
+    l2: float = 0.01,
+) -> np.ndarray:
+    """Out-of-fold log-odds of another action ``[N]`` (:class:`vidclf.novelty.OtherActionOdds`) of clips with
+    :func:`vidclf.novelty.odds_inputs` ``[N, 5]`` (rows with NaN: no signature, left out and scored NaN) and
+    ``other`` (bool ``[N]``): each clip of fold *g* scored by odds fit on the clips of the other folds. With
+    ``leave``, fold ``leave`` is also kept out of every fit and scored NaN (nested calibration: the thresholds
+    for fold ``leave`` are set on these scores of the rest)."""
+    from vidclf.novelty import OtherActionOdds
+
+    out = np.full(len(other), np.nan)
+    has = ~np.isnan(inputs).any(1)
+    for g in sorted(set(folds.tolist()) - {leave}):
+        fit = has & (folds != g) & (folds != leave)
+        held = has & (folds == g)
+        if held.any():
+            out[held] = OtherActionOdds.fit(inputs[fit], other[fit], l2=l2).log_odds(inputs[held])
+    return out
+
+
 def combined_rule_report(
     evidence: np.ndarray,
     novelty: np.ndarray,
