@@ -460,7 +460,9 @@ def cmd_openset(args: argparse.Namespace) -> int:
         **oof,
     )
     k = len(data.classes)
-    report = {name: open_set_report(oof[name], data.labels, data.kinds, folds, k) for name in oof}
+    report = {
+        name: open_set_report(oof[name], data.labels, kinds=data.kinds, folds=folds, num_classes=k) for name in oof
+    }
     report["recipe"] = {"recipe": args.recipe, "seeds": seeds, "folds": int(folds.max()) + 1, **weights}
     (out / "report.json").write_text(json.dumps(report, indent=1))
     if args.ship:
@@ -528,17 +530,19 @@ def cmd_openset_novelty(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows, scores = [], {}
     for shrink in args.shrink:
-        novelty = oof_novelty(signatures, predicted, data.labels, folds, data.classes, shrink=shrink)
+        novelty = oof_novelty(
+            signatures, predicted, labels=data.labels, folds=folds, classes=data.classes, shrink=shrink
+        )
         scores[f"novelty_shrink{shrink:g}"] = novelty
         for share in args.evidence_answered:
             r = combined_rule_report(
                 evidence,
                 novelty,
-                predicted,
-                data.labels,
-                data.kinds,
-                folds,
-                k,
+                predicted=predicted,
+                labels=data.labels,
+                kinds=data.kinds,
+                folds=folds,
+                num_classes=k,
                 answered=args.answered,
                 evidence_answered=share,
             )
@@ -601,9 +605,9 @@ def cmd_openset_fuse(args: argparse.Namespace) -> int:
     r = fuse_open_set(
         args.pose,
         args.motion,
-        pose_oof,
-        {"paths": np.array([str(r.path) for r in records]), "logits": logits},
-        args.out,
+        pose_oof=pose_oof,
+        motion_logits={"paths": np.array([str(r.path) for r in records]), "logits": logits},
+        out=args.out,
         max_ratio=args.max_ratio,
         weights=tuple(args.weights) if args.weights else None,
     )

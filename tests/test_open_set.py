@@ -134,7 +134,7 @@ def test_report_counts_refusals_at_the_answered_share():
     logits = np.array([[5.0, 0, -5], [4, 0, -5], [0, 3, -4], [0, 4, -6], [0, 0, 5], [0, 0, 6], [3, 0, -4], [0, 0, 3]])
     labels = np.array([0, 0, 1, 1, 2, 2, 0, 2])
     kinds = np.array(["ucf", "ucf", "ucf", "ucf", "other", "other", "real", "other"])
-    r = open_set_report(logits, labels, kinds, np.array([0, 1, 0, 1, 0, 1, 0, 1]), k)
+    r = open_set_report(logits, labels, kinds=kinds, folds=np.array([0, 1, 0, 1, 0, 1, 0, 1]), num_classes=k)
     assert r["other_refused_95"] == 1.0 and r["auroc"] == 1.0 and r["real_acc_pooled"] == 1.0
     assert json.dumps(r)
 
@@ -217,7 +217,9 @@ def test_the_combined_rule_answers_its_share_and_reports_refusals():
     novelty = np.concatenate([np.linspace(0.5, 1.9, 20), np.full(10, 4.0)])
     predicted = labels.copy()
     predicted[-10:] = 0
-    r = combined_rule_report(evidence, novelty, predicted, labels, kinds, folds, k, answered=0.95)
+    r = combined_rule_report(
+        evidence, novelty, predicted=predicted, labels=labels, kinds=kinds, folds=folds, num_classes=k, answered=0.95
+    )
     c = r["combined"]
     assert c["known_answered"] == 0.95 and c["novelty_threshold"] == pytest.approx(np.linspace(0.5, 1.9, 20)[-2])
     assert c["other_refused"] == 1.0 and c["other_refused_by_fold"] == [1.0, 1.0]

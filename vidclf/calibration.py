@@ -463,7 +463,7 @@ def calibrate_movement(
     ev = evidence_of(logits)
     known = data.labels < k
     signatures = signatures_of(data.raw)
-    novelty = oof_novelty(signatures, top, data.labels, fold, ck.classes, shrink=shrink)
+    novelty = oof_novelty(signatures, top, labels=data.labels, folds=fold, classes=ck.classes, shrink=shrink)
     novelty[~np.isfinite(novelty)] = np.nan  # no signature: the check abstains
     other, real = ~known, data.kinds == "real"
     inputs = odds_inputs(novelty, logits)

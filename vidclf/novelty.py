@@ -272,7 +272,9 @@ class MovementProfile:
             cov = (1 - shrink) * np.cov(z[y == k].T) + shrink * pooled
             cov = cov + 1e-3 * np.trace(cov) / d * np.eye(d)  # never singular
             precision.append(np.linalg.inv(cov))
-        return cls(classes, center, scale, means, np.stack(precision), shrink=shrink)
+        return cls(
+            classes=classes, center=center, scale=scale, mean=means, precision=np.stack(precision), shrink=shrink
+        )
 
     def novelty(self, signature: np.ndarray, cls: int | np.ndarray) -> np.ndarray:
         """Signatures ``[..., D]`` and the answered class (an index, or ``[...]``) -> ``[...]``: the Mahalanobis

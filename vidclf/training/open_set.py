@@ -208,7 +208,7 @@ def auroc(pos: np.ndarray, neg: np.ndarray) -> float:
 
 
 def open_set_report(
-    logits: np.ndarray, labels: np.ndarray, kinds: np.ndarray, folds: np.ndarray, num_classes: int
+    logits: np.ndarray, labels: np.ndarray, *, kinds: np.ndarray, folds: np.ndarray, num_classes: int
 ) -> dict:
     """UCF-101 and real-world top-1 (per fold mean and sd), other-action clips refused at thresholds answering
     95 % and 90 % of known clips, known clips refused there, AUROC known vs other."""
@@ -335,7 +335,7 @@ def ship_open_set(
     score = known_score(oof["logits"], k)[known]
     passed = np.array([found_mask(r).any() for r in data.raw])[known]
     threshold = calibrated_threshold(score, passed, answered=answered)
-    report = open_set_report(oof["logits"], oof["labels"], oof["kinds"], oof["folds"], k)
+    report = open_set_report(oof["logits"], oof["labels"], kinds=oof["kinds"], folds=oof["folds"], num_classes=k)
     metrics = {
         "cv_acc": report["ucf_acc_mean"],
         "cv_std": report["ucf_acc_std"],
@@ -370,10 +370,10 @@ def ship_open_set(
 def fuse_open_set(
     pose_path: str,
     motion_path: str,
+    *,
     pose_oof: dict[str, np.ndarray],
     motion_logits: dict[str, np.ndarray],
     out: str,
-    *,
     max_ratio: float | None = 0.5,
     weights: tuple[float, float] | None = None,
 ) -> dict:
@@ -453,10 +453,10 @@ def signatures_of(raw: np.ndarray) -> np.ndarray:
 def oof_novelty(
     signatures: np.ndarray,
     predicted: np.ndarray,
+    *,
     labels: np.ndarray,
     folds: np.ndarray,
     classes: tuple[str, ...],
-    *,
     shrink: float = 0.5,
 ) -> np.ndarray:
     """Out-of-fold novelty ``[N]`` of every clip (:meth:`vidclf.novelty.MovementProfile.novelty`) to the class it
@@ -503,12 +503,12 @@ def oof_other_odds(
 def combined_rule_report(
     evidence: np.ndarray,
     novelty: np.ndarray,
+    *,
     predicted: np.ndarray,
     labels: np.ndarray,
     kinds: np.ndarray,
     folds: np.ndarray,
     num_classes: int,
-    *,
     answered: float = 0.95,
     evidence_answered: float = 0.98,
 ) -> dict:
