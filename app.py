@@ -407,8 +407,9 @@ def build_app() -> gr.Blocks:
             api = gr.Button(visible=False)
             api.click(predict, [video, model], outputs, api_name="predict", concurrency_id="predict")
             # A clip the browser cannot play (XviD AVI, HEVC, GIF, ...) is shown from an H.264 copy, a webcam
-            # recording from a copy that knows its duration. It runs FFmpeg on the CPU the predictions share: in
-            # their concurrency group.
+            # recording from a copy that knows its duration. FFmpeg runs at the lowest CPU priority beside the
+            # prediction, one copy at a time in a group of its own: it neither takes a prediction's slot nor
+            # delays its answer.
             gr.on(
                 [video.upload, video.stop_recording],
                 preview,
@@ -416,7 +417,8 @@ def build_app() -> gr.Blocks:
                 video,
                 api_name=False,
                 show_progress="hidden",
-                concurrency_id="predict",
+                concurrency_id="preview",
+                concurrency_limit=1,
             )
             rows, names = example_rows(choices)
             if rows:

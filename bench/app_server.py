@@ -20,7 +20,10 @@ def free_port() -> int:
 
 
 class AppServer:
-    def __init__(self, runs_dir: Path, log_path: Path, **env: str):
+    """``root``'s app.py (this tree's by default: another tree's to compare two versions side by side)."""
+
+    def __init__(self, runs_dir: Path, log_path: Path, root: Path = ROOT, **env: str):
+        self.root = root
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.env = {
@@ -37,7 +40,11 @@ class AppServer:
     def __enter__(self) -> AppServer:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+            [sys.executable, str(self.root / "app.py")],
+            cwd=self.root,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 120
         while time.time() < deadline:

@@ -63,12 +63,16 @@ def test_preview_copies_are_swept_and_a_second_predict_classifies_the_upload(tmp
     assert store.sweep() >= 1 and not Path(copy).exists()
 
 
-def test_the_preview_transcode_runs_in_the_predict_concurrency_group():
+def test_the_preview_transcode_never_takes_a_predictions_slot():
+    """One player's copy at a time, in a group of its own (its FFmpeg at the lowest priority: test_serving):
+    in the predictions' group a copy would take one of their two slots, and a second person's prediction would
+    wait for it."""
     import app
 
     demo = app.build_app()
     fns = list(demo.fns.values())
-    assert {f.concurrency_id for f in fns if f.name == "preview"} == {"predict"}
+    previews = [f for f in fns if f.name == "preview"]
+    assert previews and {(f.concurrency_id, f.concurrency_limit) for f in previews} == {("preview", 1)}
     assert {f.concurrency_id for f in fns if f.name in ("predict", "predict_on_page")} == {"predict"}
 
 

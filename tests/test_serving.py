@@ -54,6 +54,38 @@ def test_a_clip_the_browser_cannot_play_gets_an_h264_copy(tmp_path):
     assert browser_preview(copy, tmp_path) is None  # already playable: left as it is
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads a process's priority from Linux /proc")
+def test_the_players_copy_is_made_at_the_lowest_cpu_priority(tmp_path):
+    """The copy runs beside the prediction: its FFmpeg must yield the CPU to it (nice 19), and still be made."""
+    import threading
+
+    import numpy as np
+
+    from vidclf.serving import browser_playable, browser_preview
+    from vidclf.video import write_video
+
+    frames = (np.random.default_rng(0).random((240, 240, 320, 3)) * 255).astype(np.uint8)  # noise: slow to encode
+    xvid = write_video(tmp_path / "clip.avi", frames)
+    out = tmp_path / "out"
+    out.mkdir()
+    made: list = []
+    worker = threading.Thread(target=lambda: made.append(browser_preview(xvid, out)))
+    worker.start()
+    seen: set[int] = set()
+    while worker.is_alive():
+        for pid in os.listdir("/proc"):
+            try:
+                cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+                stat = open(f"/proc/{pid}/stat").read()
+            except (OSError, ValueError):
+                continue
+            if str(xvid).encode() in cmdline and "ffmpeg" in os.path.basename(cmdline[0].decode()):
+                seen.add(int(stat[stat.rindex(")") + 2 :].split()[16]))
+    worker.join()
+    assert seen == {19}
+    assert made[0] is not None and browser_playable(made[0])
+
+
 def test_the_train_form_is_checked_like_any_hostile_input(tmp_path):
     from vidclf.serving import SYNTHETIC_SOURCE, TRAIN_FORM_FIELDS, ServeSettings, training_request
 

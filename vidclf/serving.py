@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -371,6 +372,11 @@ def browser_preview(
         codec = ["-an", "-vf", scale, "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
         codec += ["-movflags", "+faststart"]
     cmd = [ffmpeg, "-loglevel", "error", "-y", "-t", str(max_seconds), "-i", str(path), *codec, str(out)]
+    # At the lowest CPU priority: a phone's HEVC clip costs FFmpeg 11-13 CPU seconds for 15 s of 1080p, and it must
+    # not slow the predictions it runs beside (docs/benchmarks.md, "The app's extra time").
+    nice = shutil.which("nice")
+    if nice is not None:
+        cmd = [nice, "-n", "19", *cmd]
     try:
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     except (OSError, subprocess.SubprocessError):
