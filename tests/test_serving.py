@@ -64,7 +64,7 @@ def test_the_players_copy_is_made_at_the_lowest_cpu_priority(tmp_path):
     from vidclf.serving import browser_playable, browser_preview
     from vidclf.video import write_video
 
-    frames = (np.random.default_rng(0).random((240, 240, 320, 3)) * 255).astype(np.uint8)  # noise: slow to encode
+    frames = (np.random.default_rng(0).random((96, 240, 320, 3)) * 255).astype(np.uint8)  # noise: slow to encode
     xvid = write_video(tmp_path / "clip.avi", frames)
     out = tmp_path / "out"
     out.mkdir()
