@@ -25,15 +25,15 @@ SQUAT = KNOWN.index("SynthSquat")
 def test_decide_refuses_a_movement_far_from_its_answer_and_passes_the_rest():
     fused = torch.tensor([[0.0, 6.0, 0.0]] * 4)  # every clip answered class 1, with plenty of evidence
     novelty = torch.tensor([0.8, 2.5, float("nan"), 1.9])
-    _, known, score = decide(fused, 3, 5.0, novelty=novelty, movement_threshold=1.9)
+    _, known, score = decide(fused, 3, 5.0, movement_score=novelty, movement_threshold=1.9)
     assert known.tolist() == [True, False, True, True]  # NaN: no signature, the check abstains; 1.9 is at it
     assert torch.allclose(score, torch.logsumexp(fused, 1))  # the score stays the evidence
     # without a movement threshold (an old checkpoint) the novelty has no say
-    assert decide(fused, 3, 5.0, novelty=novelty)[1].all()
+    assert decide(fused, 3, 5.0, movement_score=novelty)[1].all()
     # the evidence and the person gate still refuse on their own
-    _, known, _ = decide(fused, 3, 7.0, pose_found=torch.tensor([1.0, 1.0, 0.0, 1.0]), novelty=novelty * 0)
+    _, known, _ = decide(fused, 3, 7.0, pose_found=torch.tensor([1.0, 1.0, 0.0, 1.0]), movement_score=novelty * 0)
     assert known.tolist() == [False] * 4
-    _, known, _ = decide(fused, 3, 5.0, pose_found=torch.tensor([1.0, 1.0, 0.0, 1.0]), novelty=novelty * 0)
+    _, known, _ = decide(fused, 3, 5.0, pose_found=torch.tensor([1.0, 1.0, 0.0, 1.0]), movement_score=novelty * 0)
     assert known.tolist() == [True, True, False, True]
 
 

@@ -87,7 +87,7 @@ def test_the_shipped_movement_check_answers_95_percent_and_refuses_more_other_ac
         torch.from_numpy(logits),
         len(ck.classes),
         ck.reject_threshold,
-        novelty=torch.from_numpy(oof_score),
+        movement_score=torch.from_numpy(oof_score),
         movement_threshold=judge.movement_threshold,
     )
     oof_known = oof_known.numpy() & passed

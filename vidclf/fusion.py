@@ -31,11 +31,11 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 
 
 def evidence(logits: np.ndarray) -> np.ndarray:
-    """``[N, K]`` logits -> ``[N]`` evidence that a clip is one of the K classes: the log-sum-exp of the logits
+    """``[..., K]`` logits -> ``[...]`` evidence that a clip is one of the K classes: the log-sum-exp of the logits
     (the negative energy of Liu et al., 2020). It drops where no class scores high, and, for a fusion, where
     the streams disagree; the softmax's top probability sees neither (it is scale-free)."""
-    m = logits.max(1)
-    return m + np.log(np.exp(logits - m[:, None]).sum(1))
+    m = logits.max(-1)
+    return m + np.log(np.exp(logits - m[..., None]).sum(-1))
 
 
 def fuse(logits: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from vidclf.fusion import evidence
 from vidclf.models.pose import found_mask
 
 # BlazePose indices (see vidclf.models.pose): shoulders, elbows, wrists, hips, knees, ankles, nose.
@@ -157,15 +158,14 @@ def odds_inputs(novelty: np.ndarray | float, logits: np.ndarray) -> np.ndarray:
     scale), the evidence (log-sum-exp of the logits), the top softmax probability, its margin over the
     runner-up, and the softmax's entropy."""
     lg = np.asarray(logits, np.float64)
-    m = lg.max(-1, keepdims=True)
-    e = np.exp(lg - m)
+    e = np.exp(lg - lg.max(-1, keepdims=True))
     p = e / e.sum(-1, keepdims=True)
     top2 = np.sort(p, -1)[..., -2:]
     nov = np.broadcast_to(np.asarray(novelty, np.float64), lg.shape[:-1])
     return np.stack(
         [
             np.log(np.maximum(nov, 1e-3)),
-            m[..., 0] + np.log(e.sum(-1)),
+            evidence(lg),
             top2[..., 1],
             top2[..., 1] - top2[..., 0],
             -(p * np.log(np.maximum(p, 1e-12))).sum(-1),

@@ -498,7 +498,7 @@ class Predictor:
             fused,
             len(self.classes),
             self.checkpoint.reject_threshold,
-            novelty=float("nan") if novelty is None else self.movement_score(novelty, fused),
+            movement_score=float("nan") if novelty is None else self.movement_score(novelty, fused),
             movement_threshold=self.movement_threshold,
         )
         if pose_found is not None and pose_found == 0 and self.classes[int(probs.argmax())] in self._person_gate:

@@ -53,21 +53,21 @@ def decide(
     threshold: float | None,
     pose_found: torch.Tensor | float | None = None,
     *,
-    novelty: torch.Tensor | float | None = None,
+    movement_score: torch.Tensor | float | None = None,
     movement_threshold: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fused logits ``[..., K(+1)]`` -> class probabilities ``[..., K]``, known (bool ``[...]``) and the score it
     was judged on (``[...]``). ``pose_found``: the share of the pose stream's frames with a person (``[...]`` or
-    a number); a model that reads the body refuses a clip with nobody in it. ``novelty``: the movement check's
-    score (:meth:`vidclf.novelty.MovementProfile.check_score`: how far the clip's movement is from its answer's
-    class, or the log-odds that it is another action; ``[...]`` or a number; NaN where the check abstains);
-    above ``movement_threshold`` the clip is refused whatever its score."""
+    a number); a model that reads the body refuses a clip with nobody in it. ``movement_score``: the movement
+    check's score (:meth:`vidclf.novelty.MovementProfile.check_score`: how far the clip's movement is from its
+    answer's class, or the log-odds that it is another action; ``[...]`` or a number; NaN where the check
+    abstains); above ``movement_threshold`` the clip is refused whatever its score."""
     probs = fused[..., :num_classes].softmax(-1)
     score = known_score(fused, num_classes)
     known = score >= threshold if threshold is not None else torch.ones_like(score, dtype=torch.bool)
     if pose_found is not None:
         known = known & (torch.as_tensor(pose_found) > 0)
-    if novelty is not None and movement_threshold is not None:
+    if movement_score is not None and movement_threshold is not None:
         # NaN > t is False: a clip without a movement signature is left to the other rules
-        known = known & ~(torch.as_tensor(novelty, dtype=torch.float64) > movement_threshold)
+        known = known & ~(torch.as_tensor(movement_score, dtype=torch.float64) > movement_threshold)
     return probs, known, score
