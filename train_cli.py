@@ -181,12 +181,13 @@ def _interrupt(signum, frame) -> None:
 
 def cmd_choose(args: argparse.Namespace) -> int:
     from vidclf.config import apply_overrides
-    from vidclf.training.choose import FULL, PRESETS_DIR, QUICK, RECIPES, choose_and_train
+    from vidclf.config import PRESETS_DIR
+    from vidclf.training.choose import FULL, QUICK, choose_and_train
 
     setting = QUICK if args.quick else FULL
     recipes = {}
     for name in args.recipes:
-        args.config = str(PRESETS_DIR / RECIPES[name])
+        args.config = str(PRESETS_DIR / CHOOSER_RECIPES[name])
         given = {k.removeprefix("cfg__") for k, v in vars(args).items() if k.startswith("cfg__") and v is not None}
         cuts = {k: v for k, v in setting.cuts.items() if k not in given}  # a flag given beats the setting's cut
         recipes[name] = apply_overrides(config_from_args(args), cuts)  # the flags override every recipe

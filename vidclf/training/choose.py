@@ -39,7 +39,6 @@ from vidclf.fusion import align, nested_fusion_accuracy, read_oof
 log = logging.getLogger(__name__)
 
 FUSION_MARGIN = 0.01  # a fusion costs both streams' compute: it must beat the better one by this much
-RECIPES = CHOOSER_RECIPES
 MIN_CLIPS_PER_CLASS = 4  # fewer, and a fold's held-out clips of a class are one or none: no score to read
 
 
@@ -55,7 +54,7 @@ class ChooserSetting:
         """What this setting trades, in plain words, against the presets as they are."""
         if not self.cuts:
             return f"{self.name}: {self.folds} group folds, each preset as it is."
-        presets = {n: load_config(PRESETS_DIR / f) for n, f in RECIPES.items()}
+        presets = {n: load_config(PRESETS_DIR / f) for n, f in CHOOSER_RECIPES.items()}
         what = []
         for key, value in self.cuts.items():
             was = " / ".join(f"{_get(c, key)} ({n})" for n, c in presets.items() if _get(c, key) != value)
@@ -90,7 +89,7 @@ def recipe_configs(data: Mapping[str, Any], setting: ChooserSetting = FULL) -> d
     and the ``setting``'s cuts: name -> config."""
     return {
         name: apply_overrides(load_config(PRESETS_DIR / file), {**data, **setting.cuts})
-        for name, file in RECIPES.items()
+        for name, file in CHOOSER_RECIPES.items()
     }
 
 

@@ -35,8 +35,6 @@ from vidclf.training.loop import lr_factor, make_optimizer
 
 log = logging.getLogger(__name__)
 
-RECIPES = OPEN_SET_RECIPES
-
 
 def has_other_output(recipe: str) -> bool:
     return recipe in ("class", "both")
@@ -114,8 +112,8 @@ def train_open_set(
 ) -> CNNLSTM:
     """Train one pose LSTM on ``data`` with ``recipe`` and ``config``'s model and training settings (epochs,
     optimizer, cosine schedule, batch size). Other-action clips are left out under ``"none"``."""
-    if recipe not in RECIPES:
-        raise ValueError(f"recipe {recipe!r}: one of {RECIPES}")
+    if recipe not in OPEN_SET_RECIPES:
+        raise ValueError(f"recipe {recipe!r}: one of {OPEN_SET_RECIPES}")
     k = len(data.classes)
     keep = np.ones(len(data.labels), bool) if recipe != "none" else data.labels < k
     data = data.take(np.flatnonzero(keep))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from vidclf.config import Config, apply_overrides, load_config
+from vidclf.config import CHOOSER_RECIPES, PRESETS_DIR, Config, apply_overrides, load_config
 from vidclf.errors import ConfigError
 from vidclf.serving import ServeSettings, public_message, training_request
-from vidclf.training.choose import FULL, PRESETS_DIR, QUICK, RECIPES, check_choosable, recipe_configs
+from vidclf.training.choose import FULL, QUICK, check_choosable, recipe_configs
 from vidclf.training.job import JobStatus, TrainingJob
 
 CHOOSE = "Choose the recipe for me"
@@ -62,7 +62,7 @@ def start_request(
     data = _data_overrides(config) | {"cache_dir": config.data.cache_dir}
     if recipe in PRESETS:
         name = PRESETS[recipe]
-        preset = apply_overrides(load_config(PRESETS_DIR / RECIPES[name]), data | dict(setting.cuts))
+        preset = apply_overrides(load_config(PRESETS_DIR / CHOOSER_RECIPES[name]), data | dict(setting.cuts))
         out = settings.runs_dir / "app" / f"{stamp}-{name}"
         preset = apply_overrides(preset, {"val_fraction": config.data.val_fraction, "out_dir": str(out)})
         job.start(preset, prepare, owner=owner)
